@@ -1,0 +1,209 @@
+# twkit — plain GNU Makefile.
+#
+# Sources are discovered by folder, so adding a module never means editing
+# this file:
+#   lib/*.c                 -> libtwkit.a, libtwkit.so (public API: include/twkit)
+#   src/*.c                 -> the twkit command (links libtwkit.a)
+#   tests/unit/test_*.c     -> one Criterion binary each
+#   tests/helpers/*.c       -> one helper program each (used by integration tests)
+#   tests/integration/*.sh  -> run by tests/run
+#   bench/*.c               -> one benchmark helper each; bench/*.sh run by `make bench`
+#   fuzz/fuzz_*.c           -> one libFuzzer harness each (clang)
+#   examples/*.c            -> one example program each
+#   docs/*.scd              -> man pages (scdoc)
+#
+# Quiet unless V=1.  Out-of-tree objects in $(OUT) (default .build).
+# `make check` rebuilds everything in .build/san with ASan+UBSan and runs
+# the same test suite.
+
+VERSION   := 0.1.0
+SOVERSION := 0
+OUT       ?= .build
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+SAN       ?=
+
+CC        ?= cc
+CFLAGS    ?= -O2 -g
+WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+             -Wmissing-prototypes -Wno-unused-parameter
+DEPS_PKGS := libmnl
+PKG_CFLAGS := $(shell pkg-config --cflags $(DEPS_PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(DEPS_PKGS) 2>/dev/null || echo -lmnl)
+CRIT_LIBS  := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
+
+ifneq ($(SAN),)
+SANFLAGS  := -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+ALL_CPPFLAGS := -Iinclude -Ilib -D_GNU_SOURCE -DTW_VERSION=\"$(VERSION)\" $(CPPFLAGS)
+ALL_CFLAGS   := -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LIB_CFLAGS   := $(ALL_CFLAGS) -fPIC -fvisibility=hidden -DTW_BUILDING_LIB
+ALL_LDFLAGS  := $(SANFLAGS) $(LDFLAGS)
+LDLIBS       := $(PKG_LIBS) -lpthread -lm
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-7s %s\n' $(1) $(2)
+endif
+
+LIB_SRC     := $(wildcard lib/*.c)
+LIB_OBJ     := $(LIB_SRC:%.c=$(OUT)/%.o)
+CLI_SRC     := $(wildcard src/*.c src/*/*.c)
+CLI_OBJ     := $(CLI_SRC:%.c=$(OUT)/%.o)
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
+HELPER_SRC  := $(wildcard tests/helpers/*.c)
+HELPER_BIN  := $(HELPER_SRC:tests/helpers/%.c=$(OUT)/helpers/%)
+BENCH_SRC   := $(wildcard bench/*.c)
+BENCH_BIN   := $(BENCH_SRC:bench/%.c=$(OUT)/bench/%)
+EXAMPLE_SRC := $(wildcard examples/*.c)
+EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(OUT)/examples/%)
+FUZZ_SRC    := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BIN    := $(FUZZ_SRC:fuzz/%.c=$(OUT)/fuzz/%)
+MAN_SRC     := $(wildcard docs/*.scd)
+MAN_OUT     := $(patsubst docs/%.scd,$(OUT)/man/%,$(MAN_SRC))
+
+STATIC_LIB  := $(OUT)/libtwkit.a
+SHARED_LIB  := $(OUT)/libtwkit.so.$(VERSION)
+TWKIT       := $(OUT)/twkit
+PC_FILE     := $(OUT)/twkit.pc
+
+.DELETE_ON_ERROR:
+.PHONY: all run test check bench fuzz install uninstall clean deps man tsan
+
+all: $(STATIC_LIB) $(SHARED_LIB) $(TWKIT) $(PC_FILE) $(HELPER_BIN) $(EXAMPLE_BIN) man
+
+man: $(MAN_OUT)
+
+deps:
+	$(Q)scripts/install-deps -q
+
+# `make run`: build and show this host's picture.
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(TWKIT) stat
+
+# `make test`: every test (unit + integration).  Root-only tests SKIP with a
+# reason when not root.
+test: deps
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BIN) $(BENCH_BIN)
+	$(Q)OUT=$(OUT) tests/run
+
+# `make check`: the same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+check: deps
+	$(Q)$(MAKE) --no-print-directory OUT=.build/san SAN=address,undefined all
+	$(Q)$(MAKE) --no-print-directory OUT=.build/san SAN=address,undefined \
+		.build/san/libtwkit.a $(UNIT_SRC:tests/unit/%.c=.build/san/tests/%) \
+		$(BENCH_SRC:bench/%.c=.build/san/bench/%)
+	$(Q)OUT=.build/san TW_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run
+
+# `make tsan`: the thread-safety suites under ThreadSanitizer.
+tsan: deps
+	$(Q)$(MAKE) --no-print-directory OUT=.build/tsan SAN=thread all \
+		$(UNIT_SRC:tests/unit/%.c=.build/tsan/tests/%)
+	$(Q)OUT=.build/tsan TW_SANITIZED=1 TW_TSAN=1 tests/run unit
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all $(BENCH_BIN)
+	$(Q)for b in bench/*.sh; do OUT=$(OUT) bash $$b || exit 1; done
+
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory OUT=.build/fuzz CC=clang \
+		CFLAGS="-O1 -g" SAN=fuzzer,address,undefined fuzz-build
+	$(Q)scripts/fuzz-smoke .build/fuzz
+
+fuzz-build: $(FUZZ_BIN)
+
+# ---- library --------------------------------------------------------------
+
+$(OUT)/lib/%.o: lib/%.c
+	$(call msg,CC,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(LIB_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(STATIC_LIB): $(LIB_OBJ)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(SHARED_LIB): $(LIB_OBJ)
+	$(call msg,LD,$@)
+	$(Q)$(CC) -shared -Wl,-soname,libtwkit.so.$(SOVERSION) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)ln -sf libtwkit.so.$(VERSION) $(OUT)/libtwkit.so.$(SOVERSION)
+	$(Q)ln -sf libtwkit.so.$(VERSION) $(OUT)/libtwkit.so
+
+$(PC_FILE): twkit.pc.in Makefile
+	$(call msg,GEN,$@)
+	@mkdir -p $(@D)
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+
+# ---- the command, tests, helpers, benches, examples -------------------------
+
+$(OUT)/src/%.o: src/%.c
+	$(call msg,CC,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CPPFLAGS) -Isrc $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(TWKIT): $(CLI_OBJ) $(STATIC_LIB)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC_LIB) $(LDLIBS)
+
+$(OUT)/tests/%: tests/unit/%.c $(STATIC_LIB)
+	$(call msg,CC,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -Wno-missing-prototypes -MMD -MP -o $@ $< $(STATIC_LIB) $(CRIT_LIBS) $(LDLIBS)
+
+$(OUT)/helpers/%: tests/helpers/%.c $(STATIC_LIB)
+	$(call msg,CC,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(STATIC_LIB) $(LDLIBS)
+
+$(OUT)/bench/%: bench/%.c $(STATIC_LIB)
+	$(call msg,CC,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(STATIC_LIB) $(LDLIBS)
+
+$(OUT)/examples/%: examples/%.c $(STATIC_LIB)
+	$(call msg,CC,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(STATIC_LIB) $(LDLIBS)
+
+$(OUT)/fuzz/%: fuzz/%.c $(LIB_SRC)
+	$(call msg,CC,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(LIB_SRC) $(LDLIBS)
+
+$(OUT)/man/%: docs/%.scd
+	$(call msg,SCDOC,$<)
+	@mkdir -p $(@D)
+	$(Q)scdoc < $< > $@
+
+# ---- install --------------------------------------------------------------
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/include/twkit $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man3
+	install -m 755 $(TWKIT) $(DESTDIR)$(PREFIX)/bin/twkit
+	install -m 644 $(STATIC_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(SHARED_LIB) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libtwkit.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libtwkit.so.$(SOVERSION)
+	ln -sf libtwkit.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libtwkit.so
+	install -m 644 include/twkit/*.h $(DESTDIR)$(PREFIX)/include/twkit/
+	install -m 644 $(PC_FILE) $(DESTDIR)$(PREFIX)/lib/pkgconfig/twkit.pc
+	for m in $(MAN_OUT); do s=$${m##*.}; install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
+		install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/twkit $(DESTDIR)$(PREFIX)/lib/libtwkit.* \
+		$(DESTDIR)$(PREFIX)/lib/pkgconfig/twkit.pc
+	rm -rf $(DESTDIR)$(PREFIX)/include/twkit
+
+clean:
+	rm -rf .build
+
+-include $(shell find $(OUT) -name '*.d' 2>/dev/null)

@@ -1,0 +1,70 @@
+# tests/lib.sh — shared helpers for the integration scripts (sourced).
+#   need_root            SKIP (exit 77) unless root with unshare available
+#   in_private_netns     re-exec this script inside `unshare --net` once
+#   ok / fail / check    assertions; a script ends with `finish`
+#   eq NAME GOT WANT     exact equality check
+# Every script runs with `set -u`; $OUT is the build directory.
+
+set -u
+OUT=${OUT:-.build}
+TWKIT=${TWKIT:-$OUT/twkit}
+HELPERS=$OUT/helpers
+_fails=0
+_checks=0
+
+skip() { echo "SKIP: $*"; exit 77; }
+
+need_root() {
+    [ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces, sysctls)"
+    command -v unshare >/dev/null || skip "needs unshare (util-linux)"
+    unshare --net true 2>/dev/null || skip "cannot create a network namespace here"
+}
+
+need() { for c in "$@"; do command -v "$c" >/dev/null || skip "needs $c"; done; }
+
+# Re-run the calling script in a private network namespace (loopback up).
+in_private_netns() {
+    if [ -z "${TW_IN_NETNS:-}" ]; then
+        TW_IN_NETNS=1 exec unshare --net -- bash "$0" "$@"
+    fi
+    ip link set lo up
+}
+
+ok() { _checks=$((_checks + 1)); echo "  ok: $*"; }
+fail() { _checks=$((_checks + 1)); _fails=$((_fails + 1)); echo "  FAIL: $*"; }
+
+# eq NAME GOT WANT
+eq() {
+    if [ "$2" = "$3" ]; then ok "$1 = $3"; else fail "$1: got '$2', want '$3'"; fi
+}
+
+# check NAME COMMAND...: passes when the command succeeds
+check() {
+    local name=$1; shift
+    if "$@"; then ok "$name"; else fail "$name"; fi
+}
+
+finish() {
+    echo "$_checks checks, $_fails failed"
+    [ "$_fails" -eq 0 ]
+}
+
+# Start sockgen with steps; waits for "ready".  Sets SOCKGEN_PID.
+start_sockgen() {
+    local fifo
+    fifo=$(mktemp -u)
+    mkfifo "$fifo"
+    "$HELPERS/sockgen" "$@" hold >"$fifo" &
+    SOCKGEN_PID=$!
+    if ! timeout 30 head -n1 "$fifo" | grep -q ready; then
+        rm -f "$fifo"
+        echo "sockgen did not get ready"; kill "$SOCKGEN_PID" 2>/dev/null; exit 1
+    fi
+    rm -f "$fifo"
+}
+
+stop_sockgen() {
+    [ -n "${SOCKGEN_PID:-}" ] && kill "$SOCKGEN_PID" 2>/dev/null && wait "$SOCKGEN_PID" 2>/dev/null
+    SOCKGEN_PID=
+    return 0
+}
