@@ -1,0 +1,48 @@
+/*
+ * internal.h — what libtwkit's own files share and nothing else sees:
+ * the source vtable, small file helpers, and the tw__ internal names.
+ */
+#ifndef TWKIT_INTERNAL_H
+#define TWKIT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <twkit/error.h>
+#include <twkit/kernel.h>
+#include <twkit/sock.h>
+
+#define TW__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define TW__LIKELY(x) __builtin_expect(!!(x), 1)
+#define TW__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+struct tw_source {
+    enum tw_source_kind kind;
+    char *path;            /* proc root or fixture dir (owned), NULL = /proc */
+    int nl_fd;             /* netlink socket, -1 if none */
+    int nl_compat;         /* 1: one AF_UNSPEC walk works, 0: per family, -1: unknown */
+    int record_fd;         /* when recording a netlink dump: fd of sock_diag.bin */
+    char errmsg[256];
+};
+
+/* netlink source (src_netlink.c) */
+int tw__nl_open(struct tw_source *src);
+void tw__nl_close(struct tw_source *src);
+int tw__nl_dump(struct tw_source *src, const struct tw_query *q, tw_sock_cb cb, void *arg);
+/* Replay a recorded netlink dump file (fixtures). */
+int tw__nl_replay(struct tw_source *src, const char *file, const struct tw_query *q,
+                  tw_sock_cb cb, void *arg);
+/* Compile the port/address part of q into inet_diag bytecode.  Returns
+ * length in bytes (0 = no filter) or TW_EBADOPT if it does not fit. */
+int tw__bc_compile(const struct tw_query *q, void *buf, size_t len);
+
+/* proc source (src_proc.c): dir is the root holding net/tcp and net/tcp6. */
+int tw__proc_dump(struct tw_source *src, const char *root, const struct tw_query *q,
+                  tw_sock_cb cb, void *arg);
+
+/* Join root and a relative path into buf ("/proc" when root is NULL). */
+const char *tw__path(char *buf, size_t len, const char *root, const char *rel);
+/* Read a whole small file into buf (NUL-terminated).  Returns length or -errno. */
+int tw__read_small(const char *path, char *buf, size_t len);
+
+#endif /* TWKIT_INTERNAL_H */
