@@ -1,0 +1,37 @@
+/*
+ * stat.h — the renderers of `twkit stat` (human table, JSON, Prometheus).
+ * Each takes finished reports and writes them; none computes anything.
+ */
+#ifndef TWKIT_STAT_H
+#define TWKIT_STAT_H
+
+#include <stdio.h>
+
+#include <twkit/twkit.h>
+
+#include "json.h"
+
+struct stat_ns {
+    char label[96];
+    uint64_t inode;
+    struct tw_report *r;
+};
+
+struct stat_view {
+    unsigned top;       /* rows per table */
+    bool color;
+    bool wide;          /* no column width limit */
+};
+
+void stat_render_table(FILE *f, const struct stat_ns *ns, const struct stat_view *v);
+void stat_render_json(struct json *j, const struct stat_ns *ns, const struct stat_view *v);
+void stat_render_prom(FILE *f, const struct stat_ns *list, size_t n, const struct stat_view *v);
+
+/* "28,210" */
+const char *fmt_count(char *buf, size_t len, uint64_t v);
+/* "6.9 MiB" */
+const char *fmt_bytes(char *buf, size_t len, uint64_t v);
+/* Destinations worth printing: all above TW_PRESSURE_HIGH, at least top. */
+size_t stat_pressure_rows(const struct tw_report *r, unsigned top);
+
+#endif

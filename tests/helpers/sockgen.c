@@ -1,0 +1,201 @@
+/*
+ * sockgen.c — creates a known set of TCP sockets for the integration tests
+ * of `twkit stat`, then holds them until killed.
+ *
+ * Each step is one command-line word; all connections are made
+ * synchronously (connect, accept, close in a fixed order), so the final
+ * states are exact: the tests assert exact counts per state, port,
+ * destination and address against them, and against ss and sockstat.
+ *
+ *   listen ADDR PORT            a listener (kept open)
+ *   twc SRC DST PORT N          N connections SRC -> DST:PORT, client closes
+ *                               first: N client-side TIME_WAIT
+ *   tws SRC DST PORT N          N connections, server closes first:
+ *                               N server-side TIME_WAIT (local port = PORT)
+ *   estab SRC DST PORT N        N connections kept open (2N ESTABLISHED)
+ *   fw2 SRC DST PORT N          client closes, server never does: N orphaned
+ *                               FIN_WAIT2 minisocks + N CLOSE_WAIT
+ *   hold                        print "ready" and wait for SIGTERM
+ *
+ * SRC "any" lets the kernel pick the source address.  Binding a source
+ * address uses IP_BIND_ADDRESS_NO_PORT so ports come from connect().
+ * The listener for DST:PORT must have been created by an earlier `listen`.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+#define MAXL 64
+#define MAXKEEP 100000
+
+static struct {
+    struct sockaddr_storage sa;
+    socklen_t len;
+    int fd;
+} listeners[MAXL];
+static int nl;
+static int keep[MAXKEEP];
+static int nkeep;
+
+static void die(const char *what)
+{
+    fprintf(stderr, "sockgen: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
+static socklen_t mkaddr(const char *host, int port, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        return sizeof(*s4);
+    }
+    if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        return sizeof(*s6);
+    }
+    fprintf(stderr, "sockgen: bad address %s\n", host);
+    exit(2);
+}
+
+static int find_listener(const struct sockaddr_storage *dst, socklen_t len)
+{
+    for (int i = 0; i < nl; i++)
+        if (listeners[i].len == len && !memcmp(&listeners[i].sa, dst, len))
+            return listeners[i].fd;
+    fprintf(stderr, "sockgen: no listener for that destination (add 'listen' first)\n");
+    exit(2);
+}
+
+static void keepfd(int fd)
+{
+    if (nkeep >= MAXKEEP) {
+        fprintf(stderr, "sockgen: too many sockets kept\n");
+        exit(2);
+    }
+    keep[nkeep++] = fd;
+}
+
+/* One connection: returns client fd and server (accepted) fd. */
+static void pair(const char *src, const char *dst, int port, int *cfd, int *sfd)
+{
+    struct sockaddr_storage d, s;
+    socklen_t dl = mkaddr(dst, port, &d);
+    int lfd = find_listener(&d, dl);
+    int fd = socket(d.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        die("socket");
+    if (strcmp(src, "any")) {
+        socklen_t sl = mkaddr(src, 0, &s);
+        int one = 1;
+        if (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) < 0)
+            die("IP_BIND_ADDRESS_NO_PORT");
+        if (bind(fd, (struct sockaddr *)&s, sl) < 0)
+            die("bind");
+    }
+    if (connect(fd, (struct sockaddr *)&d, dl) < 0)
+        die("connect");
+    int a = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (a < 0)
+        die("accept");
+    *cfd = fd;
+    *sfd = a;
+}
+
+/* Wait until fd sees EOF (the peer's FIN arrived). */
+static void wait_eof(int fd)
+{
+    char b[16];
+    for (;;) {
+        ssize_t n = read(fd, b, sizeof(b));
+        if (n == 0)
+            return;
+        if (n < 0 && errno != EINTR)
+            die("read");
+    }
+}
+
+static void on_term(int sig)
+{
+    (void)sig;
+    _exit(0);
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGTERM, on_term);
+    signal(SIGINT, on_term);
+    for (int i = 1; i < argc; i++) {
+        const char *cmd = argv[i];
+        if (!strcmp(cmd, "listen") && i + 2 < argc) {
+            if (nl >= MAXL) {
+                fprintf(stderr, "sockgen: too many listeners\n");
+                return 2;
+            }
+            listeners[nl].len = mkaddr(argv[i + 1], atoi(argv[i + 2]), &listeners[nl].sa);
+            int fd = socket(listeners[nl].sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            int one = 1;
+            if (fd < 0)
+                die("socket");
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+            if (listeners[nl].sa.ss_family == AF_INET6)
+                setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+            if (bind(fd, (struct sockaddr *)&listeners[nl].sa, listeners[nl].len) < 0)
+                die("bind listener");
+            if (listen(fd, 4096) < 0)
+                die("listen");
+            listeners[nl++].fd = fd;
+            i += 2;
+        } else if ((!strcmp(cmd, "twc") || !strcmp(cmd, "tws") || !strcmp(cmd, "estab") ||
+                    !strcmp(cmd, "fw2")) &&
+                   i + 4 < argc) {
+            const char *src = argv[i + 1], *dst = argv[i + 2];
+            int port = atoi(argv[i + 3]), n = atoi(argv[i + 4]);
+            for (int k = 0; k < n; k++) {
+                int c, s;
+                pair(src, dst, port, &c, &s);
+                if (!strcmp(cmd, "twc")) {
+                    close(c);   /* client FIN first */
+                    wait_eof(s);
+                    close(s);   /* server: LAST_ACK -> CLOSED; client: TIME_WAIT */
+                } else if (!strcmp(cmd, "tws")) {
+                    close(s);   /* server FIN first */
+                    wait_eof(c);
+                    close(c);   /* client: LAST_ACK -> CLOSED; server: TIME_WAIT */
+                } else if (!strcmp(cmd, "estab")) {
+                    keepfd(c);
+                    keepfd(s);
+                } else {
+                    close(c);   /* client orphaned in FIN_WAIT2 once the FIN is acked */
+                    wait_eof(s);
+                    keepfd(s);  /* server stays in CLOSE_WAIT */
+                }
+            }
+            i += 4;
+        } else if (!strcmp(cmd, "hold")) {
+            usleep(100 * 1000); /* let the last ACKs land */
+            printf("ready\n");
+            fflush(stdout);
+            for (;;)
+                pause();
+        } else {
+            fprintf(stderr, "sockgen: bad step '%s' (see the file header)\n", cmd);
+            return 2;
+        }
+    }
+    return 0;
+}
