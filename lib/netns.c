@@ -99,6 +99,22 @@ int tw_netns_open(const char *spec, struct tw_netns *out)
     return open_path(path, out);
 }
 
+int tw_netns_host(struct tw_netns *out)
+{
+    int e = tw_netns_open("1", out);
+    if (e) {
+        char comm[32];
+        comm_of(2, comm, sizeof(comm));
+        if (strcmp(comm, "kthreadd"))
+            return e;
+        if ((e = tw_netns_open("2", out)))
+            return e;
+    }
+    out->pid = 0;
+    snprintf(out->label, sizeof(out->label), "host");
+    return 0;
+}
+
 int tw_netns_current(struct tw_netns *out)
 {
     memset(out, 0, sizeof(*out));
@@ -174,8 +190,7 @@ int tw_netns_list(struct tw_netns **out, size_t *n)
     *n = 0;
     /* the namespace of pid 1 first: "host" */
     struct tw_netns ns;
-    if (tw_netns_open("1", &ns) == 0) {
-        snprintf(ns.label, sizeof(ns.label), "host");
+    if (tw_netns_host(&ns) == 0) {
         if ((e = push(&l, &ns)))
             goto fail;
     }

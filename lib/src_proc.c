@@ -276,8 +276,8 @@ int tw__proc_dump(struct tw_source *src, const char *root, const struct tw_query
     if (!e && q->want_v6) {
         e = proc_file(src, tw__path(path, sizeof(path), root, "net/tcp6"), AF_INET6, q,
                       listen_only, cb, arg);
-        /* a kernel without IPv6 has no tcp6: that is not an error */
-        if (e == -ENOENT && src->kind == TW_SOURCE_PROC) {
+        /* a kernel without IPv6 (or an IPv4-only fixture) has no tcp6 */
+        if (e == -ENOENT) {
             src->errmsg[0] = '\0';
             e = 0;
         }

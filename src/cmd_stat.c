@@ -283,7 +283,7 @@ static void current_label(struct stat_ns *ns)
     snprintf(ns->label, sizeof(ns->label), "current");
     if (tw_netns_current(&cur) == 0) {
         ns->inode = cur.inode;
-        if (tw_netns_open("1", &host) == 0) {
+        if (tw_netns_host(&host) == 0) {
             if (host.inode == cur.inode && host.dev == cur.dev)
                 snprintf(ns->label, sizeof(ns->label), "host");
             tw_netns_release(&host);

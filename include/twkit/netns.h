@@ -34,6 +34,12 @@ struct tw_netns {
  * does not exist, -EACCES/-EPERM when it cannot be opened.
  */
 TW_EXTERN int tw_netns_open(const char *spec, struct tw_netns *out);
+/*
+ * The host's namespace, labelled "host": that of PID 1, or, where PID 1's is
+ * unreadable (some sandboxes), that of kthreadd (a kernel thread, always in
+ * the initial namespace).  Returns 0 or TW_ENONETNS / -EACCES.
+ */
+TW_EXTERN int tw_netns_host(struct tw_netns *out);
 /* The calling thread's current namespace (label "current" or its name). */
 TW_EXTERN int tw_netns_current(struct tw_netns *out);
 /*

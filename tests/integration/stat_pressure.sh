@@ -1,0 +1,71 @@
+#!/bin/bash
+# Port pressure: effective range (reserved ports, listeners in range, same-
+# parity ends) and reclaimable TIME_WAIT under tcp_tw_reuse 0, 1 and 2.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib.sh
+need_root
+need jq
+in_private_netns "$@"
+[ -e /proc/sys/net/ipv4/tcp_tw_reuse_delay ] || skip "kernel without tcp_tw_reuse_delay (6.14+)"
+
+ip addr add 198.18.0.1/32 dev lo
+ip addr add 198.18.0.2/32 dev lo
+sysctl -qw net.ipv4.ip_local_port_range="40000 40999"
+sysctl -qw net.ipv4.ip_local_reserved_ports="40000-40099"
+sysctl -qw net.ipv4.tcp_tw_reuse_delay=1
+start_sockgen listen 198.18.0.2 80 listen 127.0.0.1 9000 listen 198.18.0.2 40500 \
+    twc 198.18.0.1 198.18.0.2 80 40 twc any 127.0.0.1 9000 25 estab any 127.0.0.1 9000 2
+trap stop_sockgen EXIT
+sleep 0.2   # every TIME_WAIT older than tcp_tw_reuse_delay (1 ms)
+
+J() { "$TWKIT" stat --json "$@"; }
+r=$(J)
+eq "range size" "$(jq -r '.namespaces[0].port_pressure.range.size' <<<"$r")" 1000
+eq "reserved in range" "$(jq -r '.namespaces[0].port_pressure.range.reserved' <<<"$r")" 100
+eq "listeners in range" "$(jq -r '.namespaces[0].port_pressure.range.listeners' <<<"$r")" 1
+eq "parity lost (40000/40999)" "$(jq -r '.namespaces[0].port_pressure.range.parity_lost' <<<"$r")" 0
+eq "effective" "$(jq -r '.namespaces[0].port_pressure.range.effective' <<<"$r")" 899
+eq "no client port in the reserved part" \
+    "$(ss -tanH state time-wait | awk '{split($3,a,":"); p=a[length(a)]; if (p>=40000 && p<40100) n++} END{print n+0}')" 0
+
+pp() { jq -r ".namespaces[0].port_pressure.destinations[] | select(.remote_port==$2) | $3" <<<"$1"; }
+for reuse in 0 1 2; do
+    sysctl -qw net.ipv4.tcp_tw_reuse=$reuse
+    r=$(J)
+    case $reuse in
+    0) want80=0 want9000=0 ;;
+    1) want80=40 want9000=25 ;;
+    2) want80=0 want9000=25 ;;
+    esac
+    eq "tw_reuse=$reuse: 198.18.0.2:80 reclaimable" "$(pp "$r" 80 .reclaimable)" $want80
+    eq "tw_reuse=$reuse: 127.0.0.1:9000 reclaimable" "$(pp "$r" 9000 .reclaimable)" $want9000
+    eq "tw_reuse=$reuse: :80 percent" "$(pp "$r" 80 '.percent*100|round')" \
+        "$(awk -v h=$((40 - want80)) 'BEGIN{printf "%d", 10000*h/899 + 0.5}')"
+    eq "tw_reuse=$reuse: :9000 in use (25 TW + 2 estab)" "$(pp "$r" 9000 .in_use)" 27
+done
+sysctl -qw net.ipv4.tcp_tw_reuse=1
+sysctl -qw net.ipv4.tcp_timestamps=0
+eq "timestamps off: nothing reclaimable" "$(pp "$(J)" 80 .reclaimable)" 0
+eq "timestamps off: reuse does not apply" "$(pp "$(J)" 80 .reuse_applies)" false
+sysctl -qw net.ipv4.tcp_timestamps=1
+sysctl -qw net.ipv4.tcp_tw_reuse_delay=60000
+eq "delay 60 s: nothing old enough" "$(pp "$(J)" 80 .reclaimable)" 0
+
+# same-parity ends lose one port
+sysctl -qw net.ipv4.ip_local_port_range="40000 41000" 2>/dev/null
+r=$(J)
+eq "parity lost (40000/41000)" "$(jq -r '.namespaces[0].port_pressure.range.parity_lost' <<<"$r")" 1
+eq "effective with parity" "$(jq -r '.namespaces[0].port_pressure.range.effective' <<<"$r")" 899
+
+# pressure above 50% is listed first: fill a small range
+stop_sockgen
+sysctl -qw net.ipv4.ip_local_reserved_ports=""
+sysctl -qw net.ipv4.ip_local_port_range="50000 50099"
+sysctl -qw net.ipv4.tcp_tw_reuse=0
+start_sockgen listen 198.18.0.2 81 listen 198.18.0.2 82 \
+    twc 198.18.0.1 198.18.0.2 82 10 twc 198.18.0.1 198.18.0.2 81 60
+r=$(J)
+eq "first destination is the >50% one" "$(jq -r '.namespaces[0].port_pressure.destinations[0].remote_port' <<<"$r")" 81
+eq "its percent (60 of 100 ports)" "$(jq -r '.namespaces[0].port_pressure.destinations[0].percent' <<<"$r")" 60
+check "table marks it" bash -c "'$TWKIT' stat | grep -q '198.18.0.2:81 .* 60.0%'"
+finish
