@@ -37,7 +37,7 @@ enum {
 static const struct opt_spec specs[] = {
     {"json", 'j', NULL, "JSON output (schema: docs/stat-json.md)"},
     {"prom", O_PROM, NULL, "Prometheus text format (for node_exporter's textfile collector)"},
-    {"top", 'n', "N", "rows per table (default 10, 0-10000)"},
+    {"top", 'n', "N", "rows per table (default 10, 1-10000)"},
     {"state", 's', "STATE[,..]", "only these states (time-wait, established, ..., all)"},
     {"sport", O_SPORT, "PORT[-PORT]", "only local ports in this range"},
     {"dport", O_DPORT, "PORT[-PORT]", "only remote ports in this range"},
@@ -114,8 +114,8 @@ static int parse_args(int argc, char **argv, struct stat_args *a)
             a->out = OUT_PROM;
             break;
         case 'n':
-            if (tw_parse_u64(optarg, 0, 10000, &u))
-                return tool_usage_err("stat", "--top: '%s' is not a number from 0 to 10000", optarg);
+            if (tw_parse_u64(optarg, 1, 10000, &u))
+                return tool_usage_err("stat", "--top: '%s' is not a number from 1 to 10000", optarg);
             a->top = (unsigned)u;
             break;
         case 's': {
@@ -221,7 +221,7 @@ static int parse_args(int argc, char **argv, struct stat_args *a)
         return tool_usage_err("stat", "--record takes one namespace, not --netns all");
     if (a->record && a->fixture)
         return tool_usage_err("stat", "--record and --fixture exclude each other");
-    a->ro.top_n = a->top ? a->top : 1; /* the report needs >= 1; 0 rows are hidden when rendering */
+    a->ro.top_n = a->top;
     return 0;
 }
 

@@ -18,6 +18,7 @@ usage() { # usage NAME ARGS... : exit 2, message on stderr, nothing on stdout
 }
 usage "--top x" stat --top x
 usage "--top 10001" stat --top 10001
+usage "--top 0" stat --top 0
 usage "--state bogus" stat --state bogus
 usage "--dport 70000" stat --dport 70000
 usage "--dport 9-1" stat --dport 9-1
