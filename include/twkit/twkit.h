@@ -14,6 +14,7 @@
 #include <twkit/error.h>
 #include <twkit/kernel.h>
 #include <twkit/netns.h>
+#include <twkit/pool.h>
 #include <twkit/report.h>
 #include <twkit/sock.h>
 
