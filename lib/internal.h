@@ -5,6 +5,7 @@
 #ifndef TWKIT_INTERNAL_H
 #define TWKIT_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,5 +45,8 @@ int tw__proc_dump(struct tw_source *src, const char *root, const struct tw_query
 const char *tw__path(char *buf, size_t len, const char *root, const char *rel);
 /* Read a whole small file into buf (NUL-terminated).  Returns length or -errno. */
 int tw__read_small(const char *path, char *buf, size_t len);
+
+/* doctor: true when doctor may write this sysctl (doctor.c, used by doctor_apply.c). */
+bool tw__doctor_managed(const char *key);
 
 #endif /* TWKIT_INTERNAL_H */

@@ -7,10 +7,12 @@
  *   twkit/netns.h   network namespaces
  *   twkit/report.h  the one-pass report behind `twkit stat`
  *   twkit/pool.h    the connection pool
+ *   twkit/doctor.h  the findings engine behind `twkit doctor`
  */
 #ifndef TWKIT_TWKIT_H
 #define TWKIT_TWKIT_H
 
+#include <twkit/doctor.h>
 #include <twkit/error.h>
 #include <twkit/kernel.h>
 #include <twkit/netns.h>

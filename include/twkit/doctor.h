@@ -1,0 +1,281 @@
+/*
+ * twkit/doctor.h — the findings engine behind `twkit doctor`.
+ *
+ * doctor audits the TIME_WAIT-related kernel settings of one network
+ * namespace against the load it actually carries.  It works in two steps:
+ *
+ *   1. measure  (tw_doctor_measure): read the sysctls, sample the kernel
+ *      counters over a short window (default 2 s), build the socket report of
+ *      `twkit stat` at the end of the window, follow the client-side
+ *      TIME_WAIT sockets seen at the start (to catch ones killed early by an
+ *      RST), and parse the sysctl configuration files;
+ *   2. judge    (tw_doctor_run): run every rule of a declarative table over
+ *      the measurement.  Each rule yields zero or more findings with a stable
+ *      id, a severity, the evidence (measured numbers), a short explanation
+ *      with its source (kernel file or RFC), the fix, and at most one sysctl
+ *      change the finding justifies.
+ *
+ * The two steps are apart so that tests can hand-build a measurement and
+ * check a rule without a kernel.  tw_doctor_write_sysctl, tw_doctor_apply and
+ * tw_doctor_rollback turn the justified changes into a sysctl.d drop-in and,
+ * on request, into live settings that can be rolled back exactly.
+ *
+ * The library never prints; errors are 0/-errno/TW_E* (twkit/error.h) and a
+ * one-line reason in a caller-supplied buffer.
+ *
+ * Thread-safety: no global state; a measurement and a result are used by one
+ * thread at a time.  tw_doctor_measure reads the namespace of the calling
+ * thread (enter another with tw_netns_enter first).
+ */
+#ifndef TWKIT_DOCTOR_H
+#define TWKIT_DOCTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <twkit/common.h>
+#include <twkit/kernel.h>
+#include <twkit/report.h>
+#include <twkit/sock.h>
+
+TW_BEGIN_DECLS
+
+/* ---- thresholds (documented in twkit-doctor(1)) ------------------------- */
+
+#define TW_DOCTOR_HOT_PCT 25.0       /* a destination above this is "under pressure" */
+#define TW_DOCTOR_WARN_PCT 50.0      /* port pressure: warn */
+#define TW_DOCTOR_CRIT_PCT 90.0      /* port pressure: crit */
+#define TW_DOCTOR_BUCKETS_CLOSE 90.0 /* sockstat tw / tcp_max_tw_buckets, % */
+#define TW_DOCTOR_SERVER_TW_MIN 100  /* server-side TIME_WAIT worth a note */
+#define TW_DOCTOR_TW_OBJ_BYTES 256   /* slab object if the kernel does not say */
+#define TW_DOCTOR_DEFAULT_SAMPLE 2.0 /* seconds */
+
+/* ---- sysctl configuration files ---------------------------------------- */
+
+/* One assignment "key = value" from a sysctl.d file. */
+struct tw_sysctl_entry {
+    char key[128];   /* dotted ("net.ipv4.tcp_tw_reuse"), '/' form normalised */
+    char value[128]; /* trimmed; inner whitespace kept ("1024 65535") */
+    char file[256];  /* path as read (with the root prefix) */
+    unsigned line;   /* 1-based */
+    bool ignore_err; /* the line started with '-' (sysctl.d(5): ignore failure) */
+};
+
+/* A line or a file that could not be used. */
+struct tw_sysctl_problem {
+    char file[256];
+    unsigned line;   /* 0: the whole file (unreadable) */
+    char msg[128];
+};
+
+/* Every assignment of every file, in the order `sysctl --system` applies them. */
+struct tw_sysctl_conf {
+    size_t n, cap;
+    struct tw_sysctl_entry *e;
+    size_t n_problems, cap_problems;
+    struct tw_sysctl_problem *p;
+    unsigned n_files;  /* files read */
+};
+
+/*
+ * Callback for tw_sysctl_conf_parse: one assignment (entry.file is "" and
+ * entry.line set).  Return 0 to go on.
+ */
+typedef int (*tw_sysctl_entry_cb)(const struct tw_sysctl_entry *e, void *arg);
+typedef int (*tw_sysctl_problem_cb)(unsigned line, const char *msg, void *arg);
+
+/*
+ * Parse sysctl.d(5) text held in buf (len bytes, need not be NUL-ended):
+ * "key = value" lines, '#' or ';' comments, blank lines, a leading '-' on
+ * the key, keys with '/' separators.  Malformed lines (no '=', empty key,
+ * key or value too long, NUL byte, bad characters in the key) go to
+ * on_problem and are skipped.  Returns 0, or the first non-zero callback
+ * value.
+ */
+TW_EXTERN int tw_sysctl_conf_parse(const char *buf, size_t len,
+                                   tw_sysctl_entry_cb on_entry,
+                                   tw_sysctl_problem_cb on_problem, void *arg);
+
+/*
+ * Read the files `sysctl --system` reads, below root (NULL or "" = "/"):
+ * *.conf in /etc/sysctl.d, /run/sysctl.d, /usr/local/lib/sysctl.d,
+ * /usr/lib/sysctl.d, /lib/sysctl.d (by file name; the first directory wins
+ * for a name), then /etc/sysctl.conf.  Missing directories are fine;
+ * unreadable files and malformed lines become problems.  Returns 0 or
+ * -ENOMEM.  Release with tw_sysctl_conf_release.
+ */
+TW_EXTERN int tw_sysctl_conf_load(struct tw_sysctl_conf *c, const char *root);
+/* Parse one file into c (used by tw_sysctl_conf_load; for tests). */
+TW_EXTERN int tw_sysctl_conf_load_file(struct tw_sysctl_conf *c, const char *path);
+TW_EXTERN void tw_sysctl_conf_release(struct tw_sysctl_conf *c);
+/* The last assignment of key (dotted) or NULL. */
+TW_EXTERN const struct tw_sysctl_entry *tw_sysctl_conf_find(const struct tw_sysctl_conf *c,
+                                                           const char *key);
+
+/* ---- the measurement ---------------------------------------------------- */
+
+struct tw_doctor_opts {
+    double sample_s;       /* counter window in seconds (0 = no rates); see DEFAULT */
+    const char *proc_root; /* NULL = /proc */
+    const char *root;      /* prefix for /etc, /run, /usr files; NULL = "/" */
+    enum tw_source_kind source; /* socket source (TW_SOURCE_AUTO) */
+};
+
+/* Everything the rules look at. */
+struct tw_doctor_sample {
+    struct tw_kernel k;           /* sysctls and sockstat at the end of the window (the rules read this one) */
+    struct tw_counters c0, c1;    /* counters at the start and at the end */
+    bool have_counters;
+    double seconds;               /* actual window length (0: no window) */
+    long tw0, tw1;                /* sockstat tw at the start and at the end */
+    bool tw_recycle_exists;       /* /proc/sys/net/ipv4/tcp_tw_recycle exists (< 4.12) */
+    int tw_recycle;               /* its value, -1 if absent */
+    /* TIME_WAIT followed through the window (tcp_rfc1337 rule) */
+    uint64_t tw_tracked;          /* TIME_WAIT seen at the start with > window + 2 s left */
+    uint64_t tw_vanished;         /* of those: gone at the end, 4-tuple not in use again */
+    bool tw_track_capped;         /* too many to follow all */
+    struct tw_report *report;     /* at the end of the window; NULL if unavailable */
+    struct tw_sysctl_conf conf;   /* configuration files */
+    char label[96];               /* namespace label for output ("" = current) */
+};
+
+/*
+ * Measure the calling thread's namespace.  Sleeps o->sample_s seconds.
+ * Returns 0 and *out (free with tw_doctor_sample_free), or a negative error
+ * with a one-line reason in errbuf.
+ */
+TW_EXTERN int tw_doctor_measure(const struct tw_doctor_opts *o, struct tw_doctor_sample **out,
+                                char *errbuf, size_t errlen);
+/* Free a measurement (also one built by hand if its report/conf are set). */
+TW_EXTERN void tw_doctor_sample_free(struct tw_doctor_sample *s);
+/* Counter delta over the window (0 when not measured or the counter is absent). */
+TW_EXTERN uint64_t tw_doctor_delta(const struct tw_doctor_sample *s, enum tw_counter_id id);
+/* ActiveOpens per second over the window (0 without a window). */
+TW_EXTERN double tw_doctor_connect_rate(const struct tw_doctor_sample *s);
+
+/* ---- findings ----------------------------------------------------------- */
+
+enum tw_severity { TW_SEV_OK = 0, TW_SEV_INFO, TW_SEV_WARN, TW_SEV_CRIT };
+
+/* "ok", "info", "warn", "crit". */
+TW_EXTERN const char *tw_severity_name(enum tw_severity s);
+
+#define TW_DOCTOR_EVIDENCE_MAX 14
+
+struct tw_evidence {
+    char key[32];     /* snake_case, stable */
+    char value[96];   /* as printed */
+    bool numeric;     /* value is a number (JSON number) */
+};
+
+/* A sysctl value a finding justifies. */
+struct tw_sysctl_change {
+    char key[64];     /* dotted */
+    char value[64];   /* the new value */
+    char current[64]; /* the running value */
+    const char *finding; /* id of the finding that justifies it (static) */
+    enum tw_severity severity; /* of that finding */
+};
+
+struct tw_finding {
+    const char *id;            /* stable id (static), e.g. "port-pressure" */
+    enum tw_severity severity;
+    char summary[160];         /* one line, with the key number */
+    size_t n_evidence;
+    struct tw_evidence evidence[TW_DOCTOR_EVIDENCE_MAX];
+    const char *explain;       /* the correct explanation (static) */
+    const char *source;        /* kernel file / commit / RFC (static) */
+    char fix[1024];            /* commands, sysctl line or code-level change; '\n' between steps */
+    bool has_change;
+    struct tw_sysctl_change change;
+};
+
+/* What every rule answered. */
+struct tw_doctor_result {
+    size_t n;
+    struct tw_finding *f;      /* worst first; rule order within a severity */
+    enum tw_severity worst;    /* TW_SEV_OK when no finding */
+    size_t n_passed;
+    const char **passed;       /* ids of rules that found nothing (static strings) */
+    size_t n_changes;
+    struct tw_sysctl_change *changes; /* merged by key: the worst finding wins */
+};
+
+/* A rule in the table (exposed so that docs and tests can list them). */
+struct tw_doctor_rule {
+    const char *id;
+    const char *title;         /* what it checks, one line */
+};
+
+/* The rule table; *n gets its length. */
+TW_EXTERN const struct tw_doctor_rule *tw_doctor_rules(size_t *n);
+
+/* Run every rule over s.  Returns 0 or -ENOMEM.  Free with tw_doctor_result_free. */
+TW_EXTERN int tw_doctor_run(const struct tw_doctor_sample *s, struct tw_doctor_result **out);
+TW_EXTERN void tw_doctor_result_free(struct tw_doctor_result *r);
+/* The first finding with this id, or NULL. */
+TW_EXTERN const struct tw_finding *tw_doctor_find(const struct tw_doctor_result *r,
+                                                 const char *id);
+/* The evidence value for key, or NULL. */
+TW_EXTERN const char *tw_finding_evidence(const struct tw_finding *f, const char *key);
+
+/* ---- writing and applying changes --------------------------------------- */
+
+/*
+ * True when doctor may write key = value: key is one of the settings doctor
+ * manages (tcp_tw_reuse, tcp_tw_reuse_delay, tcp_timestamps,
+ * tcp_max_tw_buckets, tcp_rfc1337, ip_local_port_range) and the value is in
+ * its documented range.  tcp_tw_recycle (removed in 4.12) and
+ * tcp_fin_timeout (does not touch TIME_WAIT) are never written.
+ */
+TW_EXTERN bool tw_doctor_change_safe(const char *key, const char *value);
+
+/*
+ * Render the drop-in text for the changes of r: a commented header, then for
+ * each change the finding, its summary and the previous value as comments,
+ * and the "key = value" line.  Returns a malloc'd string or NULL (ENOMEM).
+ */
+TW_EXTERN char *tw_doctor_dropin_text(const struct tw_doctor_result *r, const char *label);
+
+/*
+ * Write text to path atomically: an unnamed temporary file in the same
+ * directory (O_TMPFILE, else a hidden mkstemp file), fsync, rename over
+ * path, fsync the directory.  An interrupted write leaves path as it was.
+ * Returns 0 or -errno.
+ */
+TW_EXTERN int tw_doctor_write_atomic(const char *path, const char *text, size_t len,
+                                     unsigned mode);
+
+#define TW_DOCTOR_DROPIN "/etc/sysctl.d/90-twkit.conf"
+#define TW_DOCTOR_STATE "/var/lib/twkit/doctor-rollback"
+
+struct tw_doctor_apply_opts {
+    const char *root;       /* prefix for the drop-in and the state file; NULL = "/" */
+    const char *proc_root;  /* NULL = /proc */
+    const char *label;      /* namespace label for comments */
+};
+
+/*
+ * Apply the n changes: check each is safe, read and record the previous
+ * values and the previous drop-in in the state file (atomically), set the
+ * values through /proc/sys (if the kernel rejects one, restore those already
+ * set and fail with -EINVAL, leaving nothing changed), then write the
+ * drop-in atomically.  Returns 0, -EPERM/-EACCES (not root), -EINVAL
+ * (unsafe or rejected value: errbuf says which), -EEXIST (a state file from
+ * an earlier apply is present: roll back first), or -errno.
+ */
+TW_EXTERN int tw_doctor_apply(const struct tw_doctor_apply_opts *o, const struct tw_doctor_result *r,
+                              char *errbuf, size_t errlen);
+/*
+ * Undo the last apply: restore every recorded value through /proc/sys and
+ * the previous drop-in (or remove it if there was none), then delete the
+ * state file.  Returns 0, -ENOENT (nothing to roll back), TW_EMALFORMED (bad
+ * state file), TW_EFOREIGN (the state belongs to another network
+ * namespace), or -errno.  errbuf gets a reason.
+ */
+TW_EXTERN int tw_doctor_rollback(const struct tw_doctor_apply_opts *o, char *errbuf, size_t errlen);
+
+TW_END_DECLS
+
+#endif /* TWKIT_DOCTOR_H */

@@ -1,0 +1,162 @@
+#!/bin/bash
+# The kernel facts `twkit doctor` prints, re-measured on the running kernel
+# (kernel-facts.md sections in brackets).  Each fact runs in its own private
+# network namespace with a small port range, so each takes seconds.
+#   timewait_len   TIME_WAIT lasts ~60 s whatever tcp_fin_timeout is   [1]
+#   reuse2_loopback tcp_tw_reuse=2 reuses only for loopback destinations [2]
+#   reuse_needs_ts reuse needs timestamps                                [2]
+#   overflow       TCPTimeWaitOverflow counts overflow; sockstat tw caps [4]
+#   bind_no_port   IP_BIND_ADDRESS_NO_PORT restores per-destination sharing [5]
+#   parity         same-parity ends: a scan skips a port; different: none [5]
+#   rfc1337        an in-window RST kills TIME_WAIT unless tcp_rfc1337=1 [7]
+#   linger0        SO_LINGER {1,0}: no TIME_WAIT, TCPAbortOnData counts  [8, 10]
+# tcp_rfc1337=1 is set where exact counts matter: on this kernel a plain
+# connect/close loop sees a few TIME_WAIT killed by peer RSTs (kernel-facts
+# section 2, "3 to 16 successes beyond"), which would blur exact numbers.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib.sh
+need_root
+need ss
+LOAD=$HELPERS/doctor_load
+[ -x "$LOAD" ] || skip "needs $LOAD (make all)"
+
+sc() { sysctl -qw "$1=$2"; }
+# ctr SECTION NAME: a counter from /proc/net/snmp or /proc/net/netstat
+ctr() {
+    awk -v s="$1:" -v k="$2" '$1 == s { if (!(s in h)) { h[s] = 1; for (i = 2; i <= NF; i++) n[i] = $i }
+        else for (i = 2; i <= NF; i++) if (n[i] == k) print $i }' /proc/net/snmp /proc/net/netstat
+}
+kv() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
+tw_count() { ss -tanH state time-wait | wc -l; }
+small_range() { sc net.ipv4.ip_local_port_range "40000 40099"; }
+
+fact_timewait_len() {
+    sc net.ipv4.tcp_fin_timeout 5
+    "$LOAD" --connect 127.0.0.1:9001 --count 1 >/dev/null
+    local t
+    t=$(ss -tanoH state time-wait | sed -n 's/.*timer:(timewait,\([0-9]*\)sec.*/\1/p' | head -1)
+    check "TIME_WAIT timer right after close is 55-60 s with tcp_fin_timeout=5 (got ${t:-none})" \
+        test -n "$t" -a "${t:-0}" -ge 55 -a "${t:-0}" -le 60
+    sleep 6
+    t=$(ss -tanoH state time-wait | sed -n 's/.*timer:(timewait,\([0-9]*\)sec.*/\1/p' | head -1)
+    check "still in TIME_WAIT 6 s later, past tcp_fin_timeout (left: ${t:-gone})" \
+        test -n "$t" -a "${t:-0}" -ge 45 -a "${t:-0}" -le 54
+}
+
+fact_reuse2_loopback() {
+    small_range; sc net.ipv4.tcp_tw_reuse 2; sc net.ipv4.tcp_rfc1337 1
+    [ -e /proc/sys/net/ipv4/tcp_tw_reuse_delay ] && sc net.ipv4.tcp_tw_reuse_delay 1
+    ip addr add 198.18.0.1/32 dev lo
+    local r0 out
+    r0=$(ctr TcpExt TWRecycled)
+    # 150 connects over 1.5 s: reuse has time to apply even with a 1 s delay
+    out=$("$LOAD" --connect 127.0.0.1:9001 --count 150 --rate 100 --time 10)
+    eq "to 127.0.0.1: every connect succeeds beyond the 100-port range" "$(kv ok "$out")" 150
+    check "TWRecycled rose by >= 50" test $(( $(ctr TcpExt TWRecycled) - r0 )) -ge 50
+    out=$("$LOAD" --connect 198.18.0.1:9002 --bind 198.18.0.1 --count 150 --rate 100 --time 10)
+    eq "to the host's own 198.18.0.1: exactly the range" "$(kv ok "$out")" 100
+    eq "then" "$(kv first_errno "$out")" EADDRNOTAVAIL
+}
+
+fact_reuse_needs_ts() {
+    small_range; sc net.ipv4.tcp_tw_reuse 1; sc net.ipv4.tcp_rfc1337 1
+    [ -e /proc/sys/net/ipv4/tcp_tw_reuse_delay ] && sc net.ipv4.tcp_tw_reuse_delay 1
+    local out
+    sc net.ipv4.tcp_timestamps 0
+    out=$("$LOAD" --connect 127.0.0.1:9001 --count 150 --rate 100 --time 10)
+    eq "tcp_tw_reuse=1, tcp_timestamps=0: no reuse, exactly the range" "$(kv ok "$out")" 100
+    eq "then" "$(kv first_errno "$out")" EADDRNOTAVAIL
+    sc net.ipv4.tcp_timestamps 1
+    out=$("$LOAD" --connect 127.0.0.1:9002 --count 150 --rate 100 --time 10)
+    eq "tcp_timestamps=1 (new destination): all connects succeed" "$(kv ok "$out")" 150
+}
+
+fact_overflow() {
+    sc net.ipv4.tcp_max_tw_buckets 10; sc net.ipv4.tcp_rfc1337 1
+    local o0 t0 d0=-1 out
+    command -v dmesg >/dev/null && d0=$(dmesg 2>/dev/null | grep -c "time wait bucket")
+    o0=$(ctr TcpExt TCPTimeWaitOverflow); t0=$(ctr TcpExt TW)
+    out=$("$LOAD" --connect 127.0.0.1:9001 --count 50)
+    eq "connects" "$(kv ok "$out")" 50
+    eq "TCPTimeWaitOverflow delta" $(( $(ctr TcpExt TCPTimeWaitOverflow) - o0 )) 40
+    eq "TcpExt TW delta" $(( $(ctr TcpExt TW) - t0 )) 10
+    eq "sockstat tw" "$(awk '$1 == "TCP:" { for (i = 2; i < NF; i++) if ($i == "tw") print $(i + 1) }' /proc/net/sockstat)" 10
+    eq "TIME_WAIT sockets" "$(tw_count)" 10
+    if [ "$d0" -ge 0 ]; then
+        eq "no kernel log line about the overflow" "$(dmesg 2>/dev/null | grep -c "time wait bucket")" "$d0"
+    fi
+}
+
+fact_bind_no_port() {
+    small_range; sc net.ipv4.tcp_tw_reuse 0; sc net.ipv4.tcp_rfc1337 1
+    local out
+    out=$("$LOAD" --connect 127.0.0.1:9001 --count 101)
+    eq "connect() x101 to :9001" "$(kv ok "$out")/$(kv first_errno "$out")" "100/EADDRNOTAVAIL"
+    out=$("$LOAD" --connect 127.0.0.1:9002 --count 100)
+    eq "100 more to :9002 (same ports, other destination)" "$(kv ok "$out")" 100
+    out=$("$LOAD" --connect 127.0.0.1:9003 --bind0 --count 5)
+    eq "bind(0)+connect to a fresh :9003" "$(kv ok "$out")/$(kv first_errno "$out")/$(kv bind_fail "$out")" "0/EADDRINUSE/1"
+    out=$("$LOAD" --connect 127.0.0.1:9003 --no-port --count 100)
+    eq "IP_BIND_ADDRESS_NO_PORT+bind(0)+connect to :9003" "$(kv ok "$out")" 100
+}
+
+fact_parity() {
+    # Same-parity ends: each connect() scan covers 10 of the 11 ports
+    # (remaining &= ~1U); the skipped port depends on the scan's start, which
+    # moves after every connect, so a run gets 10 or 11 (kernel-facts.md says
+    # "10, 44000 never used": that is one run, not a rule).  Different-parity
+    # ends: every port, every time.
+    sc net.ipv4.tcp_tw_reuse 0; sc net.ipv4.tcp_rfc1337 1
+    local out i n10=0 bad=0
+    for i in 1 2 3 4; do
+        sc net.ipv4.ip_local_port_range "44000 44010"
+        out=$("$LOAD" --connect 127.0.0.1:$((9100 + i)) --count 12)
+        case $(kv ok "$out") in 10) n10=$((n10 + 1)) ;; 11) ;; *) bad=1 ;; esac
+    done
+    eq "44000-44010 (11 ports): every run gets 10 or 11" "$bad" 0
+    sc net.ipv4.ip_local_port_range "45000 45011"
+    for i in 1 2 3; do
+        out=$("$LOAD" --connect 127.0.0.1:$((9200 + i)) --count 13)
+        eq "45000-45011 (12 ports, different parity), run $i" "$(kv ok "$out")" 12
+    done
+    echo "  (same-parity runs that lost a port: $n10 of 4)"
+}
+
+fact_rfc1337() {
+    local v T out
+    for v in 0 1; do
+        sc net.ipv4.tcp_rfc1337 $v
+        T=$(mktemp -u)
+        out=$("$LOAD" --connect 127.0.0.1:$((9000 + v)) --count 20 --probe-when /proc/self --ports "$T" --hold 0.3)
+        rm -f "$T"
+        eq "rfc1337=$v: probes sent" "$(kv probed "$out")" 20
+        sleep 0.2
+        local left; left=$(ss -tanH state time-wait "( dport = :$((9000 + v)) )" | wc -l)
+        if [ $v = 0 ]; then eq "tcp_rfc1337=0: RSTs killed every TIME_WAIT" "$left" 0
+        else eq "tcp_rfc1337=1: every TIME_WAIT survived" "$left" 20; fi
+    done
+}
+
+fact_linger0() {
+    local a0 e0 out
+    a0=$(ctr TcpExt TCPAbortOnData); e0=$(ctr Tcp EstabResets)
+    out=$("$LOAD" --connect 127.0.0.1:9001 --count 10 --linger0)
+    eq "connects" "$(kv ok "$out")" 10
+    eq "TIME_WAIT after SO_LINGER {1,0}" "$(tw_count)" 0
+    eq "TCPAbortOnData delta" $(( $(ctr TcpExt TCPAbortOnData) - a0 )) 10
+    eq "EstabResets delta (both ends here)" $(( $(ctr Tcp EstabResets) - e0 )) 20
+}
+
+if [ -n "${TW_FACT:-}" ]; then
+    ip link set lo up
+    "fact_$TW_FACT"
+    finish
+    exit
+fi
+failed=()
+for f in timewait_len reuse2_loopback reuse_needs_ts overflow bind_no_port parity rfc1337 linger0; do
+    echo "== $f"
+    TW_FACT=$f unshare --net -- bash "$0" || failed+=("$f")
+done
+[ ${#failed[@]} -eq 0 ] || { echo "failed facts: ${failed[*]}"; exit 1; }
+echo "all doctor facts hold on $(uname -r)"
