@@ -389,6 +389,8 @@ int tw_kernel_record(const char *root, const char *dir)
         "sys/net/ipv4/tcp_rfc1337",
     };
     char from[4096], to[4096], buf[65536];
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        return -errno;
     for (size_t i = 0; i < TW__ARRAY_LEN(files); i++) {
         int n = tw__read_small(tw__path(from, sizeof(from), root, files[i]), buf, sizeof(buf));
         if (n == -ENOENT)

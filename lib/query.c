@@ -113,8 +113,7 @@ static bool cidr_match(const struct tw_cidr *c, const struct tw_addr *a)
 {
     const uint8_t *ab = a->u.b;
     unsigned bits = c->prefix;
-    if (bits == 0)
-        return true; /* as the kernel's hostcond: /0 matches every family */
+    /* as the kernel's hostcond (inet_diag_bc_run): the family first, even for /0 */
     if (c->addr.family != a->family) {
         static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
         if (c->addr.family == AF_INET && a->family == AF_INET6 &&

@@ -227,7 +227,7 @@ int tw_report_add(const struct tw_sock *s, void *arg)
         if (!tw_query_match(&p->opts.query, s))
             return 0;
     }
-    if (TW__UNLIKELY(st >= TW_STATE_MAX))
+    if (TW__UNLIKELY(st == 0 || st >= TW_STATE_MAX))
         return TW_EUNKSTATE;
     r->states[fam][st]++;
     r->total++;

@@ -75,17 +75,28 @@ int tw_parse_diag_msg(const void *payload, size_t len, struct tw_sock *out)
  * negative error / the callback's positive stop value through *cb_ret.
  */
 static int walk_buf(const void *buf, size_t len, const struct tw_query *q, tw_sock_cb cb,
-                    void *arg, uint32_t seq, int *cb_ret, unsigned *ndone)
+                    void *arg, uint32_t seq, int *cb_ret, unsigned *ndone, bool kernel_filtered)
 {
-    const struct nlmsghdr *nlh = buf;
-    int left = (int)len;
+    const uint8_t *p = buf;
+    size_t left = len;
     bool fam_filter = q && !(q->want_v4 && q->want_v6);
+    /* a live dump was filtered by the kernel's bytecode; a replayed one was not */
+    bool full_match = q && !kernel_filtered && tw_query_filters(q);
 
-    while (mnl_nlmsg_ok(nlh, left)) {
-        if (seq && nlh->nlmsg_seq != seq) {
-            nlh = mnl_nlmsg_next(nlh, &left); /* stale reply of an earlier request */
-            continue;
-        }
+    /*
+     * Not mnl_nlmsg_ok(): it compares nlmsg_len as an int, so a length of
+     * 2^31 or more in a recorded file would pass and wrap the walk.
+     */
+    while (left >= sizeof(struct nlmsghdr)) {
+        const struct nlmsghdr *nlh = (const void *)p;
+        uint32_t mlen = nlh->nlmsg_len;
+        if (mlen < sizeof(struct nlmsghdr) || mlen > left)
+            return TW_ETRUNCATED;
+        size_t step = NLMSG_ALIGN(mlen);
+        if (step > left)
+            step = left; /* the last message needs no padding */
+        if (seq && nlh->nlmsg_seq != seq)
+            goto next; /* stale reply of an earlier request */
         if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
             return TW_EDUMPINTR;
         if (nlh->nlmsg_type == NLMSG_DONE) {
@@ -98,6 +109,8 @@ static int walk_buf(const void *buf, size_t len, const struct tw_query *q, tw_so
             const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
             if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*e))
                 return TW_ETRUNCATED;
+            if (e->error > 0 || e->error < -4095)
+                return TW_EMALFORMED; /* the kernel sends 0 or a -errno */
             return e->error ? e->error : 1;
         }
         if (nlh->nlmsg_type == SOCK_DIAG_BY_FAMILY || nlh->nlmsg_type == TCPDIAG_GETSOCK) {
@@ -106,7 +119,7 @@ static int walk_buf(const void *buf, size_t len, const struct tw_query *q, tw_so
                                         mnl_nlmsg_get_payload_len(nlh), &s);
             if (err)
                 return err;
-            if (q && TW__UNLIKELY(fam_filter || !(q->states & TW_STATE_BIT(s.state)))) {
+            if (q && TW__UNLIKELY(full_match || fam_filter || !(q->states & TW_STATE_BIT(s.state)))) {
                 if (!tw_query_match(q, &s))
                     goto next;
             }
@@ -119,10 +132,11 @@ static int walk_buf(const void *buf, size_t len, const struct tw_query *q, tw_so
             return TW_EMALFORMED;
         }
     next:
-        nlh = mnl_nlmsg_next(nlh, &left);
+        p += step;
+        left -= step;
     }
     if (left > 0)
-        return TW_ETRUNCATED; /* a partial message at the end */
+        return TW_ETRUNCATED; /* a partial header at the end */
     return ndone && *ndone ? 1 : 0;
 }
 
@@ -133,7 +147,7 @@ int tw_parse_diag_buf(const void *buf, size_t len, const struct tw_query *q, tw_
     unsigned ndone = 0;
     *done = false;
     *cb_ret = 0;
-    int w = walk_buf(buf, len, q, cb, arg, 0, &r, &ndone);
+    int w = walk_buf(buf, len, q, cb, arg, 0, &r, &ndone, false);
     if (w == 1)
         *done = true;
     if (w == 2) {
@@ -348,7 +362,7 @@ static int recv_dump(struct tw_source *src, const struct tw_query *q, tw_sock_cb
         if (src->record_fd >= 0 && write(src->record_fd, rbuf, (size_t)n) != n)
             return -errno ? -errno : -EIO;
         int cbr = 0;
-        int w = walk_buf(rbuf, (size_t)n, q, cb, arg, seq, &cbr, NULL);
+        int w = walk_buf(rbuf, (size_t)n, q, cb, arg, seq, &cbr, NULL, true);
         if (w == 1)
             return 0;
         if (w == 2)

@@ -163,7 +163,7 @@ int tw_parse_proc_line(const char *line, size_t len, int family, long user_hz,
     out->inode = inode;
     if (user_hz <= 0)
         user_hz = 100;
-    uint64_t ms = when * 1000 / (uint64_t)user_hz;
+    uint64_t ms = when > UINT64_MAX / 1000 ? UINT64_MAX : when * 1000 / (uint64_t)user_hz;
     out->expires_ms = ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
     return 0;
 }

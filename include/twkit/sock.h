@@ -57,7 +57,7 @@ TW_EXTERN const char *tw_state_slug(int state);
 /*
  * Parse a state name (either spelling, case-insensitive, or "all",
  * "connected", "synchronized" as in ss(8)) into a state bit mask.
- * Returns the mask (>0) or TW_EBADOPT.
+ * Returns 0 and sets *mask, or TW_EBADOPT.
  */
 TW_EXTERN int tw_state_parse(const char *name, unsigned *mask);
 
