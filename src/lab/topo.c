@@ -1,0 +1,569 @@
+/*
+ * topo.c — the lab's hosts and the programs inside them, built so that
+ * nothing survives the lab, whatever way it ends.
+ *
+ * Each host is a *holder* process created with clone(CLONE_NEWPID |
+ * CLONE_NEWNET | CLONE_NEWNS): it is PID 1 of its own PID namespace and the
+ * first process of a fresh network namespace (with the kernel's default
+ * sysctls) and mount namespace.  Nothing is named in /run/netns.  The
+ * holder asks for SIGKILL when the lab dies (PR_SET_PDEATHSIG) and also
+ * exits when its lifeline pipe from the lab closes.  When PID 1 of a PID
+ * namespace dies, the kernel kills every process in it; when the last
+ * process of a network namespace is gone, the kernel destroys it with its
+ * sockets (TIME_WAIT included) and its end of every veth pair, which takes
+ * the peer end with it.  So SIGKILL of the lab removes everything: holders
+ * die of PDEATHSIG, then the programs inside them, then the namespaces.
+ *
+ * A program runs in a host through a *shim*: the lab forks it (PDEATHSIG
+ * again), the shim enters the host's mount, network and PID namespaces and
+ * forks the program, which is thus a member of the host's PID namespace.
+ * The shim forwards SIGTERM/SIGINT to it and exits with its status.
+ * twkit's own sub-modes are re-executed from an fd on /proc/self/exe taken
+ * at start, so they work even where /tmp is private.
+ *
+ * Temporary files: a host with private_tmp mounts a tmpfs on /tmp inside
+ * its mount namespace (mount propagation made private first), so files the
+ * lab writes there (nginx's prefix) exist only in memory and vanish with
+ * the host.  The lab writes no file anywhere else.
+ *
+ * Network configuration is done with rtnetlink (libmnl) by short-lived
+ * children that setns() into a host: veth pairs are created inside the
+ * first host with the peer end placed directly into the second one, so no
+ * interface ever appears in the caller's namespace.
+ */
+#include "lab/topo.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libmnl/libmnl.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <linux/veth.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <twkit/kernel.h>
+
+static int g_exe_fd = -1;
+static pid_t g_lab_pid;
+volatile pid_t topo_all_pids[64];
+volatile int topo_n_pids;
+
+static void note_pid(pid_t p)
+{
+    if (topo_n_pids < 64)
+        topo_all_pids[topo_n_pids++] = p;
+}
+
+int topo_global_init(char *err, size_t errlen)
+{
+    g_lab_pid = getpid();
+    if (g_exe_fd < 0)
+        g_exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (g_exe_fd < 0) {
+        snprintf(err, errlen, "cannot open /proc/self/exe: %s", strerror(errno));
+        return -errno;
+    }
+    return 0;
+}
+
+void topo_addr(char *buf, size_t len, int net, int host)
+{
+    snprintf(buf, len, "198.18.%d.%d", net, host);
+}
+
+/* In a fresh child: die with the lab, and make sure the lab still lives. */
+static void child_guard(void)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
+}
+
+/* ---- rtnetlink ------------------------------------------------------------ */
+
+static int rtnl_talk(struct mnl_socket *nl, struct nlmsghdr *nlh)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    static unsigned seq = 1;
+    nlh->nlmsg_seq = ++seq;
+    nlh->nlmsg_flags |= NLM_F_ACK;
+    if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+        return -errno;
+    int n = (int)mnl_socket_recvfrom(nl, buf, sizeof(buf));
+    if (n < 0)
+        return -errno;
+    int r = mnl_cb_run(buf, (size_t)n, nlh->nlmsg_seq, mnl_socket_get_portid(nl), NULL, NULL);
+    return r < 0 ? -errno : 0;
+}
+
+static int link_up(struct mnl_socket *nl, const char *ifname)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    unsigned idx = if_nametoindex(ifname);
+    if (!idx)
+        return -ENODEV;
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = RTM_NEWLINK;
+    nlh->nlmsg_flags = NLM_F_REQUEST;
+    struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+    ifm->ifi_family = AF_UNSPEC;
+    ifm->ifi_index = (int)idx;
+    ifm->ifi_flags = IFF_UP;
+    ifm->ifi_change = IFF_UP;
+    return rtnl_talk(nl, nlh);
+}
+
+static int veth_add(struct mnl_socket *nl, const char *name, const char *peer, int peer_ns_fd)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = RTM_NEWLINK;
+    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL;
+    struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+    ifm->ifi_family = AF_UNSPEC;
+    mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+    struct nlattr *li = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+    mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "veth");
+    struct nlattr *data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
+    struct nlattr *pa = mnl_attr_nest_start(nlh, VETH_INFO_PEER);
+    struct ifinfomsg *pifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*pifm));
+    memset(pifm, 0, sizeof(*pifm));
+    mnl_attr_put_strz(nlh, IFLA_IFNAME, peer);
+    mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, (uint32_t)peer_ns_fd);
+    mnl_attr_nest_end(nlh, pa);
+    mnl_attr_nest_end(nlh, data);
+    mnl_attr_nest_end(nlh, li);
+    return rtnl_talk(nl, nlh);
+}
+
+static int addr_add(struct mnl_socket *nl, const char *ifname, const char *addr, int prefix)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    unsigned idx = if_nametoindex(ifname);
+    if (!idx)
+        return -ENODEV;
+    struct in_addr a;
+    if (inet_pton(AF_INET, addr, &a) != 1)
+        return -EINVAL;
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = RTM_NEWADDR;
+    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL;
+    struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+    ifa->ifa_family = AF_INET;
+    ifa->ifa_prefixlen = (unsigned char)prefix;
+    ifa->ifa_index = idx;
+    ifa->ifa_scope = RT_SCOPE_UNIVERSE;
+    mnl_attr_put(nlh, IFA_LOCAL, sizeof(a), &a);
+    mnl_attr_put(nlh, IFA_ADDRESS, sizeof(a), &a);
+    return rtnl_talk(nl, nlh);
+}
+
+/* ---- configuring a host (runs in a child that entered the host) ---------- */
+
+static int write_sysctl(const struct topo_sysctl *s)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/proc/sys/%s", s->name);
+    for (char *p = path + 10; *p; p++)
+        if (*p == '.')
+            *p = '/';
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t w = write(fd, s->value, strlen(s->value));
+    int e = w < 0 ? -errno : 0;
+    close(fd);
+    return e;
+}
+
+/* Configure host hi of t from inside it.  Phase 0 creates the veth pairs
+ * whose first end is in this host (the peer goes straight to the other
+ * host); phase 1, once every pair exists, sets lo, addresses and sysctls. */
+static int configure_host(struct topo *t, int hi, int phase)
+{
+    struct mnl_socket *nl = mnl_socket_open(NETLINK_ROUTE);
+    if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
+        return errno ? errno : EIO;
+    int e = 0;
+    for (int l = 0; phase == 0 && !e && l < t->n_links; l++) {
+        char ifn[IFNAMSIZ], peer[IFNAMSIZ];
+        snprintf(ifn, sizeof(ifn), "lab%da", l);
+        snprintf(peer, sizeof(peer), "lab%db", l);
+        if (t->link[l].a == hi)
+            e = veth_add(nl, ifn, peer, t->host[t->link[l].b].netns_fd);
+    }
+    if (phase == 0) {
+        mnl_socket_close(nl);
+        return e < 0 ? -e : e;
+    }
+    e = link_up(nl, "lo");
+    for (int l = 0; !e && l < t->n_links; l++) {
+        const struct topo_link *k = &t->link[l];
+        char ifn[IFNAMSIZ], peer[IFNAMSIZ], addr[32];
+        snprintf(ifn, sizeof(ifn), "lab%da", l);
+        snprintf(peer, sizeof(peer), "lab%db", l);
+        if (k->a == hi) {
+            {
+                topo_addr(addr, sizeof(addr), k->net, 1);
+                e = addr_add(nl, ifn, addr, 24);
+            }
+            for (int x = 0; !e && l == 0 && x < t->host[hi].n_extra_addrs; x++) {
+                topo_addr(addr, sizeof(addr), k->net, 11 + x);
+                e = addr_add(nl, ifn, addr, 24);
+            }
+            if (!e)
+                e = link_up(nl, ifn);
+        } else if (k->b == hi) {
+            topo_addr(addr, sizeof(addr), k->net, 2);
+            e = addr_add(nl, peer, addr, 24);
+            if (!e)
+                e = link_up(nl, peer);
+        }
+    }
+    for (int i = 0; !e && i < t->host[hi].n_sysctl; i++)
+        e = write_sysctl(&t->host[hi].sysctl[i]);
+    mnl_socket_close(nl);
+    return e < 0 ? -e : e;
+}
+
+/* Fork a child that enters host hi's network namespace and configures it.
+ * Returns 0 or -errno. */
+static int configure_in_child(struct topo *t, int hi, int phase)
+{
+    pid_t p = fork();
+    if (p < 0)
+        return -errno;
+    if (p == 0) {
+        child_guard();
+        if (setns(t->host[hi].netns_fd, CLONE_NEWNET) < 0)
+            _exit(errno & 0xff);
+        _exit(configure_host(t, hi, phase) & 0xff);
+    }
+    int st;
+    while (waitpid(p, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(st))
+        return -WEXITSTATUS(st);
+    return -EINTR;
+}
+
+/* ---- holders ---------------------------------------------------------------- */
+
+static int open_ns(pid_t pid, const char *kind)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, kind);
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+static void holder_main(int lifeline, int ready, bool private_tmp)
+{
+    /* The lab may have died between clone() and PR_SET_PDEATHSIG. */
+    struct pollfd pf = {.fd = lifeline, .events = POLLIN};
+    if (poll(&pf, 1, 0) == 1)
+        _exit(1);
+    char st = 0;
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        st = 1;
+    if (!st && private_tmp && mount("twkit-lab", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
+                                    "size=32m,mode=0755") < 0)
+        st = 2;
+    if (write(ready, &st, 1) != 1)
+        _exit(1);
+    close(ready);
+    /* PID 1: reap orphans until the lifeline closes. */
+    for (;;) {
+        int r = poll(&pf, 1, 200);
+        if (r == 1)
+            _exit(0); /* EOF (or data): the lab is gone or done */
+        while (waitpid(-1, NULL, WNOHANG) > 0)
+            ;
+    }
+}
+
+static int spawn_holder(struct topo_host *h, char *err, size_t errlen)
+{
+    int life[2], rdy[2];
+    if (pipe2(life, O_CLOEXEC) < 0)
+        return -errno;
+    if (pipe2(rdy, O_CLOEXEC) < 0) {
+        close(life[0]);
+        close(life[1]);
+        return -errno;
+    }
+    pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS | SIGCHLD,
+                               NULL, NULL, NULL, NULL);
+    if (pid < 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot create the %s host's namespaces: %s%s", h->name,
+                 strerror(e), e == EPERM ? " (needs CAP_SYS_ADMIN: run as root, or where "
+                                           "unprivileged user namespaces are allowed)" : "");
+        close(life[0]); close(life[1]); close(rdy[0]); close(rdy[1]);
+        return -e;
+    }
+    if (pid == 0) {
+        child_guard();
+        close(life[1]);
+        close(rdy[0]);
+        holder_main(life[0], rdy[1], h->private_tmp);
+        _exit(0);
+    }
+    note_pid(pid);
+    close(life[0]);
+    close(rdy[1]);
+    h->pid = pid;
+    h->lifeline = life[1];
+    char st = 1;
+    ssize_t r;
+    while ((r = read(rdy[0], &st, 1)) < 0 && errno == EINTR)
+        ;
+    close(rdy[0]);
+    if (r != 1 || st) {
+        snprintf(err, errlen, "the %s host failed to start (%s)", h->name,
+                 st == 2 ? "cannot mount a tmpfs on its /tmp" : "cannot make its mounts private");
+        return -EIO;
+    }
+    h->netns_fd = open_ns(pid, "net");
+    h->pidns_fd = open_ns(pid, "pid");
+    h->mntns_fd = open_ns(pid, "mnt");
+    if (h->netns_fd < 0 || h->pidns_fd < 0 || h->mntns_fd < 0) {
+        snprintf(err, errlen, "cannot open the %s host's namespaces: %s", h->name, strerror(errno));
+        return -errno;
+    }
+    return 0;
+}
+
+int topo_create(struct topo *t, char *err, size_t errlen)
+{
+    for (int i = 0; i < t->n_hosts; i++) {
+        t->host[i].pid = 0;
+        t->host[i].lifeline = t->host[i].netns_fd = t->host[i].pidns_fd = t->host[i].mntns_fd = -1;
+    }
+    t->n_procs = 0;
+    t->up = true;
+    for (int i = 0; i < t->n_hosts; i++) {
+        int e = spawn_holder(&t->host[i], err, errlen);
+        if (e < 0)
+            return e;
+    }
+    for (int i = 0; i < 2 * t->n_hosts; i++) {
+        int e = configure_in_child(t, i % t->n_hosts, i / t->n_hosts);
+        if (e < 0) {
+            snprintf(err, errlen, "cannot configure the %s host's network: %s", t->host[i % t->n_hosts].name,
+                     strerror(-e));
+            return e;
+        }
+    }
+    return 0;
+}
+
+static int wait_timeout(pid_t pid, int *status, int timeout_ms)
+{
+    uint64_t waited = 0;
+    for (;;) {
+        pid_t r = waitpid(pid, status, WNOHANG);
+        if (r == pid)
+            return 0;
+        if (r < 0 && errno != EINTR)
+            return -errno;
+        if (timeout_ms >= 0 && waited >= (uint64_t)timeout_ms)
+            return -ETIMEDOUT;
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+        waited += 2;
+    }
+}
+
+void topo_destroy(struct topo *t)
+{
+    if (!t->up)
+        return;
+    for (int i = 0; i < t->n_procs; i++)
+        if (t->proc[i].pid > 0)
+            kill(t->proc[i].pid, SIGKILL);
+    for (int i = 0; i < t->n_hosts; i++)
+        if (t->host[i].pid > 0)
+            kill(t->host[i].pid, SIGKILL);
+    for (int i = 0; i < t->n_procs; i++) {
+        if (t->proc[i].pid > 0) {
+            int st;
+            wait_timeout(t->proc[i].pid, &st, 5000);
+            t->proc[i].pid = 0;
+        }
+        if (t->proc[i].out >= 0) {
+            close(t->proc[i].out);
+            t->proc[i].out = -1;
+        }
+    }
+    for (int i = 0; i < t->n_hosts; i++) {
+        struct topo_host *h = &t->host[i];
+        if (h->pid > 0) {
+            int st;
+            wait_timeout(h->pid, &st, 5000);
+            h->pid = 0;
+        }
+        int *fds[] = {&h->lifeline, &h->netns_fd, &h->pidns_fd, &h->mntns_fd};
+        for (int k = 0; k < 4; k++)
+            if (*fds[k] >= 0) {
+                close(*fds[k]);
+                *fds[k] = -1;
+            }
+    }
+    t->n_procs = 0;
+    t->up = false;
+}
+
+/* ---- programs ------------------------------------------------------------- */
+
+static volatile pid_t g_shim_child;
+
+static void shim_forward(int sig)
+{
+    if (g_shim_child > 0)
+        kill(g_shim_child, sig);
+}
+
+int topo_spawn(struct topo *t, int hi, char *const argv[], const char *what,
+               const char *file, const char *file_text)
+{
+    if (t->n_procs == TOPO_MAX_PROCS)
+        return -ENOSPC;
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) < 0)
+        return -errno;
+    struct topo_host *h = &t->host[hi];
+    pid_t p = fork();
+    if (p < 0) {
+        close(out[0]);
+        close(out[1]);
+        return -errno;
+    }
+    if (p == 0) {
+        child_guard();
+        if (getppid() != g_lab_pid)
+            _exit(127);
+        if (setns(h->mntns_fd, CLONE_NEWNS) < 0 || setns(h->netns_fd, CLONE_NEWNET) < 0 ||
+            setns(h->pidns_fd, CLONE_NEWPID) < 0) {
+            fprintf(stderr, "twkit: lab: cannot enter the %s host: %s\n", h->name, strerror(errno));
+            _exit(127);
+        }
+        if (file && file_text) {
+            /* Inside the host's private /tmp: make the parent dirs, write. */
+            char dir[256];
+            snprintf(dir, sizeof(dir), "%s", file);
+            for (char *s = dir + 1; *s; s++)
+                if (*s == '/') {
+                    *s = 0;
+                    mkdir(dir, 0755);
+                    *s = '/';
+                }
+            FILE *f = fopen(file, "we");
+            if (!f || fputs(file_text, f) < 0 || fclose(f) != 0) {
+                fprintf(stderr, "twkit: lab: cannot write %s: %s\n", file, strerror(errno));
+                _exit(127);
+            }
+        }
+        pid_t q = fork();
+        if (q < 0)
+            _exit(127);
+        if (q == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            dup2(out[1], 1);
+            if (!strcmp(argv[0], "twkit")) {
+                extern char **environ;
+                syscall(SYS_execveat, g_exe_fd, "", argv, environ, AT_EMPTY_PATH);
+            } else {
+                execv(argv[0], argv);
+            }
+            fprintf(stderr, "twkit: lab: cannot run %s: %s\n", argv[0], strerror(errno));
+            _exit(127);
+        }
+        close(out[1]);
+        g_shim_child = q;
+        struct sigaction sa = {.sa_handler = shim_forward};
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        int st;
+        for (;;) {
+            pid_t r = waitpid(q, &st, 0);
+            if (r == q)
+                break;
+            if (r < 0 && errno != EINTR)
+                _exit(127);
+        }
+        _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    }
+    note_pid(p);
+    close(out[1]);
+    struct topo_proc *pr = &t->proc[t->n_procs];
+    pr->pid = p;
+    pr->out = out[0];
+    pr->what = what;
+    return t->n_procs++;
+}
+
+void topo_signal(struct topo *t, int idx, int sig)
+{
+    if (idx >= 0 && idx < t->n_procs && t->proc[idx].pid > 0)
+        kill(t->proc[idx].pid, sig);
+}
+
+int topo_wait(struct topo *t, int idx, int timeout_ms)
+{
+    if (idx < 0 || idx >= t->n_procs || t->proc[idx].pid <= 0)
+        return -1;
+    int st;
+    if (wait_timeout(t->proc[idx].pid, &st, timeout_ms) < 0)
+        return -1;
+    t->proc[idx].pid = 0;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int topo_wait_port(struct topo *t, int hi, const char *addr, int port, int timeout_ms)
+{
+    pid_t p = fork();
+    if (p < 0)
+        return -errno;
+    if (p == 0) {
+        child_guard();
+        if (setns(t->host[hi].netns_fd, CLONE_NEWNET) < 0)
+            _exit(1);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        inet_pton(AF_INET, addr, &sa.sin_addr);
+        for (int waited = 0; waited <= timeout_ms; waited += 20) {
+            int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+                close(fd);
+                _exit(0);
+            }
+            if (fd >= 0)
+                close(fd);
+            struct timespec ts = {0, 20000000};
+            nanosleep(&ts, NULL);
+        }
+        _exit(1);
+    }
+    int st;
+    while (waitpid(p, &st, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -ETIMEDOUT;
+}

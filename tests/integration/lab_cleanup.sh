@@ -1,0 +1,93 @@
+#!/bin/bash
+# twkit lab leaves nothing behind, however it ends: killed with SIGKILL or
+# interrupted with SIGINT at several points (0.3 s: the first scenario
+# exhausts its ports; 1.5 s: the middle of a run; and as soon as nginx runs
+# in the proxy host).  After each, no process of the lab (run from a private copy of the
+# binary, so it is recognisable by /proc/PID/exe), no nginx of the lab, no
+# new network namespace, no new interface, no /run/netns entry, no tmpfs
+# mount and no temporary file may remain.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
+unshare -n true 2>/dev/null || { echo "SKIP: cannot create network namespaces"; exit 77; }
+dir=$(mktemp -d /tmp/twkit-lab-cleanup.XXXXXX)
+trap 'rm -rf "$dir"' EXIT
+bin=$dir/twkit-lab-cleanup
+cp "${OUT:-.build}/twkit" "$bin"
+fail=0
+
+lab_netns() { # network namespaces the lab's processes are in (not ours)
+    local mine; mine=$(readlink /proc/self/ns/net)
+    for p in /proc/[0-9]*; do
+        [ "$(readlink "$p/exe" 2>/dev/null)" = "$bin" ] || continue
+        readlink "$p/ns/net" 2>/dev/null
+    done | grep -vxF "$mine" | sort -u
+}
+in_use() { # is any process in one of the namespaces listed in file $1?
+    for p in /proc/[0-9]*; do readlink "$p/ns/net" 2>/dev/null; done | sort -u | grep -qxFf "$1"
+}
+leftovers() {
+    local n=0
+    for p in /proc/[0-9]*; do
+        exe=$(readlink "$p/exe" 2>/dev/null) || continue
+        if [ "$exe" = "$bin" ]; then echo "left: lab process ${p#/proc/}"; n=$((n+1)); fi
+        if [ "$exe" = /usr/sbin/nginx ] && tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q twkit-nginx; then
+            echo "left: nginx ${p#/proc/}"; n=$((n+1))
+        fi
+    done
+    if grep -q twkit-lab /proc/self/mountinfo; then echo "left: tmpfs mount"; n=$((n+1)); fi
+    if ls /tmp | grep -q '^twkit-nginx'; then echo "left: /tmp/twkit-nginx"; n=$((n+1)); fi
+    return $n
+}
+
+before_links=$(ip -o link | awk -F': ' '{print $2}' | sort)
+before_run=$(ls /run/netns 2>/dev/null | sort)
+
+# scenario list: a quick one, a 3 s one, then nginx (if installed)
+args=(short tw-reuse nginx -p 40000-40199 -r 500 -d 3 -C 16)
+for sig in KILL INT; do
+    for at in 0.3 1.5 nginx; do
+        "$bin" lab "${args[@]}" >"$dir/out" 2>"$dir/err" &
+        pid=$!
+        if [ "$at" = nginx ]; then  # kill while nginx runs in the proxy host
+            for _ in $(seq 300); do pgrep -f -- "-p /tmp/twkit-nginx" >/dev/null && break; sleep 0.05; done
+        else
+            sleep "$at"
+        fi
+        # the detector must see the live lab first, or the check below is void
+        leftovers >"$dir/live"
+        for _ in $(seq 20); do  # between two runs there may be no host for a moment
+            lab_netns >"$dir/ns"; [ -s "$dir/ns" ] && break; sleep 0.05
+        done
+        if [ ! -s "$dir/ns" ]; then echo "FAIL: no lab namespace seen at ${at}s"; fail=1; fi
+        if ! grep -q 'lab process' "$dir/live"; then
+            echo "FAIL: no lab process seen while running at ${at}s"; fail=1
+        fi
+        if [ "$at" = nginx ] && [ -x /usr/sbin/nginx ] && ! grep -q nginx "$dir/live"; then
+            echo "FAIL: nginx was expected to run at ${at}s"; cat "$dir/live"; fail=1
+        fi
+        kill -s "$sig" "$pid" 2>/dev/null
+        wait "$pid"
+        rc=$?
+        if [ "$sig" = INT ] && [ $rc -ne 130 ] && [ $rc -ne 0 ]; then
+            echo "FAIL: SIGINT at ${at}s: exit $rc (want 130)"; cat "$dir/err"; fail=1
+        fi
+        # the kernel tears namespaces down asynchronously: give it a moment
+        ok=0
+        for _ in $(seq 50); do
+            if leftovers >/dev/null && ! in_use "$dir/ns"; then ok=1; break; fi
+            sleep 0.1
+        done
+        if [ $ok -ne 1 ]; then
+            echo "FAIL: SIG$sig at ${at}s left something behind:"; leftovers
+            in_use "$dir/ns" && echo "left: a process in one of: $(tr '\n' ' ' <"$dir/ns")"
+            fail=1
+        else
+            echo "ok: SIG$sig at ${at}s (exit $rc): nothing left"
+        fi
+        after_links=$(ip -o link | awk -F': ' '{print $2}' | sort)
+        [ "$after_links" = "$before_links" ] || { echo "FAIL: interfaces changed"; fail=1; }
+        [ "$(ls /run/netns 2>/dev/null | sort)" = "$before_run" ] || { echo "FAIL: /run/netns changed"; fail=1; }
+    done
+done
+exit $fail
