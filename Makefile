@@ -197,7 +197,8 @@ install: all
 	ln -sf libtwkit.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libtwkit.so.$(SOVERSION)
 	ln -sf libtwkit.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libtwkit.so
 	install -m 644 include/twkit/*.h $(DESTDIR)$(PREFIX)/include/twkit/
-	install -m 644 $(PC_FILE) $(DESTDIR)$(PREFIX)/lib/pkgconfig/twkit.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' twkit.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/twkit.pc
 	for m in $(MAN_OUT); do s=$${m##*.}; install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
 		install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
 
