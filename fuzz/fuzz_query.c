@@ -16,9 +16,8 @@
  * makes them).  The compiled program must pass a model of the kernel's
  * verifier (inet_diag_bc_audit) and, run by a model of the kernel's
  * interpreter (inet_diag_bc_run, net/ipv4/inet_diag.c), select the socket
- * exactly when tw_query_match does.  /0 prefixes are left out: how a /0 of
- * one family treats sockets of the other is a known disagreement covered
- * by tests/unit/test_netlink.c (bytecode.prefix_zero_as_the_kernel_runs_it).
+ * exactly when tw_query_match does.  The model is shared with
+ * tests/unit/test_netlink.c (tests/bc_model.h).
  */
 #include <arpa/inet.h>
 #include <linux/inet_diag.h>
@@ -34,138 +33,7 @@
 
 /* ---- a model of the kernel's verifier and interpreter ----------------------- */
 
-static bool valid_cc(const uint8_t *bc, int len, int cc)
-{
-    while (len >= 0) {
-        struct inet_diag_bc_op op;
-        if (cc > len)
-            return false;
-        if (cc == len)
-            return true;
-        memcpy(&op, bc, sizeof(op));
-        if (op.yes < 4 || op.yes & 3)
-            return false;
-        len -= op.yes;
-        bc += op.yes;
-    }
-    return false;
-}
-
-static bool audit(const uint8_t *prog, int total)
-{
-    const uint8_t *bc = prog;
-    int len = total;
-    while (len > 0) {
-        struct inet_diag_bc_op op;
-        if (len < 4)
-            return false;
-        memcpy(&op, bc, sizeof(op));
-        int min_len = 4;
-        switch (op.code) {
-        case INET_DIAG_BC_S_COND:
-        case INET_DIAG_BC_D_COND: {
-            struct inet_diag_hostcond hc;
-            min_len += (int)sizeof(hc);
-            if (len < min_len)
-                return false;
-            memcpy(&hc, bc + 4, sizeof(hc));
-            int alen = hc.family == AF_INET ? 4 : hc.family == AF_INET6 ? 16 : hc.family ? -1 : 0;
-            if (alen < 0 || len < min_len + alen || hc.prefix_len > 8 * alen)
-                return false;
-            min_len += alen;
-            break;
-        }
-        case INET_DIAG_BC_S_GE:
-        case INET_DIAG_BC_S_LE:
-        case INET_DIAG_BC_D_GE:
-        case INET_DIAG_BC_D_LE:
-        case INET_DIAG_BC_S_EQ:
-        case INET_DIAG_BC_D_EQ:
-            min_len += 4;
-            if (len < min_len)
-                return false;
-            break;
-        case INET_DIAG_BC_AUTO:
-        case INET_DIAG_BC_JMP:
-        case INET_DIAG_BC_NOP:
-            break;
-        default:
-            return false;
-        }
-        if (op.code != INET_DIAG_BC_NOP) {
-            if (op.no < min_len || op.no > len + 4 || (op.no & 3))
-                return false;
-            if (op.no < len && !valid_cc(prog, total, len - op.no))
-                return false;
-        }
-        if (op.yes < min_len || op.yes > len + 4 || (op.yes & 3))
-            return false;
-        bc += op.yes;
-        len -= op.yes;
-    }
-    return len == 0;
-}
-
-static bool bits_eq(const uint8_t *a, const uint8_t *b, unsigned bits)
-{
-    unsigned full = bits / 8, rem = bits % 8;
-    if (memcmp(a, b, full))
-        return false;
-    return !rem || !((a[full] ^ b[full]) & (uint8_t)(0xff << (8 - rem)));
-}
-
-static bool run(const uint8_t *bc, int len, const struct tw_sock *s)
-{
-    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    while (len > 0) {
-        struct inet_diag_bc_op op, arg;
-        bool yes = true;
-        memcpy(&op, bc, sizeof(op));
-        switch (op.code) {
-        case INET_DIAG_BC_JMP:
-            yes = false;
-            break;
-        case INET_DIAG_BC_S_GE:
-        case INET_DIAG_BC_S_LE:
-        case INET_DIAG_BC_D_GE:
-        case INET_DIAG_BC_D_LE: {
-            memcpy(&arg, bc + 4, sizeof(arg));
-            bool src = op.code == INET_DIAG_BC_S_GE || op.code == INET_DIAG_BC_S_LE;
-            unsigned port = src ? s->lport : s->rport;
-            yes = op.code == INET_DIAG_BC_S_GE || op.code == INET_DIAG_BC_D_GE ? port >= arg.no
-                                                                                 : port <= arg.no;
-            break;
-        }
-        case INET_DIAG_BC_S_COND:
-        case INET_DIAG_BC_D_COND: {
-            struct inet_diag_hostcond hc;
-            memcpy(&hc, bc + 4, sizeof(hc));
-            const uint8_t *caddr = bc + 4 + sizeof(hc);
-            const struct tw_addr *a = op.code == INET_DIAG_BC_S_COND ? &s->laddr : &s->raddr;
-            unsigned port = op.code == INET_DIAG_BC_S_COND ? s->lport : s->rport;
-            if (hc.port != -1 && hc.port != (int)port) {
-                yes = false;
-                break;
-            }
-            if (hc.family != AF_UNSPEC && hc.family != a->family) {
-                if (a->family == AF_INET6 && hc.family == AF_INET &&
-                    !memcmp(a->u.b, mapped, 12) && bits_eq(a->u.b + 12, caddr, hc.prefix_len))
-                    break;
-                yes = false;
-                break;
-            }
-            if (hc.prefix_len)
-                yes = bits_eq(a->u.b, caddr, hc.prefix_len);
-            break;
-        }
-        default:
-            abort(); /* tw__bc_compile emits nothing else */
-        }
-        len -= yes ? op.yes : op.no;
-        bc += yes ? op.yes : op.no;
-    }
-    return len == 0;
-}
+#include "../tests/bc_model.h"
 
 /* ---- reading the fuzz input ------------------------------------------------ */
 
@@ -229,7 +97,7 @@ static void read_cidr(struct rd *r, const struct tw_sock *s, struct tw_cidr *c)
         read_addr(r, &c->addr, fam, false);
     }
     unsigned max = c->addr.family == AF_INET ? 32 : 128;
-    c->prefix = (uint8_t)(1 + u8(r) % max);
+    c->prefix = (uint8_t)(u8(r) % (max + 1)); /* /0 included: it matches its own family only */
     clear_host_bits(c);
 }
 
@@ -269,9 +137,9 @@ static void bytecode(struct rd *r)
     int n = tw__bc_compile(&q, bc, sizeof(bc));
     if (n < 0 || n % 4 || (n == 0) != !tw_query_filters(&q))
         abort();
-    if (n && !audit(bc, n))
+    if (n && !model_audit(bc, n, NULL, 0))
         abort();
-    if ((n == 0 || run(bc, n, &s)) != tw_query_match(&q, &s))
+    if ((n == 0 || model_run(bc, n, &s)) != tw_query_match(&q, &s))
         abort();
 }
 
