@@ -128,7 +128,7 @@ run_set() {
     local set=$1 deadline=$2 n st rc=0
     for n in $set; do
         [[ " $ACTIVE " == *" $n "* ]] || continue
-        if fgt "$(awk -v a="$(now)" -v b="${EST[$n]:-0}" 'BEGIN { print a + b * 1.15 + 0.05 }')" "$deadline"; then
+        if fgt "$(awk -v a="$(now)" -v b="${EST[$n]:-0}" 'BEGIN { printf "%.6f", a + b * 1.15 + 0.05 }')" "$deadline"; then
             rc=1
             continue
         fi

@@ -28,11 +28,17 @@
 
 /* ---- destination table ------------------------------------------------------ */
 
+/*
+ * The key is laid out so that an IPv4 key is decided by its first 16 bytes
+ * (two 64-bit compares); the IPv6 remainder is zero for IPv4.
+ */
 struct dkey {
-    uint32_t l[4], r[4];
+    uint32_t l0, r0;  /* first (IPv4: only) word of the local / remote address */
     uint16_t rport;
-    uint8_t fam;    /* 0 = IPv4, 1 = IPv6 */
-    uint8_t server; /* server-side row (rport = 0) */
+    uint8_t fam;      /* 0 = IPv4, 1 = IPv6 */
+    uint8_t server;   /* server-side row (rport = 0) */
+    uint32_t pad;
+    uint32_t l[3], r[3]; /* IPv6: words 1-3 */
 };
 
 struct dent {
@@ -43,7 +49,7 @@ struct dent {
     uint32_t tw_in;     /* ... of which TIME_WAIT */
     uint32_t reclaim;   /* ... reclaimable */
     uint32_t estab;     /* ... ESTABLISHED */
-    uint32_t loopback;  /* tcp_tw_reuse=2 would count it as loopback */
+    uint32_t loopback;  /* tcp_tw_reuse=2 counts it as loopback (addresses or bound to lo) */
 };
 
 struct dtab {
@@ -63,18 +69,37 @@ static inline uint64_t mix64(uint64_t x)
 
 static inline uint64_t dkey_hash(const struct dkey *k)
 {
-    uint64_t h = ((uint64_t)k->l[0] << 32 | k->r[0]) * 0x9e3779b97f4a7c15ULL;
+    uint64_t h = ((uint64_t)k->l0 << 32 | k->r0) * 0x9e3779b97f4a7c15ULL;
     h ^= (uint64_t)k->rport << 16 | (uint64_t)k->fam << 8 | k->server;
     if (TW__UNLIKELY(k->fam)) {
-        h ^= mix64((uint64_t)k->l[1] << 32 | k->l[2]) + ((uint64_t)k->l[3] << 7);
-        h ^= mix64((uint64_t)k->r[1] << 32 | k->r[2]) * 31 + k->r[3];
+        h ^= mix64((uint64_t)k->l[0] << 32 | k->l[1]) + ((uint64_t)k->l[2] << 7);
+        h ^= mix64((uint64_t)k->r[0] << 32 | k->r[1]) * 31 + k->r[2];
     }
     return mix64(h);
 }
 
 static inline bool dkey_eq(const struct dkey *a, const struct dkey *b)
 {
-    return !memcmp(a, b, sizeof(*a));
+    uint64_t a0, a1, b0, b1;
+    memcpy(&a0, a, 8);
+    memcpy(&a1, (const char *)a + 8, 8);
+    memcpy(&b0, b, 8);
+    memcpy(&b1, (const char *)b + 8, 8);
+    if (a0 != b0 || a1 != b1)
+        return false;
+    return !a->fam || !memcmp(a->l, b->l, sizeof(a->l) + sizeof(a->r));
+}
+
+/* The key's addresses as tw_addr (for rows and loopback tests). */
+static void key_addrs(const struct dkey *k, struct tw_addr *l, struct tw_addr *r)
+{
+    memset(l, 0, sizeof(*l));
+    memset(r, 0, sizeof(*r));
+    l->family = r->family = k->fam ? AF_INET6 : AF_INET;
+    l->u.w[0] = k->l0;
+    r->u.w[0] = k->r0;
+    memcpy(&l->u.w[1], k->l, 12);
+    memcpy(&r->u.w[1], k->r, 12);
 }
 
 static int dtab_grow(struct dtab *t)
@@ -105,9 +130,12 @@ static struct dent *dtab_get(struct dtab *t, const struct dkey *k)
     for (;;) {
         struct dent *e = &t->e[i];
         if (!e->used) {
+            struct tw_addr l, r;
             memset(e, 0, sizeof(*e));
             e->k = *k;
             e->used = 1;
+            key_addrs(k, &l, &r);
+            e->loopback = tw_addr_is_loopback(&l) || tw_addr_is_loopback(&r);
             t->n++;
             return e;
         }
@@ -198,21 +226,17 @@ void tw_report_set_kernel(struct tw_report *r, const struct tw_kernel *k)
 static inline void key_of(struct dkey *k, const struct tw_sock *s, bool server)
 {
     k->fam = s->laddr.family == AF_INET6;
+    k->l0 = s->laddr.u.w[0];
+    k->r0 = s->raddr.u.w[0];
+    k->pad = 0;
     if (TW__LIKELY(!k->fam)) {
-        k->l[0] = s->laddr.u.w[0];
-        k->r[0] = s->raddr.u.w[0];
-        k->l[1] = k->l[2] = k->l[3] = k->r[1] = k->r[2] = k->r[3] = 0;
+        memset(k->l, 0, sizeof(k->l) + sizeof(k->r));
     } else {
-        memcpy(k->l, s->laddr.u.w, 16);
-        memcpy(k->r, s->raddr.u.w, 16);
+        memcpy(k->l, &s->laddr.u.w[1], 12);
+        memcpy(k->r, &s->raddr.u.w[1], 12);
     }
     k->rport = server ? 0 : s->rport;
     k->server = server;
-}
-
-static inline bool sock_loopback(const struct tw_sock *s)
-{
-    return s->ifindex == 1 || tw_addr_is_loopback(&s->laddr) || tw_addr_is_loopback(&s->raddr);
 }
 
 int tw_report_add(const struct tw_sock *s, void *arg)
@@ -259,8 +283,9 @@ int tw_report_add(const struct tw_sock *s, void *arg)
         if (in_range) {
             d->in_use++;
             d->tw_in++;
-            bool loop = sock_loopback(s);
-            d->loopback |= loop;
+            if (TW__UNLIKELY(s->ifindex == 1))
+                d->loopback = 1; /* bound to lo */
+            bool loop = d->loopback;
             if (p->ts && (p->reuse == 1 || (p->reuse == 2 && loop)) &&
                 TW_TIMEWAIT_LEN_MS - (exp < TW_TIMEWAIT_LEN_MS ? exp : TW_TIMEWAIT_LEN_MS) >
                     p->delay_ms)
@@ -276,7 +301,8 @@ int tw_report_add(const struct tw_sock *s, void *arg)
     if (TW__UNLIKELY(!(d = dtab_get(&p->dest, &k))))
         goto oom;
     d->in_use++;
-    d->loopback |= sock_loopback(s);
+    if (TW__UNLIKELY(s->ifindex == 1))
+        d->loopback = 1;
     if (st == TW_ESTABLISHED)
         d->estab++;
     return 0;
@@ -373,13 +399,6 @@ static void topsel_done(struct topsel *t, struct tw_top *out)
     out->other = t->total - shown;
 }
 
-static void addr_of(struct tw_addr *a, const uint32_t w[4], uint8_t fam)
-{
-    memset(a, 0, sizeof(*a));
-    a->family = fam ? AF_INET6 : AF_INET;
-    memcpy(a->u.w, w, 16);
-}
-
 /* Fold destination rows into rows keyed by one address (remote or local). */
 static int top_by_addr(struct tw__report_priv *p, bool remote, struct topsel *sel)
 {
@@ -389,7 +408,13 @@ static int top_by_addr(struct tw__report_priv *p, bool remote, struct topsel *se
         if (!e->used || !e->tw)
             continue;
         struct dkey k = {.fam = e->k.fam};
-        memcpy(remote ? k.r : k.l, remote ? e->k.r : e->k.l, 16);
+        if (remote) {
+            k.r0 = e->k.r0;
+            memcpy(k.r, e->k.r, sizeof(k.r));
+        } else {
+            k.l0 = e->k.l0;
+            memcpy(k.l, e->k.l, sizeof(k.l));
+        }
         struct dent *a = dtab_get(&agg, &k);
         if (!a) {
             dtab_free(&agg);
@@ -402,7 +427,7 @@ static int top_by_addr(struct tw__report_priv *p, bool remote, struct topsel *se
         if (!e->used)
             continue;
         struct tw_top_row row = {.count = e->tw};
-        addr_of(remote ? &row.raddr : &row.laddr, remote ? e->k.r : e->k.l, e->k.fam);
+        key_addrs(&e->k, &row.laddr, &row.raddr);
         topsel_push(sel, &row);
     }
     dtab_free(&agg);
@@ -497,8 +522,7 @@ int tw_report_finish(struct tw_report *r)
         if (!e->tw)
             continue;
         struct tw_top_row row = {.rport = e->k.rport, .server_side = e->k.server, .count = e->tw};
-        addr_of(&row.laddr, e->k.l, e->k.fam);
-        addr_of(&row.raddr, e->k.r, e->k.fam);
+        key_addrs(&e->k, &row.laddr, &row.raddr);
         topsel_push(&sel[TW_TOP_DEST], &row);
     }
     int e = top_by_addr(p, true, &sel[TW_TOP_RADDR]);
@@ -521,8 +545,7 @@ int tw_report_finish(struct tw_report *r)
         if (!d->used || !d->in_use)
             continue;
         struct tw_pressure *x = &r->pressure[r->n_pressure++];
-        addr_of(&x->laddr, d->k.l, d->k.fam);
-        addr_of(&x->raddr, d->k.r, d->k.fam);
+        key_addrs(&d->k, &x->laddr, &x->raddr);
         x->rport = d->k.rport;
         x->loopback = d->loopback;
         x->reuse_applies = p->ts && (p->reuse == 1 || (p->reuse == 2 && d->loopback));

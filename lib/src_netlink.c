@@ -115,8 +115,7 @@ static int walk_buf(const void *buf, size_t len, const struct tw_query *q, tw_so
         }
         if (nlh->nlmsg_type == SOCK_DIAG_BY_FAMILY || nlh->nlmsg_type == TCPDIAG_GETSOCK) {
             struct tw_sock s;
-            int err = tw_parse_diag_msg(mnl_nlmsg_get_payload(nlh),
-                                        mnl_nlmsg_get_payload_len(nlh), &s);
+            int err = tw_parse_diag_msg(NLMSG_DATA(nlh), mlen - NLMSG_HDRLEN, &s);
             if (err)
                 return err;
             if (q && TW__UNLIKELY(full_match || fam_filter || !(q->states & TW_STATE_BIT(s.state)))) {
