@@ -162,12 +162,9 @@ case_port_range_parity() {
 
 case_port_range_listeners() {
     small_range
-    python3 -c 'import socket,time
-s=socket.socket(); s.bind(("127.0.0.1",40050)); s.listen(); print("up", flush=True); time.sleep(20)' >"$T/py" &
-    local py=$!
-    for _ in $(seq 50); do grep -q up "$T/py" 2>/dev/null && break; sleep 0.1; done
+    start_sockgen listen 127.0.0.1 40050   # a listener inside the range
     local j; j=$(doctor --sample 0.5)
-    kill $py; wait $py 2>/dev/null
+    stop_sockgen
     eq "port-range-listeners" "$(f "$j" port-range-listeners .severity)" info
     eq "listeners_in_range" "$(f "$j" port-range-listeners .evidence.listeners_in_range)" 1
     eq "effective_range" "$(f "$j" port-range-listeners .evidence.effective_range)" 99
