@@ -414,21 +414,13 @@ static int enter_netns(const char *spec, char *label, size_t len)
 {
     struct tw_netns ns;
     int e = tw_netns_open(spec, &ns);
-    if (e == TW_ENONETNS) {
-        tool_err("no network namespace '%s' (neither a name in /run/netns nor a running PID)",
-                 spec);
-        return -1;
-    }
     if (e) {
-        tool_err("cannot open network namespace '%s': %s", spec, tw_strerror(e));
+        tool_netns_err(spec, e, false);
         return -1;
     }
     e = tw_netns_enter(&ns);
     if (e) {
-        if (e == -EPERM || e == -EACCES)
-            tool_err("entering network namespace '%s' needs CAP_SYS_ADMIN (run as root)", spec);
-        else
-            tool_err("entering network namespace '%s': %s", spec, tw_strerror(e));
+        tool_netns_err(spec, e, true);
         tw_netns_release(&ns);
         return -1;
     }
@@ -450,18 +442,8 @@ int cmd_doctor(int argc, char **argv)
 
     if (a.netns && enter_netns(a.netns, label, sizeof(label)))
         return runtime;
-    if (!a.netns) { /* "host" when this is PID 1's namespace, as twkit stat says */
-        struct tw_netns cur, init;
-        snprintf(label, sizeof(label), "current namespace");
-        if (tw_netns_current(&cur) == 0) {
-            if (tw_netns_open("1", &init) == 0) {
-                if (init.inode == cur.inode && init.dev == cur.dev)
-                    snprintf(label, sizeof(label), "host");
-                tw_netns_release(&init);
-            }
-            tw_netns_release(&cur);
-        }
-    }
+    if (!a.netns) /* "host" or "current", as twkit stat says */
+        tool_netns_label(label, sizeof(label), NULL);
     struct tw_doctor_apply_opts ao = {.root = a.root, .label = label};
     if (a.rollback) {
         int e = tw_doctor_rollback(&ao, err, sizeof(err));

@@ -260,38 +260,6 @@ static int collect_one(const struct stat_args *a, struct stat_ns *ns)
     return 0;
 }
 
-static int netns_err(const char *spec, int e, bool entering)
-{
-    if (e == TW_ENONETNS)
-        tool_err("no network namespace '%s' (neither a name in /run/netns nor a running PID)", spec);
-    else if (entering && (e == -EPERM || e == -EACCES))
-        tool_err("entering network namespace '%s' needs CAP_SYS_ADMIN (run as root)", spec);
-    else if (e == -EACCES || e == -EPERM)
-        tool_err("cannot open network namespace '%s': permission denied (needs root, or "
-                 "CAP_SYS_PTRACE for another user's process)",
-                 spec);
-    else if (e == TW_EBADOPT)
-        tool_err("'%s' is not a namespace name, PID or path", spec);
-    else
-        tool_err("network namespace '%s': %s", spec, tw_strerror(e));
-    return TW_EXIT_RUNTIME;
-}
-
-static void current_label(struct stat_ns *ns)
-{
-    struct tw_netns cur, host;
-    snprintf(ns->label, sizeof(ns->label), "current");
-    if (tw_netns_current(&cur) == 0) {
-        ns->inode = cur.inode;
-        if (tw_netns_host(&host) == 0) {
-            if (host.inode == cur.inode && host.dev == cur.dev)
-                snprintf(ns->label, sizeof(ns->label), "host");
-            tw_netns_release(&host);
-        }
-        tw_netns_release(&cur);
-    }
-}
-
 static void render(const struct stat_args *a, struct stat_ns *list, size_t n)
 {
     struct stat_view v = {.top = a->top, .color = tool_color};
@@ -340,7 +308,7 @@ int cmd_stat(int argc, char **argv)
         if (a.fixture)
             snprintf(list[0].label, sizeof(list[0].label), "fixture %s", a.fixture);
         else
-            current_label(&list[0]);
+            tool_netns_label(list[0].label, sizeof(list[0].label), &list[0].inode);
         n = 1;
         rc = collect_one(&a, &list[0]);
     } else {
@@ -364,7 +332,7 @@ int cmd_stat(int argc, char **argv)
             if (!targets || (e = tw_netns_open(a.netns, &targets[0]))) {
                 free(targets);
                 tw_netns_release(&orig);
-                return e ? netns_err(a.netns, e, false) : TW_EXIT_RUNTIME;
+                return e ? tool_netns_err(a.netns, e, false) : TW_EXIT_RUNTIME;
             }
             nt = 1;
         }
@@ -378,7 +346,7 @@ int cmd_stat(int argc, char **argv)
                     tool_warn("skipping namespace %s: %s", targets[i].label, tw_strerror(e));
                     continue;
                 }
-                rc = netns_err(targets[i].label, e, true);
+                rc = tool_netns_err(targets[i].label, e, true);
                 break;
             }
             int r = collect_one(&a, ns);

@@ -7,6 +7,8 @@
 #define TWKIT_TOOL_H
 
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -30,6 +32,13 @@ void tool_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void tool_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Usage error: message, "Try 'twkit CMD --help'.", returns TW_EXIT_USAGE. */
 int tool_usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* "host" when the calling thread is in the host's network namespace, else
+ * "current"; *inode (may be NULL) gets the namespace id, 0 if unknown. */
+void tool_netns_label(char *buf, size_t len, uint64_t *inode);
+/* Report a failure to open (entering false) or enter a namespace; returns
+ * TW_EXIT_RUNTIME. */
+int tool_netns_err(const char *spec, int err, bool entering);
 
 /* Colour: decided once per run (--color, NO_COLOR, isatty). */
 extern bool tool_color;
