@@ -126,70 +126,8 @@ int tw_doctor_write_atomic(const char *path, const char *text, size_t len, unsig
     return e;
 }
 
-/* Read a whole (small) file; *out malloc'd and NUL-terminated.  -ENOENT if absent. */
-static int read_file(const char *path, char **out, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    if (!buf) {
-        close(fd);
-        return -ENOMEM;
-    }
-    for (;;) {
-        if (n + 1 >= cap) {
-            if (cap >= (1u << 22)) {
-                free(buf);
-                close(fd);
-                return -EFBIG;
-            }
-            char *p = realloc(buf, cap * 2);
-            if (!p) {
-                free(buf);
-                close(fd);
-                return -ENOMEM;
-            }
-            buf = p;
-            cap *= 2;
-        }
-        ssize_t r = read(fd, buf + n, cap - n - 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int e = -errno;
-            free(buf);
-            close(fd);
-            return e;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return 0;
-}
-
-static int mkdir_p(const char *dir)
-{
-    char buf[4096];
-    snprintf(buf, sizeof(buf), "%s", dir);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
+/* Files doctor reads back (its drop-in, its state) are small. */
+#define DOCTOR_FILE_MAX (4u << 20)
 
 /* ---- the drop-in ----------------------------------------------------------- */
 
@@ -389,7 +327,7 @@ int tw_doctor_apply(const struct tw_doctor_apply_opts *o, const struct tw_doctor
             goto out;
         }
     }
-    e = read_file(dropin, &old, &oldlen);
+    e = tw__read_file(dropin, DOCTOR_FILE_MAX, &old, &oldlen);
     if (e && e != -ENOENT) {
         snprintf(errbuf, errlen, "cannot read %s: %s", dropin, tw_strerror(e));
         goto out;
@@ -403,7 +341,7 @@ int tw_doctor_apply(const struct tw_doctor_apply_opts *o, const struct tw_doctor
 
     /* 2. record them, before anything changes */
     char sdir[4096], base[256];
-    if ((e = split_path(state, sdir, sizeof(sdir), base, sizeof(base))) || (e = mkdir_p(sdir))) {
+    if ((e = split_path(state, sdir, sizeof(sdir), base, sizeof(base))) || (e = tw__mkdir_p(sdir))) {
         snprintf(errbuf, errlen, "cannot create %s: %s", sdir, tw_strerror(e));
         goto out;
     }
@@ -453,7 +391,7 @@ int tw_doctor_apply(const struct tw_doctor_apply_opts *o, const struct tw_doctor
     /* 4. the drop-in */
     char ddir[4096];
     if ((e = split_path(dropin, ddir, sizeof(ddir), base, sizeof(base))) ||
-        (e = mkdir_p(ddir)) || (e = tw_doctor_write_atomic(dropin, text, strlen(text), 0644))) {
+        (e = tw__mkdir_p(ddir)) || (e = tw_doctor_write_atomic(dropin, text, strlen(text), 0644))) {
         char rerr[256] = "";
         snprintf(errbuf, errlen, "cannot write %s: %s; values restored", dropin, tw_strerror(e));
         if (restore(proc_root, sv, r->n_changes, rerr, sizeof(rerr)) == 0) {
@@ -486,7 +424,7 @@ int tw_doctor_rollback(const struct tw_doctor_apply_opts *o, char *errbuf, size_
     snprintf(prev, sizeof(prev), "%s.dropin", state);
     const char *proc_root = o ? o->proc_root : NULL;
 
-    e = read_file(state, &buf, &len);
+    e = tw__read_file(state, DOCTOR_FILE_MAX, &buf, &len);
     if (e == -ENOENT) {
         snprintf(errbuf, errlen, "nothing to roll back: %s does not exist", state);
         return e;
@@ -561,7 +499,7 @@ int tw_doctor_rollback(const struct tw_doctor_apply_opts *o, char *errbuf, size_
         e = TW_EFOREIGN;
         goto out;
     }
-    if (had == 1 && (e = read_file(prev, &old, &oldlen))) {
+    if (had == 1 && (e = tw__read_file(prev, DOCTOR_FILE_MAX, &old, &oldlen))) {
         snprintf(errbuf, errlen, "cannot read the saved drop-in %s: %s", prev, tw_strerror(e));
         goto out;
     }

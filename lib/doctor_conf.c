@@ -22,6 +22,8 @@
 #include <twkit/doctor.h>
 #include <twkit/error.h>
 
+#include "internal.h"
+
 /* ---- the line parser ---------------------------------------------------- */
 
 static bool is_space(char c)
@@ -176,37 +178,17 @@ static int on_problem(unsigned line, const char *msg, void *arg)
 int tw_sysctl_conf_load_file(struct tw_sysctl_conf *c, const char *path)
 {
     char msg[128];
-    struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-
-    if (fd < 0) {
-        snprintf(msg, sizeof(msg), "cannot read: %s", strerror(errno));
+    char *buf;
+    size_t len;
+    int e = tw__read_file(path, CONF_MAX_BYTES, &buf, &len);
+    if (e == -EINVAL || e == -EFBIG)
+        return add_problem(c, path, 0, "not a regular file of sane size");
+    if (e == -ENOMEM)
+        return e;
+    if (e) {
+        snprintf(msg, sizeof(msg), "cannot read: %s", strerror(-e));
         return add_problem(c, path, 0, msg);
     }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)CONF_MAX_BYTES) {
-        close(fd);
-        return add_problem(c, path, 0, "not a regular file of sane size");
-    }
-    size_t cap = (size_t)st.st_size + 1, len = 0;
-    char *buf = malloc(cap);
-    if (!buf) {
-        close(fd);
-        return -ENOMEM;
-    }
-    for (;;) {
-        ssize_t r = read(fd, buf + len, cap - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            snprintf(msg, sizeof(msg), "read error: %s", strerror(errno));
-            free(buf);
-            close(fd);
-            return add_problem(c, path, 0, msg);
-        }
-        if (r == 0 || (len += (size_t)r) == cap)
-            break;
-    }
-    close(fd);
     c->n_files++;
     struct load_ctx x = {c, path};
     int rc = tw_sysctl_conf_parse(buf, len, on_entry, on_problem, &x);

@@ -43,6 +43,12 @@ int tw__proc_dump(struct tw_source *src, const char *root, const struct tw_query
 
 /* Join root and a relative path into buf ("/proc" when root is NULL). */
 const char *tw__path(char *buf, size_t len, const char *root, const char *rel);
+/* Read a whole regular file of at most max bytes into *out (malloc'd,
+ * NUL-terminated).  Returns 0, -EFBIG (larger), -EINVAL (not a regular
+ * file) or -errno. */
+int tw__read_file(const char *path, size_t max, char **out, size_t *len);
+/* mkdir -p: create dir and its missing parents (0755).  Returns 0 or -errno. */
+int tw__mkdir_p(const char *dir);
 /* Read a whole small file into buf (NUL-terminated).  Returns length or -errno. */
 int tw__read_small(const char *path, char *buf, size_t len);
 

@@ -389,8 +389,9 @@ int tw_kernel_record(const char *root, const char *dir)
         "sys/net/ipv4/tcp_rfc1337",
     };
     char from[4096], to[4096], buf[65536];
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-        return -errno;
+    int made = tw__mkdir_p(dir);
+    if (made)
+        return made;
     for (size_t i = 0; i < TW__ARRAY_LEN(files); i++) {
         int n = tw__read_small(tw__path(from, sizeof(from), root, files[i]), buf, sizeof(buf));
         if (n == -ENOENT)
@@ -398,14 +399,11 @@ int tw_kernel_record(const char *root, const char *dir)
         if (n < 0)
             return n;
         snprintf(to, sizeof(to), "%s/%s", dir, files[i]);
-        for (char *p = to + strlen(dir) + 1; *p; p++) {
-            if (*p == '/') {
-                *p = '\0';
-                if (mkdir(to, 0755) < 0 && errno != EEXIST)
-                    return -errno;
-                *p = '/';
-            }
-        }
+        *strrchr(to, '/') = '\0';
+        int e = tw__mkdir_p(to);
+        if (e)
+            return e;
+        to[strlen(to)] = '/';
         int fd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0)
             return -errno;
@@ -420,10 +418,10 @@ int tw_kernel_record(const char *root, const char *dir)
         unsigned sz = slab_size(root, caches[i]);
         if (!sz)
             continue;
-        snprintf(to, sizeof(to), "%s/slab", dir);
-        mkdir(to, 0755);
         snprintf(to, sizeof(to), "%s/slab/%s", dir, caches[i]);
-        mkdir(to, 0755);
+        int e = tw__mkdir_p(to);
+        if (e)
+            return e;
         snprintf(to, sizeof(to), "%s/slab/%s/slab_size", dir, caches[i]);
         FILE *f = fopen(to, "we");
         if (!f)

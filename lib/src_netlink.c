@@ -419,33 +419,16 @@ int tw__nl_dump(struct tw_source *src, const struct tw_query *q, tw_sock_cb cb, 
 int tw__nl_replay(struct tw_source *src, const char *file, const struct tw_query *q,
                   tw_sock_cb cb, void *arg)
 {
-    int fd = open(file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(src->errmsg, sizeof(src->errmsg), "%s: %s", file, strerror(errno));
-        return -errno;
+    char *buf;
+    size_t got;
+    int e = tw__read_file(file, (size_t)1 << 31, &buf, &got);
+    if (e) {
+        snprintf(src->errmsg, sizeof(src->errmsg), "%s: %s", file, tw_strerror(e));
+        return e;
     }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || st.st_size > (1L << 31)) {
-        close(fd);
-        return -EFBIG;
-    }
-    size_t len = (size_t)st.st_size;
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf) {
-        close(fd);
-        return -ENOMEM;
-    }
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = read(fd, buf + got, len - got);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fd);
     bool done = false;
     int cbr = 0;
-    int e = tw_parse_diag_buf(buf, got, q, cb, arg, &done, &cbr);
+    e = tw_parse_diag_buf(buf, got, q, cb, arg, &done, &cbr);
     free(buf);
     if (e < 0) {
         snprintf(src->errmsg, sizeof(src->errmsg), "%s: %s", file, tw_strerror(e));
