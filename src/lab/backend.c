@@ -36,6 +36,8 @@
 #include <unistd.h>
 
 #include "lab/http.h"
+#include <twkit/sock.h>
+
 #include "lab/lab.h"
 #include "tool.h"
 
@@ -370,26 +372,23 @@ int lab_backend_main(int argc, char **argv)
         switch (o) {
         case 'l':
             if (g_nlisten == BK_MAX_LISTEN)
-                return tool_usage_err("lab backend ", "at most %d --listen", BK_MAX_LISTEN);
+                return tool_usage_err("lab backend", "at most %d --listen", BK_MAX_LISTEN);
             if (lab_parse_hostport(optarg, &g_listen[g_nlisten]) < 0)
-                return tool_usage_err("lab backend ", "bad --listen '%s': want IPv4:PORT", optarg);
+                return tool_usage_err("lab backend", "bad --listen '%s': want IPv4:PORT", optarg);
             g_nlisten++;
             break;
         case 't': {
-            char *e;
-            errno = 0;
-            nthreads = strtol(optarg, &e, 10);
-            if (errno || *e || nthreads < 1 || nthreads > 256)
-                return tool_usage_err("lab backend ", "bad --threads '%s': want 1-256", optarg);
+            uint64_t v;
+            if (tw_parse_u64(optarg, 1, 256, &v))
+                return tool_usage_err("lab backend", "bad --threads '%s': want 1-256", optarg);
+            nthreads = (long)v;
             break;
         }
         case 'b': {
-            char *e;
-            errno = 0;
-            long b = strtol(optarg, &e, 10);
-            if (errno || *e || b < 1 || b > 65535)
-                return tool_usage_err("lab backend ", "bad --backlog '%s'", optarg);
-            g_backlog = (int)b;
+            uint64_t v;
+            if (tw_parse_u64(optarg, 1, 65535, &v))
+                return tool_usage_err("lab backend", "bad --backlog '%s': want 1-65535", optarg);
+            g_backlog = (int)v;
             break;
         }
         case 'm':
@@ -400,19 +399,19 @@ int lab_backend_main(int argc, char **argv)
             else if (!strcmp(optarg, "rst"))
                 g_mode = BK_RST;
             else
-                return tool_usage_err("lab backend ", "bad --mode '%s': keepalive, close or rst", optarg);
+                return tool_usage_err("lab backend", "bad --mode '%s': keepalive, close or rst", optarg);
             break;
         case 'h':
             usage(stdout);
             return TW_EXIT_OK;
         default:
-            return tool_usage_err("lab backend ", "unknown option");
+            return tool_usage_err("lab backend", "unknown option");
         }
     }
     if (optind < argc)
-        return tool_usage_err("lab backend ", "unexpected argument '%s'", argv[optind]);
+        return tool_usage_err("lab backend", "unexpected argument '%s'", argv[optind]);
     if (!g_nlisten)
-        return tool_usage_err("lab backend ", "--listen is required");
+        return tool_usage_err("lab backend", "--listen is required");
 
     sigset_t set;
     sigemptyset(&set);

@@ -1225,43 +1225,40 @@ int cmd_lab(int argc, char **argv)
             errno = 0;
             G.duration = strtod(optarg, &e);
             if (errno || e == optarg || *e || !(G.duration >= 0.1 && G.duration <= 3600))
-                return tool_usage_err("lab ", "bad --duration '%s': want 0.1-3600 seconds", optarg);
+                return tool_usage_err("lab", "bad --duration '%s': want 0.1-3600 seconds", optarg);
             break;
         case 'r':
             errno = 0;
             G.rate = strtod(optarg, &e);
             if (errno || e == optarg || *e || !(G.rate >= 0 && G.rate <= 1e7))
-                return tool_usage_err("lab ", "bad --rate '%s': want 0 (closed loop) to 10000000 "
+                return tool_usage_err("lab", "bad --rate '%s': want 0 (closed loop) to 10000000 "
                                       "requests/s", optarg);
             break;
         case 'C': {
-            errno = 0;
-            long v = strtol(optarg, &e, 10);
-            if (errno || e == optarg || *e || v < 1 || v > 20000)
-                return tool_usage_err("lab ", "bad --concurrency '%s': want 1-20000", optarg);
+            uint64_t v;
+            if (tw_parse_u64(optarg, 1, 20000, &v))
+                return tool_usage_err("lab", "bad --concurrency '%s': want 1-20000", optarg);
             G.conc = (unsigned)v;
             break;
         }
         case 't': {
-            errno = 0;
-            long v = strtol(optarg, &e, 10);
-            if (errno || e == optarg || *e || v < 1 || v > 64)
-                return tool_usage_err("lab ", "bad --threads '%s': want 1-64", optarg);
+            uint64_t v;
+            if (tw_parse_u64(optarg, 1, 64, &v))
+                return tool_usage_err("lab", "bad --threads '%s': want 1-64", optarg);
             G.threads = (unsigned)v;
             break;
         }
         case O_SOURCES: {
-            errno = 0;
-            long v = strtol(optarg, &e, 10);
-            if (errno || e == optarg || *e || v < 1 || v > 32)
-                return tool_usage_err("lab ", "bad --sources '%s': want 1-32", optarg);
+            uint64_t v;
+            if (tw_parse_u64(optarg, 1, 32, &v))
+                return tool_usage_err("lab", "bad --sources '%s': want 1-32", optarg);
             G.sources = (unsigned)v;
             break;
         }
         case 'p':
             if (parse_range(optarg, &G.port_lo, &G.port_hi) < 0 || G.port_lo < 1024 ||
                 G.port_hi - G.port_lo + 1 < 8)
-                return tool_usage_err("lab ", "bad --port-range '%s': want LO-HI within "
+                return tool_usage_err("lab", "bad --port-range '%s': want LO-HI within "
                                       "1024-65535, at least 8 ports", optarg);
             break;
         case O_JSON: G.json = true; break;
@@ -1269,7 +1266,7 @@ int cmd_lab(int argc, char **argv)
         case O_PLOT: {
             const char *x = strrchr(optarg, '.');
             if (!x || (strcmp(x, ".png") && strcmp(x, ".svg")))
-                return tool_usage_err("lab ", "bad --plot '%s': want FILE.png or FILE.svg", optarg);
+                return tool_usage_err("lab", "bad --plot '%s': want FILE.png or FILE.svg", optarg);
             G.plot = optarg;
             break;
         }
@@ -1281,7 +1278,7 @@ int cmd_lab(int argc, char **argv)
             usage(stdout);
             return TW_EXIT_OK;
         default:
-            return tool_usage_err("lab ", "unknown option");
+            return tool_usage_err("lab", "unknown option");
         }
     }
     bool want[N_SCEN] = {0};
@@ -1292,7 +1289,7 @@ int cmd_lab(int argc, char **argv)
             if (!strcmp(argv[i], SCENARIOS[k]))
                 break;
         if (k == N_SCEN && strcmp(argv[i], "all"))
-            return tool_usage_err("lab ", "unknown scenario '%s' (try 'twkit lab --list')", argv[i]);
+            return tool_usage_err("lab", "unknown scenario '%s' (try 'twkit lab --list')", argv[i]);
         if (k == N_SCEN) {
             for (k = 0; k < N_SCEN; k++)
                 want[k] = true;

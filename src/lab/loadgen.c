@@ -47,6 +47,8 @@
 #include <twkit/pool.h>
 
 #include "lab/http.h"
+#include <twkit/sock.h>
+
 #include "lab/lab.h"
 #include "tool.h"
 
@@ -674,15 +676,12 @@ static int parse_double(const char *s, double lo, double hi, double *out)
     return 0;
 }
 
+/* tw_parse_u64, the one number parser, with the unsigned long long this file uses. */
 static int parse_ulong(const char *s, unsigned long long lo, unsigned long long hi,
                        unsigned long long *out)
 {
-    char *e;
-    errno = 0;
-    if (*s == '-' || *s == '+')
-        return -1;
-    unsigned long long v = strtoull(s, &e, 10);
-    if (errno || e == s || *e || v < lo || v > hi)
+    uint64_t v;
+    if (tw_parse_u64(s, lo, hi, &v))
         return -1;
     *out = v;
     return 0;
@@ -746,7 +745,7 @@ int lab_load_main(int argc, char **argv)
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    const char *me = "lab load ";
+    const char *me = "lab load";
     memset(&O, 0, sizeof(O));
     O.threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     O.conc = 64;

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <twkit/sock.h>
+
 static const char *const err_names[] = {
 #define LAB__N(id, name) name,
     LAB_ERR_MAP(LAB__N)
@@ -124,10 +126,8 @@ int lab_parse_hostport(const char *s, struct sockaddr_in *out)
     out->sin_family = AF_INET;
     if (inet_pton(AF_INET, host, &out->sin_addr) != 1)
         return -1;
-    char *end;
-    errno = 0;
-    long p = strtol(colon + 1, &end, 10);
-    if (errno || *end || end == colon + 1 || p < 1 || p > 65535)
+    uint64_t p;
+    if (tw_parse_u64(colon + 1, 1, 65535, &p))
         return -1;
     out->sin_port = htons((uint16_t)p);
     return 0;
