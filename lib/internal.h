@@ -23,6 +23,8 @@ struct tw_source {
     int nl_fd;             /* netlink socket, -1 if none */
     int nl_compat;         /* 1: one AF_UNSPEC walk works, 0: per family, -1: unknown */
     int record_fd;         /* when recording a netlink dump: fd of sock_diag.bin */
+    uint8_t *rbuf;         /* netlink receive buffer, allocated on the first dump */
+    uint32_t seq;          /* sequence number of the last netlink request */
     char errmsg[256];
 };
 

@@ -158,6 +158,7 @@ struct tw__report_priv {
     struct tw_report_opts opts;
     uint32_t tw_port[65536];     /* TIME_WAIT by local port */
     uint8_t listen[65536 / 8];   /* listening ports */
+    uint64_t fw2[2];             /* FIN_WAIT2 minisocks by family */
     struct dtab dest;
     /* settings copied from the kernel readings for the hot path */
     int lo, hi;
@@ -293,8 +294,10 @@ int tw_report_add(const struct tw_sock *s, void *arg)
         }
         return 0;
     }
-    if (st == TW_FIN_WAIT2 && tw_sock_is_fw2_minisock(s))
+    if (st == TW_FIN_WAIT2 && tw_sock_is_fw2_minisock(s)) {
         r->fw2_minisocks++;
+        p->fw2[fam]++;
+    }
     if (!in_range)
         return 0;
     key_of(&k, s, false);
@@ -482,9 +485,8 @@ int tw_report_finish(struct tw_report *r)
         s4 = 256; /* 6.x x86_64 value, used only when the slab size is unreadable */
     if (!s6)
         s6 = 256;
-    uint64_t fw2 = r->fw2_minisocks;
-    r->tw_slab_bytes = (r->states[0][TW_TIME_WAIT]) * s4 + r->states[1][TW_TIME_WAIT] * s6;
-    r->tw_slab_bytes += fw2 * s4; /* family of FW2 minisocks not split: IPv4 size */
+    r->tw_slab_bytes = (r->states[0][TW_TIME_WAIT] + p->fw2[0]) * s4 +
+                       (r->states[1][TW_TIME_WAIT] + p->fw2[1]) * s6;
     unsigned bb = (r->kernel.bind_slab ? r->kernel.bind_slab : 128) +
                   (r->kernel.bind2_slab ? r->kernel.bind2_slab : 128);
 
@@ -587,11 +589,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int add_listener(const struct tw_sock *s, void *arg)
-{
-    return tw_report_add(s, arg);
-}
-
 int tw_report_collect(struct tw_source *src, const struct tw_report_opts *o,
                       const char *proc_root, struct tw_report **out, char *err, size_t errlen)
 {
@@ -620,7 +617,7 @@ int tw_report_collect(struct tw_source *src, const struct tw_report_opts *o,
     lq.states = TW_STATE_BIT(TW_LISTEN);
     double t0 = now_s();
     /* pass 1: every listener (no filter): the ports that make TIME_WAIT server side */
-    if ((e = tw_source_dump(src, &lq, add_listener, r)) != 0)
+    if ((e = tw_source_dump(src, &lq, tw_report_add, r)) != 0)
         goto dump_fail;
     /* pass 2: the rest, with the user's states and filters run by the source */
     struct tw_query mq = *uq;

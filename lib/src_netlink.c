@@ -299,6 +299,7 @@ int tw__nl_open(struct tw_source *src)
     }
     src->nl_fd = fd;
     src->nl_compat = -1;
+    src->seq = (uint32_t)getpid() << 8; /* distinct from other sockets' replies in a trace */
     return 0;
 }
 
@@ -307,6 +308,16 @@ void tw__nl_close(struct tw_source *src)
     if (src->nl_fd >= 0)
         close(src->nl_fd);
     src->nl_fd = -1;
+    free(src->rbuf);
+    src->rbuf = NULL;
+}
+
+/* The next request's sequence number; never 0, which the walker reads as "any". */
+static uint32_t next_seq(struct tw_source *src)
+{
+    if (!++src->seq)
+        ++src->seq;
+    return src->seq;
 }
 
 /* Send one dump request: legacy (family AF_UNSPEC) or SOCK_DIAG_BY_FAMILY. */
@@ -346,9 +357,9 @@ static int send_req(struct tw_source *src, bool legacy, int family, unsigned sta
 static int recv_dump(struct tw_source *src, const struct tw_query *q, tw_sock_cb cb, void *arg,
                      uint32_t seq)
 {
-    static __thread uint8_t *rbuf; /* one per thread, kept: dumps are frequent in watch/lab */
-    if (!rbuf && !(rbuf = malloc(NL_RECV_LEN)))
+    if (!src->rbuf && !(src->rbuf = malloc(NL_RECV_LEN)))
         return -ENOMEM;
+    uint8_t *rbuf = src->rbuf;
     for (;;) {
         ssize_t n = recv(src->nl_fd, rbuf, NL_RECV_LEN, 0);
         if (n < 0) {
@@ -373,7 +384,6 @@ static int recv_dump(struct tw_source *src, const struct tw_query *q, tw_sock_cb
 
 int tw__nl_dump(struct tw_source *src, const struct tw_query *q, tw_sock_cb cb, void *arg)
 {
-    static __thread uint32_t seq_base;
     uint8_t bc[1024];
     int bclen = tw__bc_compile(q, bc, sizeof(bc));
     if (bclen < 0) {
@@ -386,7 +396,7 @@ int tw__nl_dump(struct tw_source *src, const struct tw_query *q, tw_sock_cb cb, 
     bool both = q->want_v4 && q->want_v6;
 
     if (both && src->nl_compat != 0) {
-        uint32_t seq = ++seq_base + (uint32_t)getpid();
+        uint32_t seq = next_seq(src);
         int e = send_req(src, true, AF_UNSPEC, states, bc, bclen, seq);
         if (!e)
             e = recv_dump(src, q, cb, arg, seq);
@@ -402,7 +412,7 @@ int tw__nl_dump(struct tw_source *src, const struct tw_query *q, tw_sock_cb cb, 
     for (int i = 0; i < 2; i++) {
         if ((fams[i] == AF_INET && !q->want_v4) || (fams[i] == AF_INET6 && !q->want_v6))
             continue;
-        uint32_t seq = ++seq_base + (uint32_t)getpid();
+        uint32_t seq = next_seq(src);
         int e = send_req(src, false, fams[i], states, bc, bclen, seq);
         if (!e)
             e = recv_dump(src, q, cb, arg, seq);
