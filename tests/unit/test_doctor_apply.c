@@ -10,6 +10,7 @@
  * unsafe changes are refused before anything happens.  Without root or
  * namespaces the tests are skipped.
  */
+#include "../tmpdir.h"
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <sched.h>
@@ -29,16 +30,12 @@ static void setup(void)
 {
     if (geteuid() != 0 || unshare(CLONE_NEWNET) != 0)
         cr_skip_test("needs root and network namespaces");
-    snprintf(root, sizeof(root), "/tmp/twkit-apply-XXXXXX");
-    cr_assert_not_null(mkdtemp(root));
+    cr_assert_not_null(tw_test_tmpdir(root, sizeof(root), "apply"));
 }
 
 static void rm_rf_root(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", root);
-    if (root[0])
-        cr_assert_eq(system(cmd), 0);
+    tw_test_rmtree(root);
 }
 
 static void read_sysctl(const char *k, char *buf, size_t len)

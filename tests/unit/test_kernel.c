@@ -12,6 +12,7 @@
  * kernel-6.12: no tcp_tw_reuse_delay, no slab sizes, no PAWSTimewait;
  * kernel-*: one broken or missing file each).
  */
+#include "../tmpdir.h"
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -589,22 +590,12 @@ static char tmp[64];
 
 static void mk_tmp(void)
 {
-    snprintf(tmp, sizeof(tmp), "/tmp/twkit-test-kernel-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp));
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)f;
-    return flag == FTW_DP ? rmdir(p) : unlink(p);
+    cr_assert_not_null(tw_test_tmpdir(tmp, sizeof(tmp), "kernel"));
 }
 
 static void rm_tmp(void)
 {
-    /* only what this test made, under its own mkdtemp directory */
-    if (tmp[0] && !strncmp(tmp, "/tmp/twkit-test-kernel-", 23))
-        nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    tw_test_rmtree(tmp);
 }
 
 Test(write, sysctl_write_then_read, .init = mk_tmp, .fini = rm_tmp)

@@ -13,6 +13,7 @@
  * line without newline, missing files, and the query filter.
  */
 #include <arpa/inet.h>
+#include "../tmpdir.h"
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -578,8 +579,7 @@ static char tmpdir[64];
 
 static void mk_tmp(void)
 {
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/twkit-test-proc-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
+    cr_assert_not_null(tw_test_tmpdir(tmpdir, sizeof(tmpdir), "proc"));
     char p[128];
     snprintf(p, sizeof(p), "%s/net", tmpdir);
     cr_assert_eq(mkdir(p, 0755), 0);
@@ -587,14 +587,7 @@ static void mk_tmp(void)
 
 static void rm_tmp(void)
 {
-    char p[128];
-    snprintf(p, sizeof(p), "%s/net/tcp", tmpdir);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s/net/tcp6", tmpdir);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s/net", tmpdir);
-    rmdir(p);
-    rmdir(tmpdir);
+    tw_test_rmtree(tmpdir);
 }
 
 static FILE *open_tcp(const char *name)

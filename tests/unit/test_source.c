@@ -15,6 +15,7 @@
  * error, and a message that names the file.
  */
 #include <arpa/inet.h>
+#include "../tmpdir.h"
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <errno.h>
@@ -568,21 +569,12 @@ static char tmp[64];
 
 static void mk_tmp(void)
 {
-    snprintf(tmp, sizeof(tmp), "/tmp/twkit-test-source-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp));
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)f;
-    return flag == FTW_DP ? rmdir(p) : unlink(p);
+    cr_assert_not_null(tw_test_tmpdir(tmp, sizeof(tmp), "source"));
 }
 
 static void rm_tmp(void)
 {
-    if (tmp[0] && !strncmp(tmp, "/tmp/twkit-test-source-", 23))
-        nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    tw_test_rmtree(tmp);
 }
 
 static size_t slurp(const char *path, char *buf, size_t len)
