@@ -3,6 +3,10 @@
 # Sources are discovered by folder, so adding a module never means editing
 # this file:
 #   lib/*.c                 -> libtwkit.a, libtwkit.so (public API: include/twkit)
+#   twx/*.c                 -> libtwx.a: the internal tier (never installed),
+#                              linked by the command, tests, helpers, benches
+#                              and fuzzers; the modules in TWX_IN_LIB are also
+#                              compiled into libtwkit (hidden)
 #   src/*.c                 -> the twkit command (links libtwkit.a)
 #   tests/unit/test_*.c     -> one Criterion binary each
 #   tests/helpers/*.c       -> one helper program each (used by integration tests)
@@ -27,6 +31,7 @@ CC        ?= cc
 CFLAGS    ?= -O2 -g
 WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
              -Wmissing-prototypes -Wno-unused-parameter
+# pkg-config packages, one per line (scripts/install-deps installs them).
 DEPS_PKGS := libmnl
 PKG_CFLAGS := $(shell pkg-config --cflags $(DEPS_PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(DEPS_PKGS) 2>/dev/null || echo -lmnl)
@@ -36,7 +41,7 @@ ifneq ($(SAN),)
 SANFLAGS  := -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
 
-ALL_CPPFLAGS := -Iinclude -Ilib -D_GNU_SOURCE -DTW_VERSION=\"$(VERSION)\" $(CPPFLAGS)
+ALL_CPPFLAGS := -Iinclude -Ilib -I. -D_GNU_SOURCE -DTW_VERSION=\"$(VERSION)\" $(CPPFLAGS)
 ALL_CFLAGS   := -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LIB_CFLAGS   := $(ALL_CFLAGS) -fPIC -fvisibility=hidden -DTW_BUILDING_LIB
 ALL_LDFLAGS  := $(SANFLAGS) $(LDFLAGS)
@@ -50,8 +55,11 @@ Q := @
 msg = @printf '  %-7s %s\n' $(1) $(2)
 endif
 
+TWX_SRC     := $(wildcard twx/*.c)
+TWX_OBJ     := $(TWX_SRC:%.c=$(OUT)/%.o)
+TWX_IN_LIB  := twx/clock.c twx/file.c
 LIB_SRC     := $(wildcard lib/*.c)
-LIB_OBJ     := $(LIB_SRC:%.c=$(OUT)/%.o)
+LIB_OBJ     := $(LIB_SRC:%.c=$(OUT)/%.o) $(TWX_IN_LIB:%.c=$(OUT)/lib/%.o)
 CLI_SRC     := $(wildcard src/*.c src/*/*.c)
 CLI_OBJ     := $(CLI_SRC:%.c=$(OUT)/%.o)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
@@ -68,16 +76,25 @@ MAN_SRC     := $(wildcard docs/*.scd)
 MAN_OUT     := $(patsubst docs/%.scd,$(OUT)/man/%,$(MAN_SRC))
 
 STATIC_LIB  := $(OUT)/libtwkit.a
+TWX_LIB     := $(OUT)/libtwx.a
+LINK_LIBS   := $(TWX_LIB) $(STATIC_LIB)
 SHARED_LIB  := $(OUT)/libtwkit.so.$(VERSION)
 TWKIT       := $(OUT)/twkit
 PC_FILE     := $(OUT)/twkit.pc
+MKDOC       := $(OUT)/tools/mkdoc
 
 .DELETE_ON_ERROR:
-.PHONY: all run test check bench fuzz fuzz-build install uninstall clean deps man tsan
+.PHONY: all run test check bench fuzz fuzz-build install uninstall clean deps man tsan docs
 
-all: $(STATIC_LIB) $(SHARED_LIB) $(TWKIT) $(PC_FILE) $(HELPER_BIN) $(EXAMPLE_BIN) man
+all: $(STATIC_LIB) $(SHARED_LIB) $(TWKIT) $(PC_FILE) $(HELPER_BIN) $(EXAMPLE_BIN) $(MKDOC) man
 
 man: $(MAN_OUT)
+
+# `make docs`: rewrite the generated parts of docs/*.scd (OPTIONS from each
+# command's option table, the command list and exit-status table of
+# twkit(1)).  tests/integration/docs_options.sh fails when they are stale.
+docs: $(MKDOC)
+	$(Q)$(MKDOC) sync docs
 
 deps:
 	$(Q)scripts/install-deps -q
@@ -129,6 +146,20 @@ $(OUT)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CPPFLAGS) $(LIB_CFLAGS) -MMD -MP -c -o $@ $<
 
+$(OUT)/lib/twx/%.o: twx/%.c
+	$(call msg,CC,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(LIB_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(OUT)/twx/%.o: twx/%.c
+	$(call msg,CC,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(TWX_LIB): $(TWX_OBJ)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
 $(STATIC_LIB): $(LIB_OBJ)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -151,39 +182,45 @@ $(OUT)/src/%.o: src/%.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CPPFLAGS) -Isrc $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(TWKIT): $(CLI_OBJ) $(STATIC_LIB)
+$(TWKIT): $(CLI_OBJ) $(LINK_LIBS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC_LIB) $(LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(LINK_LIBS) $(LDLIBS)
 
-$(OUT)/tests/%: tests/unit/%.c $(STATIC_LIB)
+$(OUT)/tests/%: tests/unit/%.c $(LINK_LIBS)
 	$(call msg,CC,$<)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -Wno-missing-prototypes -MMD -MP -o $@ $< $(STATIC_LIB) $(CRIT_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -Wno-missing-prototypes -MMD -MP -o $@ $< $(LINK_LIBS) $(CRIT_LIBS) $(LDLIBS)
 
-$(OUT)/helpers/%: tests/helpers/%.c $(STATIC_LIB)
+$(OUT)/helpers/%: tests/helpers/%.c $(LINK_LIBS)
 	$(call msg,CC,$<)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(STATIC_LIB) $(LDLIBS)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(LINK_LIBS) $(LDLIBS)
 
-$(OUT)/bench/%: bench/%.c $(STATIC_LIB)
+$(OUT)/bench/%: bench/%.c $(LINK_LIBS)
 	$(call msg,CC,$<)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(STATIC_LIB) $(LDLIBS)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(LINK_LIBS) $(LDLIBS)
 
 $(OUT)/examples/%: examples/%.c $(STATIC_LIB)
 	$(call msg,CC,$<)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(STATIC_LIB) $(LDLIBS)
 
-$(OUT)/fuzz/%: fuzz/%.c $(LIB_SRC)
+$(OUT)/fuzz/%: fuzz/%.c $(LIB_SRC) $(TWX_SRC)
 	$(call msg,CC,$<)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(LIB_SRC) $(LDLIBS)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(LIB_SRC) $(TWX_SRC) $(LDLIBS)
 
 $(OUT)/man/%: docs/%.scd
 	$(call msg,SCDOC,$<)
 	@mkdir -p $(@D)
 	$(Q)scdoc < $< > $@
+
+$(MKDOC): tools/mkdoc.c $(filter-out $(OUT)/src/main.o,$(CLI_OBJ)) $(LINK_LIBS)
+	$(call msg,CC,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CPPFLAGS) -Isrc $(ALL_CFLAGS) -MMD -MP -o $@ $< \
+		$(filter-out $(OUT)/src/main.o,$(CLI_OBJ)) $(LINK_LIBS) $(LDLIBS)
 
 # ---- install --------------------------------------------------------------
 

@@ -327,7 +327,7 @@ int tw_doctor_apply(const struct tw_doctor_apply_opts *o, const struct tw_doctor
             goto out;
         }
     }
-    e = tw__read_file(dropin, DOCTOR_FILE_MAX, &old, &oldlen);
+    e = twx_read_file(dropin, DOCTOR_FILE_MAX, &old, &oldlen);
     if (e && e != -ENOENT) {
         snprintf(errbuf, errlen, "cannot read %s: %s", dropin, tw_strerror(e));
         goto out;
@@ -341,7 +341,7 @@ int tw_doctor_apply(const struct tw_doctor_apply_opts *o, const struct tw_doctor
 
     /* 2. record them, before anything changes */
     char sdir[4096], base[256];
-    if ((e = split_path(state, sdir, sizeof(sdir), base, sizeof(base))) || (e = tw__mkdir_p(sdir))) {
+    if ((e = split_path(state, sdir, sizeof(sdir), base, sizeof(base))) || (e = twx_mkdir_p(sdir))) {
         snprintf(errbuf, errlen, "cannot create %s: %s", sdir, tw_strerror(e));
         goto out;
     }
@@ -391,7 +391,7 @@ int tw_doctor_apply(const struct tw_doctor_apply_opts *o, const struct tw_doctor
     /* 4. the drop-in */
     char ddir[4096];
     if ((e = split_path(dropin, ddir, sizeof(ddir), base, sizeof(base))) ||
-        (e = tw__mkdir_p(ddir)) || (e = tw_doctor_write_atomic(dropin, text, strlen(text), 0644))) {
+        (e = twx_mkdir_p(ddir)) || (e = tw_doctor_write_atomic(dropin, text, strlen(text), 0644))) {
         char rerr[256] = "";
         snprintf(errbuf, errlen, "cannot write %s: %s; values restored", dropin, tw_strerror(e));
         if (restore(proc_root, sv, r->n_changes, rerr, sizeof(rerr)) == 0) {
@@ -424,7 +424,7 @@ int tw_doctor_rollback(const struct tw_doctor_apply_opts *o, char *errbuf, size_
     snprintf(prev, sizeof(prev), "%s.dropin", state);
     const char *proc_root = o ? o->proc_root : NULL;
 
-    e = tw__read_file(state, DOCTOR_FILE_MAX, &buf, &len);
+    e = twx_read_file(state, DOCTOR_FILE_MAX, &buf, &len);
     if (e == -ENOENT) {
         snprintf(errbuf, errlen, "nothing to roll back: %s does not exist", state);
         return e;
@@ -499,7 +499,7 @@ int tw_doctor_rollback(const struct tw_doctor_apply_opts *o, char *errbuf, size_
         e = TW_EFOREIGN;
         goto out;
     }
-    if (had == 1 && (e = tw__read_file(prev, DOCTOR_FILE_MAX, &old, &oldlen))) {
+    if (had == 1 && (e = twx_read_file(prev, DOCTOR_FILE_MAX, &old, &oldlen))) {
         snprintf(errbuf, errlen, "cannot read the saved drop-in %s: %s", prev, tw_strerror(e));
         goto out;
     }

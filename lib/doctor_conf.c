@@ -180,7 +180,7 @@ int tw_sysctl_conf_load_file(struct tw_sysctl_conf *c, const char *path)
     char msg[128];
     char *buf;
     size_t len;
-    int e = tw__read_file(path, CONF_MAX_BYTES, &buf, &len);
+    int e = twx_read_file(path, CONF_MAX_BYTES, &buf, &len);
     if (e == -EINVAL || e == -EFBIG)
         return add_problem(c, path, 0, "not a regular file of sane size");
     if (e == -ENOMEM)

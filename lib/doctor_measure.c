@@ -22,6 +22,8 @@
 #include <time.h>
 
 #include <twkit/doctor.h>
+
+#include "twx/clock.h"
 #include <twkit/error.h>
 
 #define TRACK_MAX (1u << 18)
@@ -90,9 +92,7 @@ static int track_end_cb(const struct tw_sock *s, void *arg)
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
+    return (double)twx_now_ns() / 1e9;
 }
 
 static void sleep_s(double s)

@@ -1,6 +1,7 @@
 /*
  * internal.h — what libtwkit's own files share and nothing else sees:
- * the source vtable, small file helpers, and the tw__ internal names.
+ * the source vtable and the tw__ internal names.  Clocks and file
+ * helpers come from the internal tier (twx/), compiled in hidden.
  */
 #ifndef TWKIT_INTERNAL_H
 #define TWKIT_INTERNAL_H
@@ -12,6 +13,9 @@
 #include <twkit/error.h>
 #include <twkit/kernel.h>
 #include <twkit/sock.h>
+
+#include "twx/clock.h"
+#include "twx/file.h"
 
 #define TW__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define TW__LIKELY(x) __builtin_expect(!!(x), 1)
@@ -42,17 +46,6 @@ int tw__bc_compile(const struct tw_query *q, void *buf, size_t len);
 /* proc source (src_proc.c): dir is the root holding net/tcp and net/tcp6. */
 int tw__proc_dump(struct tw_source *src, const char *root, const struct tw_query *q,
                   tw_sock_cb cb, void *arg);
-
-/* Join root and a relative path into buf ("/proc" when root is NULL). */
-const char *tw__path(char *buf, size_t len, const char *root, const char *rel);
-/* Read a whole regular file of at most max bytes into *out (malloc'd,
- * NUL-terminated).  Returns 0, -EFBIG (larger), -EINVAL (not a regular
- * file) or -errno. */
-int tw__read_file(const char *path, size_t max, char **out, size_t *len);
-/* mkdir -p: create dir and its missing parents (0755).  Returns 0 or -errno. */
-int tw__mkdir_p(const char *dir);
-/* Read a whole small file into buf (NUL-terminated).  Returns length or -errno. */
-int tw__read_small(const char *path, char *buf, size_t len);
 
 /* doctor: true when doctor may write this sysctl (doctor.c, used by doctor_apply.c). */
 bool tw__doctor_managed(const char *key);

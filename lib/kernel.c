@@ -31,7 +31,7 @@ static int sysctl_path(char *buf, size_t len, const char *root, const char *name
     for (char *p = rel + 4; *p; p++)
         if (*p == '.')
             *p = '/';
-    tw__path(buf, len, root, rel);
+    twx_path(buf, len, root, rel);
     return 0;
 }
 
@@ -41,7 +41,7 @@ int tw_sysctl_read(const char *root, const char *name, char *buf, size_t len)
     int e = sysctl_path(path, sizeof(path), root, name);
     if (e)
         return e;
-    int n = tw__read_small(path, buf, len);
+    int n = twx_read_small(path, buf, len);
     if (n < 0)
         return n;
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
@@ -164,7 +164,7 @@ int tw_parse_sockstat(const char *buf, size_t len, struct tw_kernel *k)
 int tw_kernel_read_sockstat(struct tw_kernel *k, const char *root)
 {
     char path[4096], buf[4096];
-    int n = tw__read_small(tw__path(path, sizeof(path), root, "net/sockstat"), buf, sizeof(buf));
+    int n = twx_read_small(twx_path(path, sizeof(path), root, "net/sockstat"), buf, sizeof(buf));
     if (n < 0)
         return n;
     return tw_parse_sockstat(buf, (size_t)n, k);
@@ -178,7 +178,7 @@ static unsigned slab_size(const char *root, const char *cache)
         snprintf(path, sizeof(path), "%s/slab/%s/slab_size", root, cache);
     else
         snprintf(path, sizeof(path), "/sys/kernel/slab/%s/slab_size", cache);
-    if (tw__read_small(path, buf, sizeof(buf)) > 0) {
+    if (twx_read_small(path, buf, sizeof(buf)) > 0) {
         long v = strtol(buf, NULL, 10);
         if (v > 0 && v < 65536)
             return (unsigned)v;
@@ -361,7 +361,7 @@ int tw_counters_read(struct tw_counters *c, const char *root)
     memset(c, 0, sizeof(*c));
     static const char *const files[2] = {"net/snmp", "net/netstat"};
     for (int i = 0; i < 2; i++) {
-        int n = tw__read_small(tw__path(path, sizeof(path), root, files[i]), buf, sizeof(buf));
+        int n = twx_read_small(twx_path(path, sizeof(path), root, files[i]), buf, sizeof(buf));
         if (n < 0)
             return n;
         int e = tw_parse_snmp(buf, (size_t)n, c);
@@ -389,18 +389,18 @@ int tw_kernel_record(const char *root, const char *dir)
         "sys/net/ipv4/tcp_rfc1337",
     };
     char from[4096], to[4096], buf[65536];
-    int made = tw__mkdir_p(dir);
+    int made = twx_mkdir_p(dir);
     if (made)
         return made;
     for (size_t i = 0; i < TW__ARRAY_LEN(files); i++) {
-        int n = tw__read_small(tw__path(from, sizeof(from), root, files[i]), buf, sizeof(buf));
+        int n = twx_read_small(twx_path(from, sizeof(from), root, files[i]), buf, sizeof(buf));
         if (n == -ENOENT)
             continue;
         if (n < 0)
             return n;
         snprintf(to, sizeof(to), "%s/%s", dir, files[i]);
         *strrchr(to, '/') = '\0';
-        int e = tw__mkdir_p(to);
+        int e = twx_mkdir_p(to);
         if (e)
             return e;
         to[strlen(to)] = '/';
@@ -419,7 +419,7 @@ int tw_kernel_record(const char *root, const char *dir)
         if (!sz)
             continue;
         snprintf(to, sizeof(to), "%s/slab/%s", dir, caches[i]);
-        int e = tw__mkdir_p(to);
+        int e = twx_mkdir_p(to);
         if (e)
             return e;
         snprintf(to, sizeof(to), "%s/slab/%s/slab_size", dir, caches[i]);

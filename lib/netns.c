@@ -60,7 +60,7 @@ static void comm_of(pid_t pid, char *buf, size_t len)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-    int n = tw__read_small(path, buf, len);
+    int n = twx_read_small(path, buf, len);
     if (n <= 0) {
         snprintf(buf, len, "?");
         return;

@@ -40,6 +40,8 @@
 
 #include <twkit/pool.h>
 
+#include "twx/clock.h"
+
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
@@ -138,22 +140,6 @@ struct closer {
 static int sane_locked(struct tw_pool *p);
 
 /* ---- small helpers -------------------------------------------------------- */
-
-static uint64_t now_coarse(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t now_precise(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t rng_next(struct tw_pool *p)
 {
@@ -473,13 +459,13 @@ static int conn_open(const struct tw_pool_opts *o, const struct tw_pool_dest *d)
         if (errno != EINPROGRESS)
             goto fail;
         if (o->connect_timeout_ms)
-            deadline = now_precise() + (uint64_t)o->connect_timeout_ms * 1000000u;
+            deadline = twx_now_ns() + (uint64_t)o->connect_timeout_ms * 1000000u;
         for (;;) {
             struct pollfd pfd = { .fd = fd, .events = POLLOUT };
             int ms = -1, n;
 
             if (deadline) {
-                uint64_t t = now_precise();
+                uint64_t t = twx_now_ns();
 
                 if (t >= deadline) {
                     errno = ETIMEDOUT;
@@ -585,7 +571,7 @@ int tw_pool_new(const struct tw_pool_opts *opts, struct tw_pool **out)
     if (opts->max_per_dest && p->idle_cap > opts->max_per_dest)
         p->idle_cap = opts->max_per_dest;
     if (getrandom(seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed)) {
-        seed[0] = now_precise() ^ (uint64_t)(uintptr_t)p;
+        seed[0] = twx_now_ns() ^ (uint64_t)(uintptr_t)p;
         seed[1] = seed[0] * 0x9E3779B97F4A7C15ull + (uint64_t)getpid();
     }
     p->tag = seed[0] ? seed[0] : 1;
@@ -943,7 +929,7 @@ again:
         err = TW_ECLOSED;
         goto out;
     }
-    now = now_coarse();
+    now = twx_now_coarse_ns();
     reap_tail(p, d, now, &cl);
     while ((c = idle_pop(p, d)) != NULL) {
         if (c->expires && now >= c->expires) {
@@ -974,7 +960,7 @@ again:
         struct timespec ts;
 
         if (!deadline)
-            deadline = now_precise() + wait_ns;
+            deadline = twx_now_ns() + wait_ns;
         ts.tv_sec = (time_t)(deadline / 1000000000u);
         ts.tv_nsec = (long)(deadline % 1000000000u);
         pthread_cond_init(&w.cond, &p->cattr);
@@ -1042,7 +1028,7 @@ connect:
         err = TW_ECLOSED;
         goto out;
     }
-    c->expires = lifetime_end(p, now_coarse());
+    c->expires = lifetime_end(p, twx_now_coarse_ns());
     d->st.leases++;
     lease_fill(p, c, l, 0);
     goto out;
@@ -1118,7 +1104,7 @@ int tw_pool_put(struct tw_pool *p, struct tw_pool_conn *l, int how)
         conn_close(p, c, R_MAX_USES, &cl);
         goto out;
     }
-    now = now_coarse();
+    now = twx_now_coarse_ns();
     if (c->expires && now >= c->expires) {
         conn_close(p, c, R_LIFETIME, &cl);
         goto out;
@@ -1164,7 +1150,7 @@ int tw_pool_reap(struct tw_pool *p)
         return -EINVAL;
     pthread_mutex_lock(&p->lock);
     for (;;) {
-        uint64_t now = now_coarse();
+        uint64_t now = twx_now_coarse_ns();
         int full = 0;
 
         for (struct tw_pool_dest *d = p->dests; d && !full; d = d->next) {

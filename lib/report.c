@@ -25,6 +25,7 @@
 #include <twkit/report.h>
 
 #include "internal.h"
+#include "twx/clock.h"
 
 /* ---- destination table ------------------------------------------------------ */
 
@@ -584,9 +585,7 @@ void tw_report_free(struct tw_report *r)
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)twx_now_ns() / 1e9;
 }
 
 int tw_report_collect(struct tw_source *src, const struct tw_report_opts *o,

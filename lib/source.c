@@ -19,97 +19,6 @@
 
 #include "internal.h"
 
-const char *tw__path(char *buf, size_t len, const char *root, const char *rel)
-{
-    snprintf(buf, len, "%s/%s", root ? root : "/proc", rel);
-    return buf;
-}
-
-int tw__read_small(const char *path, char *buf, size_t len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    size_t got = 0;
-    while (got + 1 < len) {
-        ssize_t n = read(fd, buf + got, len - 1 - got);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            int e = -errno;
-            close(fd);
-            return e;
-        }
-        if (n == 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fd);
-    buf[got] = '\0';
-    return (int)got;
-}
-
-int tw__read_file(const char *path, size_t max, char **out, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return -errno;
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return -EINVAL;
-    }
-    if ((uint64_t)st.st_size > max) {
-        close(fd);
-        return -EFBIG;
-    }
-    size_t cap = (size_t)st.st_size + 1, n = 0;
-    char *buf = malloc(cap);
-    if (!buf) {
-        close(fd);
-        return -ENOMEM;
-    }
-    for (;;) {
-        ssize_t r = read(fd, buf + n, cap - 1 - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int e = -errno;
-            free(buf);
-            close(fd);
-            return e;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-        if (n == cap - 1)
-            break; /* the size fstat gave; a file growing meanwhile is cut there */
-    }
-    close(fd);
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return 0;
-}
-
-int tw__mkdir_p(const char *dir)
-{
-    char p[4096];
-    if (snprintf(p, sizeof(p), "%s", dir) >= (int)sizeof(p))
-        return -ENAMETOOLONG;
-    for (char *s = p + 1; *s; s++) {
-        if (*s == '/') {
-            *s = '\0';
-            if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                return -errno;
-            *s = '/';
-        }
-    }
-    if (mkdir(p, 0755) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
 const char *tw_source_kind_name(enum tw_source_kind kind)
 {
     switch (kind) {
@@ -265,7 +174,7 @@ static int copy_file(const char *from, const char *to)
 int tw_source_record(struct tw_source *src, const char *dir)
 {
     char p[4096], q[4096];
-    int e = tw__mkdir_p(dir);
+    int e = twx_mkdir_p(dir);
     if (e)
         return e;
     switch (src->kind) {
@@ -277,12 +186,12 @@ int tw_source_record(struct tw_source *src, const char *dir)
         return src->record_fd < 0 ? -errno : 0;
     case TW_SOURCE_PROC:
         snprintf(p, sizeof(p), "%s/net", dir);
-        if ((e = tw__mkdir_p(p)))
+        if ((e = twx_mkdir_p(p)))
             return e;
         for (int i = 0; i < 2; i++) {
             const char *rel = i ? "net/tcp6" : "net/tcp";
             snprintf(q, sizeof(q), "%s/%s", dir, rel);
-            e = copy_file(tw__path(p, sizeof(p), src->path, rel), q);
+            e = copy_file(twx_path(p, sizeof(p), src->path, rel), q);
             if (e && !(i == 1 && e == -ENOENT))
                 return e;
         }

@@ -431,7 +431,7 @@ int tw__nl_replay(struct tw_source *src, const char *file, const struct tw_query
 {
     char *buf;
     size_t got;
-    int e = tw__read_file(file, (size_t)1 << 31, &buf, &got);
+    int e = twx_read_file(file, (size_t)1 << 31, &buf, &got);
     if (e) {
         snprintf(src->errmsg, sizeof(src->errmsg), "%s: %s", file, tw_strerror(e));
         return e;

@@ -271,10 +271,10 @@ int tw__proc_dump(struct tw_source *src, const char *root, const struct tw_query
     bool listen_only = src->kind == TW_SOURCE_PROC && q->states == TW_STATE_BIT(TW_LISTEN);
     int e = 0;
     if (q->want_v4)
-        e = proc_file(src, tw__path(path, sizeof(path), root, "net/tcp"), AF_INET, q,
+        e = proc_file(src, twx_path(path, sizeof(path), root, "net/tcp"), AF_INET, q,
                       listen_only, cb, arg);
     if (!e && q->want_v6) {
-        e = proc_file(src, tw__path(path, sizeof(path), root, "net/tcp6"), AF_INET6, q,
+        e = proc_file(src, twx_path(path, sizeof(path), root, "net/tcp6"), AF_INET6, q,
                       listen_only, cb, arg);
         /* a kernel without IPv6 (or an IPv4-only fixture) has no tcp6 */
         if (e == -ENOENT) {

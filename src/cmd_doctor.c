@@ -20,148 +20,139 @@
 #include <twkit/error.h>
 #include <twkit/netns.h>
 
-#include "json.h"
-#include "opt.h"
+#include "twx/json.h"
 #include "tool.h"
 
-enum {
-    O_EXIT_CODE = 256,
-    O_SAMPLE,
-    O_WRITE,
-    O_APPLY,
-    O_ROLLBACK,
-    O_ROOT,
-    O_SOURCE,
-};
-
-static const struct opt_spec specs[] = {
-    {"json", 'j', NULL, "JSON output (schema: docs/doctor-json.md)"},
-    {"exit-code", O_EXIT_CODE, NULL, "exit 0/1/2 for worst finding ok-info/warn/crit"},
-    {"netns", 'N', "NS", "audit namespace NAME (ip netns), PID or nsfs path"},
-    {"sample", O_SAMPLE, "S", "counter window in seconds (default 2, 0-60)"},
-    {"write-sysctl", O_WRITE, "FILE", "write the justified changes as a sysctl.d file"},
-    {"apply", O_APPLY, NULL, "root: set them and write " TW_DOCTOR_DROPIN},
-    {"rollback", O_ROLLBACK, NULL, "root: undo the last --apply exactly"},
-    {"quiet", 'q', NULL, "print nothing (with --exit-code)"},
-    {"verbose", 'v', NULL, "explain info findings too, list passed checks"},
-    {"root", O_ROOT, "DIR", "read/write /etc, /run, /usr, /var/lib below DIR"},
-    {"source", O_SOURCE, "KIND", "socket source: netlink, proc or auto (default)"},
-    {"help", 'h', NULL, "this help"},
-};
-#define NSPECS (sizeof(specs) / sizeof(specs[0]))
-
-static void help(void)
-{
-    printf("Usage: twkit doctor [OPTIONS]\n"
-           "\n"
-           "Audit the TIME_WAIT-related kernel settings against the load this host\n"
-           "actually has.  doctor samples the TCP counters for a short window, looks\n"
-           "at the sockets (as twkit stat does) and at the sysctl files, and prints\n"
-           "findings worst first: the evidence, the correct explanation with its\n"
-           "source, and the exact fix.  It changes nothing unless --apply is given.\n"
-           "\n"
-           "Options:\n");
-    opt_help(stdout, specs, NSPECS);
-    printf("\n"
-           "Examples:\n"
-           "  twkit doctor                        audit this host (2 s sample)\n"
-           "  twkit doctor --sample 10 -v         longer window, every detail\n"
-           "  twkit doctor --netns web1 --json | jq '.findings[].id'\n"
-           "  twkit doctor --exit-code -q >/dev/null || alert   (monitoring)\n"
-           "  twkit doctor --write-sysctl /tmp/90-twkit.conf   review first\n"
-           "  sudo twkit doctor --apply           set the values, write the drop-in\n"
-           "  sudo twkit doctor --rollback        restore what --apply changed\n"
-           "\n"
-           "Exit status: 0 ok; 1 runtime error; 2 usage error.  With --exit-code:\n"
-           "0 no finding above info, 1 worst is warn, 2 worst is crit, 3 runtime\n"
-           "error (usage errors still exit 2).  See twkit-doctor(1).\n");
-}
-
 struct doctor_args {
-    bool json, exit_code, apply, rollback, verbose, quiet;
-    const char *netns, *write, *root;
+    struct tool_common c;
+    bool exit_code, apply, rollback, verbose, quiet;
+    const char *write, *root;
     double sample;
-    enum tw_source_kind kind;
 };
 
-static int parse_sample(const char *s, double *out)
+enum {
+    X_RB_APPLY = TOOL_X_CMD,
+    X_RB_WRITE = TOOL_X_CMD << 1,
+    X_RB_JSON = TOOL_X_CMD << 2,
+    X_RB_EXIT = TOOL_X_CMD << 3,
+};
+
+static int opt_root(void *field, const char *v, char *err, size_t len)
 {
-    char *end;
-    errno = 0;
-    if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+    if (v[0] != '/') {
+        snprintf(err, len, "'%s' is not an absolute path", v);
         return -1;
-    double v = strtod(s, &end);
-    if (errno || *end || !isfinite(v) || v < 0 || v > 60)
-        return -1;
-    *out = v;
+    }
+    *(const char **)field = v;
     return 0;
 }
+
+static const struct twx_opt doctor_opts[] = {
+    {.lng = "json", .shrt = 'j', .type = TWX_FLAG, .off = offsetof(struct doctor_args, c.json),
+     .help = "JSON output (schema: docs/doctor-json.md)",
+     .doc = "JSON output; schema *twkit.doctor.v1*, documented in docs/doctor-json.md.",
+     .excl = TOOL_X_OUTPUT | X_RB_JSON},
+    {.lng = "exit-code", .type = TWX_FLAG, .off = offsetof(struct doctor_args, exit_code),
+     .help = "exit 0/1/2 for worst finding ok-info/warn/crit",
+     .doc = "Exit by the worst finding: 0 for none above *info*, 1 for *warn*, 2 for "
+            "*crit*; 3 for a runtime error (usage errors stay 2). For scripts and "
+            "monitoring.",
+     .excl = X_RB_EXIT},
+    TOOL_OPT_NETNS(struct doctor_args,
+                   "Audit the namespace _NS_: a name as *ip netns* knows it, the PID of a "
+                   "process inside it, or a path to an nsfs file. Sysctl files are read "
+                   "from the host's file system either way."),
+    {.lng = "sample", .type = TWX_NUM, .off = offsetof(struct doctor_args, sample),
+     .arg = "S", .help = "counter window in seconds",
+     .doc = "The counter window in seconds (fractions allowed). 0 measures no rates: "
+            "the rules that need one stay silent.",
+     .dflt = "2", .example = "0.5", .min = 0, .max = 60},
+    {.lng = "write-sysctl", .type = TWX_STR, .off = offsetof(struct doctor_args, write),
+     .arg = "FILE", .help = "write the justified changes as a sysctl.d file ('-': stdout)",
+     .doc = "Write the changes the findings justify as a commented sysctl.d drop-in to "
+            "_FILE_ (atomically; *-* for standard output). Each setting names its finding "
+            "and the previous value. A dry run: nothing is applied.",
+     .example = "/tmp/90-twkit.conf", .excl = X_RB_WRITE},
+    {.lng = "apply", .type = TWX_FLAG, .off = offsetof(struct doctor_args, apply),
+     .help = "root: set them and write " TW_DOCTOR_DROPIN,
+     .doc = "As root: record the previous values and the previous "
+            "*/etc/sysctl.d/90-twkit.conf* in */var/lib/twkit/doctor-rollback*, set the "
+            "values through /proc/sys, then write */etc/sysctl.d/90-twkit.conf* "
+            "atomically. If the kernel rejects a value, the values already set are "
+            "restored and nothing is written. Refused while an earlier apply has not been "
+            "rolled back. When no change is justified, nothing is written."TW_DOCTOR_DROPIN " so that "
+            "they hold after a reboot, keeping what is needed for *--rollback*. Needs root.",
+     .excl = X_RB_APPLY},
+    {.lng = "rollback", .type = TWX_FLAG, .off = offsetof(struct doctor_args, rollback),
+     .help = "root: undo the last --apply exactly",
+     .doc = "As root: restore every value recorded by the last *--apply* and the "
+            "previous drop-in byte for byte (or remove it if there was none), then delete "
+            "the state. Refused in another network namespace than the one the apply "
+            "changed.",
+     .excl = X_RB_APPLY | X_RB_WRITE | X_RB_JSON | X_RB_EXIT},
+    {.lng = "quiet", .shrt = 'q', .type = TWX_FLAG, .off = offsetof(struct doctor_args, quiet),
+     .help = "print nothing (with --exit-code)",
+     .doc = "Print nothing (only with *--exit-code*)."},
+    {.lng = "verbose", .shrt = 'v', .type = TWX_FLAG,
+     .off = offsetof(struct doctor_args, verbose),
+     .help = "explain info findings too, list passed checks",
+     .doc = "Print *info* findings in full and list the checks that passed."},
+    {.lng = "root", .type = TWX_FN, .off = offsetof(struct doctor_args, root), .arg = "DIR",
+     .help = "read/write /etc, /run, /usr, /var/lib below DIR",
+     .doc = "Read the sysctl files from, and write the drop-in and the rollback state "
+            "below, _DIR_ instead of /. /proc is still the live one. For tests and for "
+            "auditing a container's root file system. An absolute path.",
+     .example = "/", .fn = opt_root},
+    TOOL_OPT_SOURCE(struct doctor_args),
+    TOOL_OPT_HELP,
+};
+
+static const struct twx_exit doctor_exits[] = {
+    TOOL_EXITS_COMMON,
+    {1, "with --exit-code: the worst finding is warn"},
+    {2, "with --exit-code: the worst finding is crit"},
+    {3, "with --exit-code: runtime error"},
+};
+
+static int run_doctor(int argc, char **argv);
+
+const struct twx_cmd doctor_command = {
+    .name = "doctor",
+    .synopsis = "[OPTIONS]",
+    .summary = "audit TIME_WAIT-related kernel settings against the load",
+    .about = "Audit the TIME_WAIT-related kernel settings against the load this host\n"
+             "actually has.  doctor samples the TCP counters for a short window, looks\n"
+             "at the sockets (as twkit stat does) and at the sysctl files, and prints\n"
+             "findings worst first: the evidence, the correct explanation with its\n"
+             "source, and the exact fix.  It changes nothing unless --apply is given.\n",
+    .opts = doctor_opts,
+    .n_opts = sizeof(doctor_opts) / sizeof(doctor_opts[0]),
+    .args_size = sizeof(struct doctor_args),
+    .examples = "  twkit doctor                        audit this host (2 s sample)\n"
+                "  twkit doctor --sample 10 -v         longer window, every detail\n"
+                "  twkit doctor --netns web1 --json | jq '.findings[].id'\n"
+                "  twkit doctor --exit-code -q >/dev/null || alert   (monitoring)\n"
+                "  twkit doctor --write-sysctl /tmp/90-twkit.conf   review first\n"
+                "  sudo twkit doctor --apply           set the values, write the drop-in\n"
+                "  sudo twkit doctor --rollback        restore what --apply changed\n",
+    .exits = doctor_exits,
+    .n_exits = sizeof(doctor_exits) / sizeof(doctor_exits[0]),
+    .man = "twkit-doctor",
+    .run = run_doctor,
+};
 
 static int parse_args(int argc, char **argv, struct doctor_args *a)
 {
-    struct option longs[NSPECS + 1];
-    char shorts[NSPECS * 3 + 2];
-    opt_build(specs, NSPECS, longs, shorts);
     memset(a, 0, sizeof(*a));
+    tool_common_init(&a->c);
     a->sample = TW_DOCTOR_DEFAULT_SAMPLE;
-    optind = 1;
-    opterr = 0;
-    int ch;
-    while ((ch = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
-        switch (ch) {
-        case 'j': a->json = true; break;
-        case 'q': a->quiet = true; break;
-        case 'v': a->verbose = true; break;
-        case O_EXIT_CODE: a->exit_code = true; break;
-        case O_APPLY: a->apply = true; break;
-        case O_ROLLBACK: a->rollback = true; break;
-        case 'N': a->netns = optarg; break;
-        case O_WRITE:
-            if (!*optarg)
-                return tool_usage_err("doctor", "--write-sysctl needs a file name");
-            a->write = optarg;
-            break;
-        case O_ROOT:
-            if (optarg[0] != '/')
-                return tool_usage_err("doctor", "--root: '%s' is not an absolute path", optarg);
-            a->root = optarg;
-            break;
-        case O_SAMPLE:
-            if (parse_sample(optarg, &a->sample))
-                return tool_usage_err("doctor", "--sample: '%s' is not a number of seconds "
-                                      "from 0 to 60", optarg);
-            break;
-        case O_SOURCE:
-            if (!strcmp(optarg, "netlink"))
-                a->kind = TW_SOURCE_NETLINK;
-            else if (!strcmp(optarg, "proc"))
-                a->kind = TW_SOURCE_PROC;
-            else if (!strcmp(optarg, "auto"))
-                a->kind = TW_SOURCE_AUTO;
-            else
-                return tool_usage_err("doctor", "--source: '%s' is not netlink, proc or auto",
-                                      optarg);
-            break;
-        case 'h':
-            help();
-            exit(TW_EXIT_OK);
-        case '?':
-        default:
-            if (optopt && optopt < 256 && strchr(shorts, optopt))
-                return tool_usage_err("doctor", "option -%c needs a value", optopt);
-            if (optopt)
-                return tool_usage_err("doctor", "unknown option -%c", optopt);
-            return tool_usage_err("doctor", "unknown option or missing value: '%s'",
-                                  argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return tool_usage_err("doctor", "unexpected argument '%s'", argv[optind]);
-    if (a->rollback && (a->apply || a->write || a->json || a->exit_code))
-        return tool_usage_err("doctor", "--rollback goes alone (with --netns/--root)");
+    struct twx_parsed p;
+    int rc = twx_opt_parse(&doctor_command, argc, argv, a, &p);
+    if (rc != TWX_OPT_CONTINUE)
+        return rc;
     if (a->quiet && !a->exit_code)
-        return tool_usage_err("doctor", "--quiet only makes sense with --exit-code");
-    return 0;
+        return twx_usage_err("doctor", "--quiet only makes sense with --exit-code");
+    return TWX_OPT_CONTINUE;
 }
 
 /* ---- text output ------------------------------------------------------------ */
@@ -287,27 +278,27 @@ static void render_text(const struct doctor_args *a, const struct tw_doctor_samp
 
 /* ---- JSON output ------------------------------------------------------------- */
 
-static void json_evidence(struct json *j, const struct tw_evidence *e)
+static void json_evidence(struct twx_json *j, const struct tw_evidence *e)
 {
     if (!e->numeric) {
-        json_str(j, e->key, e->value);
+        twx_json_str(j, e->key, e->value);
         return;
     }
     char *end;
     if (strchr(e->value, '.')) {
         double v = strtod(e->value, &end);
         if (*end)
-            json_str(j, e->key, e->value);
+            twx_json_str(j, e->key, e->value);
         else
-            json_f64(j, e->key, v, 1);
+            twx_json_f64(j, e->key, v, 1);
         return;
     }
     errno = 0;
     long long v = strtoll(e->value, &end, 10);
     if (errno || *end)
-        json_str(j, e->key, e->value);
+        twx_json_str(j, e->key, e->value);
     else
-        json_i64(j, e->key, v);
+        twx_json_i64(j, e->key, v);
 }
 
 static int exit_for(enum tw_severity w)
@@ -318,34 +309,34 @@ static int exit_for(enum tw_severity w)
 static void render_json(const struct doctor_args *a, const struct tw_doctor_sample *s,
                         const struct tw_doctor_result *r, bool applied)
 {
-    struct json j;
+    struct twx_json j;
     const struct tw_kernel *k = &s->k;
-    json_init(&j, stdout, true);
-    json_obj_begin(&j, NULL);
-    json_str(&j, "schema", "twkit.doctor.v1");
-    json_str(&j, "twkit_version", TW_VERSION);
-    json_i64(&j, "time", (int64_t)time(NULL));
-    json_str(&j, "namespace", s->label[0] ? s->label : "current");
-    json_f64(&j, "sample_seconds", s->seconds, 3);
-    json_str(&j, "worst", tw_severity_name(r->worst));
-    json_i64(&j, "exit_code", exit_for(r->worst));
+    twx_json_init(&j, stdout, true);
+    twx_json_obj_begin(&j, NULL);
+    twx_json_str(&j, "schema", "twkit.doctor.v1");
+    twx_json_str(&j, "twkit_version", TW_VERSION);
+    twx_json_i64(&j, "time", (int64_t)time(NULL));
+    twx_json_str(&j, "namespace", s->label[0] ? s->label : "current");
+    twx_json_f64(&j, "sample_seconds", s->seconds, 3);
+    twx_json_str(&j, "worst", tw_severity_name(r->worst));
+    twx_json_i64(&j, "exit_code", exit_for(r->worst));
 
-    json_obj_begin(&j, "kernel");
-    json_str(&j, "release", k->release);
-    json_i64(&j, "ip_local_port_range_lo", k->port_lo);
-    json_i64(&j, "ip_local_port_range_hi", k->port_hi);
-    json_i64(&j, "reserved_in_range", k->n_reserved);
-    json_i64(&j, "tcp_tw_reuse", k->tw_reuse);
-    json_i64(&j, "tcp_tw_reuse_delay", k->tw_reuse_delay_ms);
-    json_i64(&j, "tcp_timestamps", k->timestamps);
-    json_i64(&j, "tcp_max_tw_buckets", k->max_tw_buckets);
-    json_i64(&j, "tcp_fin_timeout", k->fin_timeout);
-    json_i64(&j, "tcp_rfc1337", k->rfc1337);
-    json_i64(&j, "sockstat_tw", s->tw1);
-    json_obj_end(&j);
+    twx_json_obj_begin(&j, "kernel");
+    twx_json_str(&j, "release", k->release);
+    twx_json_i64(&j, "ip_local_port_range_lo", k->port_lo);
+    twx_json_i64(&j, "ip_local_port_range_hi", k->port_hi);
+    twx_json_i64(&j, "reserved_in_range", k->n_reserved);
+    twx_json_i64(&j, "tcp_tw_reuse", k->tw_reuse);
+    twx_json_i64(&j, "tcp_tw_reuse_delay", k->tw_reuse_delay_ms);
+    twx_json_i64(&j, "tcp_timestamps", k->timestamps);
+    twx_json_i64(&j, "tcp_max_tw_buckets", k->max_tw_buckets);
+    twx_json_i64(&j, "tcp_fin_timeout", k->fin_timeout);
+    twx_json_i64(&j, "tcp_rfc1337", k->rfc1337);
+    twx_json_i64(&j, "sockstat_tw", s->tw1);
+    twx_json_obj_end(&j);
 
-    json_obj_begin(&j, "rates");
-    json_f64(&j, "active_opens_per_s", tw_doctor_connect_rate(s), 1);
+    twx_json_obj_begin(&j, "rates");
+    twx_json_f64(&j, "active_opens_per_s", tw_doctor_connect_rate(s), 1);
     static const struct {
         const char *key;
         enum tw_counter_id id;
@@ -356,55 +347,55 @@ static void render_json(const struct doctor_args *a, const struct tw_doctor_samp
         {"tw_recycled", TW_C_TW_RECYCLED},       {"tw_overflow", TW_C_TW_OVERFLOW},
         {"abort_on_data", TW_C_ABORT_ON_DATA},
     };
-    json_obj_begin(&j, "deltas");
+    twx_json_obj_begin(&j, "deltas");
     for (size_t i = 0; i < sizeof(deltas) / sizeof(deltas[0]); i++)
-        json_u64(&j, deltas[i].key, tw_doctor_delta(s, deltas[i].id));
-    json_obj_end(&j);
-    json_obj_end(&j);
+        twx_json_u64(&j, deltas[i].key, tw_doctor_delta(s, deltas[i].id));
+    twx_json_obj_end(&j);
+    twx_json_obj_end(&j);
 
-    json_arr_begin(&j, "findings");
+    twx_json_arr_begin(&j, "findings");
     for (size_t i = 0; i < r->n; i++) {
         const struct tw_finding *f = &r->f[i];
-        json_obj_begin(&j, NULL);
-        json_str(&j, "id", f->id);
-        json_str(&j, "severity", tw_severity_name(f->severity));
-        json_str(&j, "summary", f->summary);
-        json_obj_begin(&j, "evidence");
+        twx_json_obj_begin(&j, NULL);
+        twx_json_str(&j, "id", f->id);
+        twx_json_str(&j, "severity", tw_severity_name(f->severity));
+        twx_json_str(&j, "summary", f->summary);
+        twx_json_obj_begin(&j, "evidence");
         for (size_t e = 0; e < f->n_evidence; e++)
             json_evidence(&j, &f->evidence[e]);
-        json_obj_end(&j);
-        json_str(&j, "explanation", f->explain);
-        json_str(&j, "source", f->source);
-        json_str(&j, "fix", f->fix);
+        twx_json_obj_end(&j);
+        twx_json_str(&j, "explanation", f->explain);
+        twx_json_str(&j, "source", f->source);
+        twx_json_str(&j, "fix", f->fix);
         if (f->has_change) {
-            json_obj_begin(&j, "sysctl");
-            json_str(&j, "key", f->change.key);
-            json_str(&j, "value", f->change.value);
-            json_str(&j, "current", f->change.current);
-            json_obj_end(&j);
+            twx_json_obj_begin(&j, "sysctl");
+            twx_json_str(&j, "key", f->change.key);
+            twx_json_str(&j, "value", f->change.value);
+            twx_json_str(&j, "current", f->change.current);
+            twx_json_obj_end(&j);
         } else {
-            json_null(&j, "sysctl");
+            twx_json_null(&j, "sysctl");
         }
-        json_obj_end(&j);
+        twx_json_obj_end(&j);
     }
-    json_arr_end(&j);
-    json_arr_begin(&j, "passed");
+    twx_json_arr_end(&j);
+    twx_json_arr_begin(&j, "passed");
     for (size_t i = 0; i < r->n_passed; i++)
-        json_str(&j, NULL, r->passed[i]);
-    json_arr_end(&j);
-    json_arr_begin(&j, "sysctl_changes");
+        twx_json_str(&j, NULL, r->passed[i]);
+    twx_json_arr_end(&j);
+    twx_json_arr_begin(&j, "sysctl_changes");
     for (size_t i = 0; i < r->n_changes; i++) {
-        json_obj_begin(&j, NULL);
-        json_str(&j, "key", r->changes[i].key);
-        json_str(&j, "value", r->changes[i].value);
-        json_str(&j, "current", r->changes[i].current);
-        json_str(&j, "finding", r->changes[i].finding);
-        json_obj_end(&j);
+        twx_json_obj_begin(&j, NULL);
+        twx_json_str(&j, "key", r->changes[i].key);
+        twx_json_str(&j, "value", r->changes[i].value);
+        twx_json_str(&j, "current", r->changes[i].current);
+        twx_json_str(&j, "finding", r->changes[i].finding);
+        twx_json_obj_end(&j);
     }
-    json_arr_end(&j);
-    json_bool(&j, "applied", applied);
-    json_obj_end(&j);
-    json_end(&j);
+    twx_json_arr_end(&j);
+    twx_json_bool(&j, "applied", applied);
+    twx_json_obj_end(&j);
+    twx_json_end(&j);
     (void)a;
 }
 
@@ -430,25 +421,25 @@ static int enter_netns(const char *spec, char *label, size_t len)
     return 0;
 }
 
-int cmd_doctor(int argc, char **argv)
+static int run_doctor(int argc, char **argv)
 {
     struct doctor_args a;
     int rc = parse_args(argc, argv, &a);
-    if (rc)
+    if (rc != TWX_OPT_CONTINUE)
         return rc;
     const int runtime = a.exit_code ? 3 : TW_EXIT_RUNTIME;
     char label[96] = "", err[512] = "";
-    tool_color_init(a.json || a.quiet ? "never" : "auto", stdout);
+    tool_color_init(a.c.json || a.quiet ? 2 : 0, stdout);
 
-    if (a.netns && enter_netns(a.netns, label, sizeof(label)))
+    if (a.c.netns && enter_netns(a.c.netns, label, sizeof(label)))
         return runtime;
-    if (!a.netns) /* "host" or "current", as twkit stat says */
+    if (!a.c.netns) /* "host" or "current", as twkit stat says */
         tool_netns_label(label, sizeof(label), NULL);
     struct tw_doctor_apply_opts ao = {.root = a.root, .label = label};
     if (a.rollback) {
         int e = tw_doctor_rollback(&ao, err, sizeof(err));
         if (e) {
-            tool_err("rollback: %s", err[0] ? err : tw_strerror(e));
+            twx_err("rollback: %s", err[0] ? err : tw_strerror(e));
             return runtime;
         }
         printf("twkit doctor: rolled back: previous values restored, %s%s restored or "
@@ -457,26 +448,26 @@ int cmd_doctor(int argc, char **argv)
         return TW_EXIT_OK;
     }
 
-    struct tw_doctor_opts o = {.sample_s = a.sample, .root = a.root, .source = a.kind};
+    struct tw_doctor_opts o = {.sample_s = a.sample, .root = a.root, .source = tool_source_kind(a.c.source)};
     struct tw_doctor_sample *s = NULL;
     struct tw_doctor_result *r = NULL;
     int e = tw_doctor_measure(&o, &s, err, sizeof(err));
     if (e) {
         if (e == -EACCES || e == -EPERM)
-            tool_err("%s (needs more privileges)", err[0] ? err : tw_strerror(e));
+            twx_err("%s (needs more privileges)", err[0] ? err : tw_strerror(e));
         else
-            tool_err("%s", err[0] ? err : tw_strerror(e));
+            twx_err("%s", err[0] ? err : tw_strerror(e));
         return runtime;
     }
     snprintf(s->label, sizeof(s->label), "%s", label);
     if ((e = tw_doctor_run(s, &r))) {
-        tool_err("running the rules: %s", tw_strerror(e));
+        twx_err("running the rules: %s", tw_strerror(e));
         tw_doctor_sample_free(s);
         return runtime;
     }
     for (size_t i = 0; i < s->conf.n_problems; i++)
         if (!s->conf.p[i].line)
-            tool_warn("%s: %s", s->conf.p[i].file, s->conf.p[i].msg);
+            twx_warn("%s: %s", s->conf.p[i].file, s->conf.p[i].msg);
 
     rc = TW_EXIT_OK;
     if (a.write) {
@@ -486,9 +477,9 @@ int cmd_doctor(int argc, char **argv)
         } else if (!strcmp(a.write, "-")) {
             fputs(text, stdout);
         } else if ((e = tw_doctor_write_atomic(a.write, text, strlen(text), 0644))) {
-            tool_err("--write-sysctl %s: %s", a.write, tw_strerror(e));
+            twx_err("--write-sysctl %s: %s", a.write, tw_strerror(e));
             rc = runtime;
-        } else if (!a.quiet && !a.json) {
+        } else if (!a.quiet && !a.c.json) {
             fprintf(stderr, "twkit doctor: wrote %s (%zu change%s)\n", a.write, r->n_changes,
                     r->n_changes == 1 ? "" : "s");
         }
@@ -497,15 +488,15 @@ int cmd_doctor(int argc, char **argv)
     bool applied = false;
     if (!rc && a.apply) {
         if (!r->n_changes) {
-            if (!a.quiet && !a.json)
+            if (!a.quiet && !a.c.json)
                 fprintf(stderr, "twkit doctor: --apply: no change is justified; nothing "
                                 "written\n");
         } else if ((e = tw_doctor_apply(&ao, r, err, sizeof(err)))) {
-            tool_err("--apply: %s", err[0] ? err : tw_strerror(e));
+            twx_err("--apply: %s", err[0] ? err : tw_strerror(e));
             rc = runtime;
         } else {
             applied = true;
-            if (!a.quiet && !a.json)
+            if (!a.quiet && !a.c.json)
                 fprintf(stderr, "twkit doctor: applied %zu setting%s, wrote %s%s; undo with "
                                 "`twkit doctor --rollback`\n",
                         r->n_changes, r->n_changes == 1 ? "" : "s", a.root ? a.root : "",
@@ -513,7 +504,7 @@ int cmd_doctor(int argc, char **argv)
         }
     }
     if (!a.quiet && !(a.write && !strcmp(a.write, "-"))) {
-        if (a.json)
+        if (a.c.json)
             render_json(&a, s, r, applied);
         else
             render_text(&a, s, r);
@@ -523,7 +514,7 @@ int cmd_doctor(int argc, char **argv)
     tw_doctor_result_free(r);
     tw_doctor_sample_free(s);
     if (fflush(stdout) != 0) {
-        tool_err("writing output: %s", strerror(errno));
+        twx_err("writing output: %s", strerror(errno));
         return runtime;
     }
     return rc;

@@ -9,7 +9,7 @@
 
 #include <twkit/twkit.h>
 
-#include "json.h"
+#include "twx/json.h"
 
 struct stat_ns {
     char label[96];
@@ -24,7 +24,7 @@ struct stat_view {
 };
 
 void stat_render_table(FILE *f, const struct stat_ns *ns, const struct stat_view *v);
-void stat_render_json(struct json *j, const struct stat_ns *ns, const struct stat_view *v);
+void stat_render_json(struct twx_json *j, const struct stat_ns *ns, const struct stat_view *v);
 void stat_render_prom(FILE *f, const struct stat_ns *list, size_t n, const struct stat_view *v);
 
 /* "28,210" */

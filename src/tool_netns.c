@@ -32,16 +32,16 @@ void tool_netns_label(char *buf, size_t len, uint64_t *inode)
 int tool_netns_err(const char *spec, int e, bool entering)
 {
     if (e == TW_ENONETNS)
-        tool_err("no network namespace '%s' (neither a name in /run/netns nor a running PID)", spec);
+        twx_err("no network namespace '%s' (neither a name in /run/netns nor a running PID)", spec);
     else if (entering && (e == -EPERM || e == -EACCES))
-        tool_err("entering network namespace '%s' needs CAP_SYS_ADMIN (run as root)", spec);
+        twx_err("entering network namespace '%s' needs CAP_SYS_ADMIN (run as root)", spec);
     else if (e == -EACCES || e == -EPERM)
-        tool_err("cannot open network namespace '%s': permission denied (needs root, or "
+        twx_err("cannot open network namespace '%s': permission denied (needs root, or "
                  "CAP_SYS_PTRACE for another user's process)",
                  spec);
     else if (e == TW_EBADOPT)
-        tool_err("'%s' is not a namespace name, PID or path", spec);
+        twx_err("'%s' is not a namespace name, PID or path", spec);
     else
-        tool_err("network namespace '%s': %s", spec, tw_strerror(e));
+        twx_err("network namespace '%s': %s", spec, tw_strerror(e));
     return TW_EXIT_RUNTIME;
 }

@@ -3,6 +3,8 @@
 #   in_private_netns     re-exec this script inside `unshare --net` once
 #   ok / fail / check    assertions; a script ends with `finish`
 #   eq NAME GOT WANT     exact equality check
+#   skip_case NAME WHY   one case cannot run here: counted as skipped, with WHY
+# tests/run counts the "  ok: ", "  FAIL: " and "  SKIP: " lines.
 # Every script runs with `set -u`; $OUT is the build directory.
 
 set -u
@@ -30,7 +32,9 @@ in_private_netns() {
     ip link set lo up
 }
 
+_skips=0
 ok() { _checks=$((_checks + 1)); echo "  ok: $*"; }
+skip_case() { _skips=$((_skips + 1)); echo "  SKIP: $1: $2"; }
 fail() { _checks=$((_checks + 1)); _fails=$((_fails + 1)); echo "  FAIL: $*"; }
 
 # eq NAME GOT WANT
@@ -45,7 +49,7 @@ check() {
 }
 
 finish() {
-    echo "$_checks checks, $_fails failed"
+    echo "$_checks checks, $_fails failed, $_skips skipped"
     [ "$_fails" -eq 0 ]
 }
 

@@ -372,22 +372,22 @@ int lab_backend_main(int argc, char **argv)
         switch (o) {
         case 'l':
             if (g_nlisten == BK_MAX_LISTEN)
-                return tool_usage_err("lab backend", "at most %d --listen", BK_MAX_LISTEN);
+                return twx_usage_err("lab backend", "at most %d --listen", BK_MAX_LISTEN);
             if (lab_parse_hostport(optarg, &g_listen[g_nlisten]) < 0)
-                return tool_usage_err("lab backend", "bad --listen '%s': want IPv4:PORT", optarg);
+                return twx_usage_err("lab backend", "bad --listen '%s': want IPv4:PORT", optarg);
             g_nlisten++;
             break;
         case 't': {
             uint64_t v;
             if (tw_parse_u64(optarg, 1, 256, &v))
-                return tool_usage_err("lab backend", "bad --threads '%s': want 1-256", optarg);
+                return twx_usage_err("lab backend", "bad --threads '%s': want 1-256", optarg);
             nthreads = (long)v;
             break;
         }
         case 'b': {
             uint64_t v;
             if (tw_parse_u64(optarg, 1, 65535, &v))
-                return tool_usage_err("lab backend", "bad --backlog '%s': want 1-65535", optarg);
+                return twx_usage_err("lab backend", "bad --backlog '%s': want 1-65535", optarg);
             g_backlog = (int)v;
             break;
         }
@@ -399,19 +399,19 @@ int lab_backend_main(int argc, char **argv)
             else if (!strcmp(optarg, "rst"))
                 g_mode = BK_RST;
             else
-                return tool_usage_err("lab backend", "bad --mode '%s': keepalive, close or rst", optarg);
+                return twx_usage_err("lab backend", "bad --mode '%s': keepalive, close or rst", optarg);
             break;
         case 'h':
             usage(stdout);
             return TW_EXIT_OK;
         default:
-            return tool_usage_err("lab backend", "unknown option");
+            return twx_usage_err("lab backend", "unknown option");
         }
     }
     if (optind < argc)
-        return tool_usage_err("lab backend", "unexpected argument '%s'", argv[optind]);
+        return twx_usage_err("lab backend", "unexpected argument '%s'", argv[optind]);
     if (!g_nlisten)
-        return tool_usage_err("lab backend", "--listen is required");
+        return twx_usage_err("lab backend", "--listen is required");
 
     sigset_t set;
     sigemptyset(&set);
@@ -430,7 +430,7 @@ int lab_backend_main(int argc, char **argv)
         if (fd < 0 || bind(fd, (const struct sockaddr *)&g_listen[k], sizeof(g_listen[k])) < 0) {
             char a[INET_ADDRSTRLEN];
             inet_ntop(AF_INET, &g_listen[k].sin_addr, a, sizeof(a));
-            tool_err("lab backend: cannot listen on %s:%u: %s", a, ntohs(g_listen[k].sin_port),
+            twx_err("lab backend: cannot listen on %s:%u: %s", a, ntohs(g_listen[k].sin_port),
                      strerror(errno));
             return TW_EXIT_RUNTIME;
         }
@@ -442,7 +442,7 @@ int lab_backend_main(int argc, char **argv)
     for (long i = 0; i < nthreads; i++) {
         th[i].ep = epoll_create1(EPOLL_CLOEXEC);
         if (th[i].ep < 0) {
-            tool_err("lab backend: epoll: %s", strerror(errno));
+            twx_err("lab backend: epoll: %s", strerror(errno));
             return TW_EXIT_RUNTIME;
         }
         for (int k = 0; k < g_nlisten; k++) {
@@ -450,7 +450,7 @@ int lab_backend_main(int argc, char **argv)
             if (fd < 0) {
                 char a[INET_ADDRSTRLEN];
                 inet_ntop(AF_INET, &g_listen[k].sin_addr, a, sizeof(a));
-                tool_err("lab backend: cannot listen on %s:%u: %s", a,
+                twx_err("lab backend: cannot listen on %s:%u: %s", a,
                          ntohs(g_listen[k].sin_port), strerror(-fd));
                 return TW_EXIT_RUNTIME;
             }
@@ -465,7 +465,7 @@ int lab_backend_main(int argc, char **argv)
     }
     for (long i = 0; i < nthreads; i++) {
         if (pthread_create(&th[i].th, NULL, thread_main, &th[i]) != 0) {
-            tool_err("lab backend: cannot start threads");
+            twx_err("lab backend: cannot start threads");
             return TW_EXIT_RUNTIME;
         }
     }

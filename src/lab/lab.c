@@ -42,7 +42,7 @@
 #include <twkit/kernel.h>
 #include <twkit/sock.h>
 
-#include "json.h"
+#include "twx/json.h"
 #include "lab/lab.h"
 #include "lab/topo.h"
 #include "tool.h"
@@ -368,7 +368,7 @@ static void on_sampler_line(char *line, void *arg)
         if (r->ns >= MAX_SAMPLES)
             return;
         struct sample s = x->cur;
-        s.t_ms = (uint32_t)((lab_now_ns() - x->t0) / 1000000);
+        s.t_ms = (uint32_t)((twx_now_ns() - x->t0) / 1000000);
         s.attempted = x->last_load.attempted;
         s.connected = x->last_load.connected;
         s.requests = x->last_load.requests;
@@ -386,7 +386,7 @@ static void progress(const struct run_res *r, int idx, int total, uint64_t t0)
     uint64_t e = 0;
     for (int k = 0; k < LAB_E_MAX; k++)
         e += r->err[k];
-    double el = (double)(lab_now_ns() - t0) / 1e9;
+    double el = (double)(twx_now_ns() - t0) / 1e9;
     const struct sample *s = r->ns ? &r->s[r->ns - 1] : NULL;
     fprintf(stderr, "\r\033[K[%d/%d] %-15s %5.1fs %8llu conn %8llu req %6llu err  TW c:%u s:%u",
             idx, total, r->cfg->name, el, (unsigned long long)r->connected,
@@ -542,9 +542,9 @@ static void on_backend_line(char *line, void *arg)
 /* Read a program's stdout until fn's context says ready or timeout. */
 static int wait_ready(int fd, struct linebuf *lb, struct be_ctx *b, int timeout_ms)
 {
-    uint64_t end = lab_now_ns() + (uint64_t)timeout_ms * 1000000;
+    uint64_t end = twx_now_ns() + (uint64_t)timeout_ms * 1000000;
     while (!b->ready) {
-        int64_t left = (int64_t)(end - lab_now_ns()) / 1000000;
+        int64_t left = (int64_t)(end - twx_now_ns()) / 1000000;
         if (left <= 0)
             return -ETIMEDOUT;
         struct pollfd pf = {.fd = fd, .events = POLLIN};
@@ -671,10 +671,10 @@ static int run_one(const struct run_cfg *c, struct run_res *r, int idx, int tota
         goto fail;
     }
     /* The counters' baseline must predate the first connection. */
-    struct run_ctx x = {.r = r, .t0 = lab_now_ns()};
+    struct run_ctx x = {.r = r, .t0 = twx_now_ns()};
     {
-        uint64_t end = lab_now_ns() + 5000000000ull;
-        while (r->ns == 0 && lab_now_ns() < end) {
+        uint64_t end = twx_now_ns() + 5000000000ull;
+        while (r->ns == 0 && twx_now_ns() < end) {
             struct pollfd pf = {.fd = samp_rd, .events = POLLIN};
             if (poll(&pf, 1, 100) > 0 && !pump(samp_rd, &lbs[3], on_sampler_line, &x))
                 break;
@@ -695,7 +695,7 @@ static int run_one(const struct run_cfg *c, struct run_res *r, int idx, int tota
             goto fail;
         }
     }
-    x.t0 = lab_now_ns();
+    x.t0 = twx_now_ns();
     uint64_t hard = x.t0 + (uint64_t)((G.duration + 15) * 1e9);
     bool load_open = true, samp_open = true;
     uint64_t load_done_at = 0;
@@ -717,13 +717,13 @@ static int run_one(const struct run_cfg *c, struct run_res *r, int idx, int tota
         if (load_open && (pf[0].revents & (POLLIN | POLLHUP)))
             if (!pump(t.proc[lg_idx].out, &lbs[2], on_load_line, &x)) {
                 load_open = false;
-                load_done_at = lab_now_ns();
+                load_done_at = twx_now_ns();
             }
         if (pf[1].revents & (POLLIN | POLLHUP))
             if (!pump(samp_rd, &lbs[3], on_sampler_line, &x))
                 samp_open = false;
         progress(r, idx, total, x.t0);
-        uint64_t now = lab_now_ns();
+        uint64_t now = twx_now_ns();
         /* After the load ends: let TIME_WAIT settle for 150 ms, then stop
          * the sampler (it sends one last sample and exits). */
         if (!load_open && life_wr >= 0 && now - load_done_at > 150000000) {
@@ -750,9 +750,9 @@ static int run_one(const struct run_cfg *c, struct run_res *r, int idx, int tota
     /* backend counters: SIGTERM, read the JSON line */
     for (int b = 0; b < nbe; b++) {
         topo_signal(&t, be_idx[b], SIGTERM);
-        uint64_t end = lab_now_ns() + 2000000000ull;
+        uint64_t end = twx_now_ns() + 2000000000ull;
         struct pollfd pf = {.fd = t.proc[be_idx[b]].out, .events = POLLIN};
-        while (lab_now_ns() < end && poll(&pf, 1, 100) >= 0) {
+        while (twx_now_ns() < end && poll(&pf, 1, 100) >= 0) {
             if ((pf.revents & (POLLIN | POLLHUP)) &&
                 !pump(pf.fd, &lbs[b], on_backend_line, &bctx[b]))
                 break;
@@ -794,153 +794,153 @@ static const char *host_name(int h)
 
 static void print_json(struct run_res *res, size_t n)
 {
-    struct json j;
-    json_init(&j, stdout, false);
-    json_obj_begin(&j, NULL);
-    json_u64(&j, "version", 1);
+    struct twx_json j;
+    twx_json_init(&j, stdout, false);
+    twx_json_obj_begin(&j, NULL);
+    twx_json_u64(&j, "version", 1);
     struct utsname u;
     uname(&u);
-    json_str(&j, "kernel", u.release);
-    json_obj_begin(&j, "options");
-    json_f64(&j, "duration_s", G.duration, 3);
-    json_f64(&j, "rate", G.rate, 1);
-    json_u64(&j, "concurrency", G.conc);
-    json_u64(&j, "threads", G.threads);
-    json_u64(&j, "sources", G.sources);
+    twx_json_str(&j, "kernel", u.release);
+    twx_json_obj_begin(&j, "options");
+    twx_json_f64(&j, "duration_s", G.duration, 3);
+    twx_json_f64(&j, "rate", G.rate, 1);
+    twx_json_u64(&j, "concurrency", G.conc);
+    twx_json_u64(&j, "threads", G.threads);
+    twx_json_u64(&j, "sources", G.sources);
     if (G.port_lo) {
-        json_arr_begin(&j, "port_range");
-        json_u64(&j, NULL, (uint64_t)G.port_lo);
-        json_u64(&j, NULL, (uint64_t)G.port_hi);
-        json_arr_end(&j);
+        twx_json_arr_begin(&j, "port_range");
+        twx_json_u64(&j, NULL, (uint64_t)G.port_lo);
+        twx_json_u64(&j, NULL, (uint64_t)G.port_hi);
+        twx_json_arr_end(&j);
     } else {
-        json_null(&j, "port_range");
+        twx_json_null(&j, "port_range");
     }
-    json_obj_end(&j);
-    json_arr_begin(&j, "runs");
+    twx_json_obj_end(&j);
+    twx_json_arr_begin(&j, "runs");
     for (size_t i = 0; i < n; i++) {
         struct run_res *r = &res[i];
         const struct run_cfg *c = r->cfg;
-        json_obj_begin(&j, NULL);
-        json_str(&j, "scenario", c->scenario);
-        json_str(&j, "name", c->name);
-        json_str(&j, "description", c->what);
-        json_str(&j, "status", r->status == RUN_OK ? "ok" : r->status == RUN_SKIPPED ? "skipped" : "error");
-        json_str(&j, "reason", r->reason[0] ? r->reason : NULL);
+        twx_json_obj_begin(&j, NULL);
+        twx_json_str(&j, "scenario", c->scenario);
+        twx_json_str(&j, "name", c->name);
+        twx_json_str(&j, "description", c->what);
+        twx_json_str(&j, "status", r->status == RUN_OK ? "ok" : r->status == RUN_SKIPPED ? "skipped" : "error");
+        twx_json_str(&j, "reason", r->reason[0] ? r->reason : NULL);
         if (r->status != RUN_OK) {
-            json_obj_end(&j);
+            twx_json_obj_end(&j);
             continue;
         }
-        json_obj_begin(&j, "config");
-        json_u64(&j, "requests_per_conn", c->rpc);
-        json_str(&j, "close", c->close);
-        json_u64(&j, "sources", (uint64_t)r->n_sources);
-        json_str(&j, "bind", (c->sources || c->one_source) ? c->bind : "none");
-        json_u64(&j, "destinations", c->nginx ? 1 : (uint64_t)c->ndst);
-        json_bool(&j, "pool", c->pool);
+        twx_json_obj_begin(&j, "config");
+        twx_json_u64(&j, "requests_per_conn", c->rpc);
+        twx_json_str(&j, "close", c->close);
+        twx_json_u64(&j, "sources", (uint64_t)r->n_sources);
+        twx_json_str(&j, "bind", (c->sources || c->one_source) ? c->bind : "none");
+        twx_json_u64(&j, "destinations", c->nginx ? 1 : (uint64_t)c->ndst);
+        twx_json_bool(&j, "pool", c->pool);
         if (r->port_lo) {
-            json_arr_begin(&j, "client_port_range");
-            json_u64(&j, NULL, (uint64_t)r->port_lo);
-            json_u64(&j, NULL, (uint64_t)r->port_hi);
-            json_arr_end(&j);
+            twx_json_arr_begin(&j, "client_port_range");
+            twx_json_u64(&j, NULL, (uint64_t)r->port_lo);
+            twx_json_u64(&j, NULL, (uint64_t)r->port_hi);
+            twx_json_arr_end(&j);
         } else {
-            json_null(&j, "client_port_range");
+            twx_json_null(&j, "client_port_range");
         }
-        json_str(&j, "client_sysctl", c->sysctl ? c->sysctl : NULL);
+        twx_json_str(&j, "client_sysctl", c->sysctl ? c->sysctl : NULL);
         if (c->nginx)
-            json_bool(&j, "nginx_upstream_keepalive", c->nginx_keepalive);
-        json_obj_end(&j);
-        json_f64(&j, "duration_s", r->secs, 3);
-        json_obj_begin(&j, "connections");
-        json_u64(&j, "attempted", r->attempted);
-        json_u64(&j, "ok", r->connected);
-        json_f64(&j, "per_s", r->busy > 0 ? (double)r->connected / r->busy : 0, 1);
-        json_obj_end(&j);
-        json_obj_begin(&j, "requests");
-        json_u64(&j, "ok", r->requests);
-        json_f64(&j, "per_s", r->busy > 0 ? (double)r->requests / r->busy : 0, 1);
-        json_obj_end(&j);
+            twx_json_bool(&j, "nginx_upstream_keepalive", c->nginx_keepalive);
+        twx_json_obj_end(&j);
+        twx_json_f64(&j, "duration_s", r->secs, 3);
+        twx_json_obj_begin(&j, "connections");
+        twx_json_u64(&j, "attempted", r->attempted);
+        twx_json_u64(&j, "ok", r->connected);
+        twx_json_f64(&j, "per_s", r->busy > 0 ? (double)r->connected / r->busy : 0, 1);
+        twx_json_obj_end(&j);
+        twx_json_obj_begin(&j, "requests");
+        twx_json_u64(&j, "ok", r->requests);
+        twx_json_f64(&j, "per_s", r->busy > 0 ? (double)r->requests / r->busy : 0, 1);
+        twx_json_obj_end(&j);
         static const char *const qn[] = {"p50", "p90", "p99", "max"};
-        json_obj_begin(&j, "connect_latency_us");
+        twx_json_obj_begin(&j, "connect_latency_us");
         for (int k = 0; k < 4; k++)
-            json_u64(&j, qn[k], r->cl[k]);
-        json_obj_end(&j);
-        json_obj_begin(&j, "request_latency_us");
+            twx_json_u64(&j, qn[k], r->cl[k]);
+        twx_json_obj_end(&j);
+        twx_json_obj_begin(&j, "request_latency_us");
         for (int k = 0; k < 4; k++)
-            json_u64(&j, qn[k], r->rl[k]);
-        json_obj_end(&j);
-        json_obj_begin(&j, "errors");
+            twx_json_u64(&j, qn[k], r->rl[k]);
+        twx_json_obj_end(&j);
+        twx_json_obj_begin(&j, "errors");
         uint64_t et = 0;
         for (int k = 0; k < LAB_E_MAX; k++) {
-            json_u64(&j, lab_err_name(k), r->err[k]);
+            twx_json_u64(&j, lab_err_name(k), r->err[k]);
             et += r->err[k];
         }
-        json_obj_end(&j);
-        json_u64(&j, "errors_total", et);
+        twx_json_obj_end(&j);
+        twx_json_u64(&j, "errors_total", et);
         if (r->first_eana_s >= 0) {
-            json_obj_begin(&j, "first_eaddrnotavail");
-            json_f64(&j, "t_s", r->first_eana_s, 3);
-            json_u64(&j, "after_connections", r->eana_after);
-            json_obj_end(&j);
+            twx_json_obj_begin(&j, "first_eaddrnotavail");
+            twx_json_f64(&j, "t_s", r->first_eana_s, 3);
+            twx_json_u64(&j, "after_connections", r->eana_after);
+            twx_json_obj_end(&j);
         } else {
-            json_null(&j, "first_eaddrnotavail");
+            twx_json_null(&j, "first_eaddrnotavail");
         }
         if (r->first_einuse_s >= 0) {
-            json_obj_begin(&j, "first_eaddrinuse");
-            json_f64(&j, "t_s", r->first_einuse_s, 3);
-            json_u64(&j, "after_connections", r->einuse_after);
-            json_obj_end(&j);
+            twx_json_obj_begin(&j, "first_eaddrinuse");
+            twx_json_f64(&j, "t_s", r->first_einuse_s, 3);
+            twx_json_u64(&j, "after_connections", r->einuse_after);
+            twx_json_obj_end(&j);
         } else {
-            json_null(&j, "first_eaddrinuse");
+            twx_json_null(&j, "first_eaddrinuse");
         }
-        json_obj_begin(&j, "hosts");
+        twx_json_obj_begin(&j, "hosts");
         for (int h = 0; h < r->n_hosts; h++) {
-            json_obj_begin(&j, host_name(h));
-            json_u64(&j, "tw_peak", r->tw_peak[h]);
-            json_u64(&j, "tw_end", r->tw_end[h]);
+            twx_json_obj_begin(&j, host_name(h));
+            twx_json_u64(&j, "tw_peak", r->tw_peak[h]);
+            twx_json_u64(&j, "tw_end", r->tw_end[h]);
             if (c->nginx && h == H_PROXY)
-                json_u64(&j, "tw_backend_leg_peak", r->leg_peak[h]);
-            json_obj_begin(&j, "counters");
+                twx_json_u64(&j, "tw_backend_leg_peak", r->leg_peak[h]);
+            twx_json_obj_begin(&j, "counters");
             for (int k = 0; k < TW_C_MAX; k++)
                 if (k != TW_C_CURR_ESTAB)
-                    json_u64(&j, tw_counter_name((enum tw_counter_id)k), cdelta(r, h, (enum tw_counter_id)k));
-            json_obj_end(&j);
-            json_obj_end(&j);
+                    twx_json_u64(&j, tw_counter_name((enum tw_counter_id)k), cdelta(r, h, (enum tw_counter_id)k));
+            twx_json_obj_end(&j);
+            twx_json_obj_end(&j);
         }
-        json_obj_end(&j);
+        twx_json_obj_end(&j);
         if (r->have_be) {
-            json_obj_begin(&j, "backend");
+            twx_json_obj_begin(&j, "backend");
             static const char *const bn[] = {"accepted", "requests", "resets", "bad_requests",
                                              "peer_closed", "server_closed"};
             for (int k = 0; k < 6; k++)
-                json_u64(&j, bn[k], r->be[k]);
-            json_obj_end(&j);
+                twx_json_u64(&j, bn[k], r->be[k]);
+            twx_json_obj_end(&j);
         } else {
-            json_null(&j, "backend");
+            twx_json_null(&j, "backend");
         }
-        json_arr_begin(&j, "series");
+        twx_json_arr_begin(&j, "series");
         for (size_t s = 0; s < r->ns; s++) {
             const struct sample *sm = &r->s[s];
-            json_obj_begin(&j, NULL);
-            json_f64(&j, "t", sm->t_ms / 1000.0, 1);
-            json_u64(&j, "connections", sm->connected);
-            json_u64(&j, "requests", sm->requests);
+            twx_json_obj_begin(&j, NULL);
+            twx_json_f64(&j, "t", sm->t_ms / 1000.0, 1);
+            twx_json_u64(&j, "connections", sm->connected);
+            twx_json_u64(&j, "requests", sm->requests);
             uint64_t e = 0;
             for (int k = 0; k < LAB_E_MAX; k++)
                 e += sm->err[k];
-            json_u64(&j, "errors", e);
-            json_u64(&j, "eaddrnotavail", sm->err[LAB_E_ADDRNOTAVAIL]);
-            json_obj_begin(&j, "tw");
+            twx_json_u64(&j, "errors", e);
+            twx_json_u64(&j, "eaddrnotavail", sm->err[LAB_E_ADDRNOTAVAIL]);
+            twx_json_obj_begin(&j, "tw");
             for (int h = 0; h < r->n_hosts; h++)
-                json_u64(&j, host_name(h), sm->tw[h]);
-            json_obj_end(&j);
-            json_obj_end(&j);
+                twx_json_u64(&j, host_name(h), sm->tw[h]);
+            twx_json_obj_end(&j);
+            twx_json_obj_end(&j);
         }
-        json_arr_end(&j);
-        json_obj_end(&j);
+        twx_json_arr_end(&j);
+        twx_json_obj_end(&j);
     }
-    json_arr_end(&j);
-    json_obj_end(&j);
-    json_end(&j);
+    twx_json_arr_end(&j);
+    twx_json_obj_end(&j);
+    twx_json_end(&j);
 }
 
 static void errors_cell(const struct run_res *r, char *buf, size_t len)
@@ -1001,7 +1001,7 @@ static void print_table(struct run_res *res, size_t n)
 static int write_csv(struct run_res *res, size_t n)
 {
     if (mkdir(G.csv_dir, 0755) < 0 && errno != EEXIST) {
-        tool_err("lab: cannot create %s: %s", G.csv_dir, strerror(errno));
+        twx_err("lab: cannot create %s: %s", G.csv_dir, strerror(errno));
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
@@ -1012,7 +1012,7 @@ static int write_csv(struct run_res *res, size_t n)
         snprintf(path, sizeof(path), "%s/%s.csv", G.csv_dir, r->cfg->name);
         FILE *f = fopen(path, "we");
         if (!f) {
-            tool_err("lab: cannot write %s: %s", path, strerror(errno));
+            twx_err("lab: cannot write %s: %s", path, strerror(errno));
             return -1;
         }
         fprintf(f, "t_s,attempted,connections,requests");
@@ -1031,7 +1031,7 @@ static int write_csv(struct run_res *res, size_t n)
             fputc('\n', f);
         }
         if (fclose(f) != 0) {
-            tool_err("lab: cannot write %s: %s", path, strerror(errno));
+            twx_err("lab: cannot write %s: %s", path, strerror(errno));
             return -1;
         }
     }
@@ -1043,17 +1043,17 @@ static int write_plot(struct run_res *res, size_t n)
     const char *ext = strrchr(G.plot, '.');
     bool svg = ext && !strcmp(ext, ".svg");
     if (access("/usr/bin/gnuplot", X_OK) != 0) {
-        tool_warn("lab: gnuplot is not installed: no plot written");
+        twx_warn("lab: gnuplot is not installed: no plot written");
         return 0;
     }
     for (const char *p = G.plot; *p; p++)
         if (*p == '\'' || *p == '"' || *p == '\n') {
-            tool_err("lab: --plot: file name must not contain quotes or newlines");
+            twx_err("lab: --plot: file name must not contain quotes or newlines");
             return -1;
         }
     FILE *g = popen("gnuplot", "w");
     if (!g) {
-        tool_err("lab: cannot run gnuplot: %s", strerror(errno));
+        twx_err("lab: cannot run gnuplot: %s", strerror(errno));
         return -1;
     }
     fprintf(g, "set terminal %s size 1000,700\nset output '%s'\n",
@@ -1093,7 +1093,7 @@ static int write_plot(struct run_res *res, size_t n)
     fprintf(g, "unset multiplot\n");
     int st = pclose(g);
     if (st != 0) {
-        tool_err("lab: gnuplot failed (status %d)", st);
+        twx_err("lab: gnuplot failed (status %d)", st);
         return -1;
     }
     return 0;
@@ -1193,12 +1193,26 @@ static int parse_range(const char *s, int *lo, int *hi)
     return 0;
 }
 
-int cmd_lab(int argc, char **argv)
+static int cmd_lab(int argc, char **argv);
+
+/* Interim descriptors: the lab's option tables move into twx_opt tables next. */
+const struct twx_cmd lab_load_command = {
+    .name = "lab load", .synopsis = "--connect ADDR:PORT [OPTIONS]",
+    .summary = "the lab's HTTP/1.1 load generator", .man = "twkit-lab", .run = lab_load_main,
+};
+const struct twx_cmd lab_backend_command = {
+    .name = "lab backend", .synopsis = "[OPTIONS]",
+    .summary = "the lab's HTTP/1.1 backend", .man = "twkit-lab", .run = lab_backend_main,
+};
+static const struct twx_cmd *const lab_subs[] = {&lab_load_command, &lab_backend_command, NULL};
+const struct twx_cmd lab_command = {
+    .name = "lab", .synopsis = "[SCENARIO...] [OPTIONS]",
+    .summary = "reproduce port exhaustion in namespaces and measure fixes",
+    .man = "twkit-lab", .run = cmd_lab, .subs = lab_subs,
+};
+
+static int cmd_lab(int argc, char **argv)
 {
-    if (argc >= 2 && !strcmp(argv[1], "backend"))
-        return lab_backend_main(argc - 1, argv + 1);
-    if (argc >= 2 && !strcmp(argv[1], "load"))
-        return lab_load_main(argc - 1, argv + 1);
 
     enum { O_JSON = 256, O_CSV, O_PLOT, O_SOURCES, O_LIST };
     static const struct option opts[] = {
@@ -1225,40 +1239,40 @@ int cmd_lab(int argc, char **argv)
             errno = 0;
             G.duration = strtod(optarg, &e);
             if (errno || e == optarg || *e || !(G.duration >= 0.1 && G.duration <= 3600))
-                return tool_usage_err("lab", "bad --duration '%s': want 0.1-3600 seconds", optarg);
+                return twx_usage_err("lab", "bad --duration '%s': want 0.1-3600 seconds", optarg);
             break;
         case 'r':
             errno = 0;
             G.rate = strtod(optarg, &e);
             if (errno || e == optarg || *e || !(G.rate >= 0 && G.rate <= 1e7))
-                return tool_usage_err("lab", "bad --rate '%s': want 0 (closed loop) to 10000000 "
+                return twx_usage_err("lab", "bad --rate '%s': want 0 (closed loop) to 10000000 "
                                       "requests/s", optarg);
             break;
         case 'C': {
             uint64_t v;
             if (tw_parse_u64(optarg, 1, 20000, &v))
-                return tool_usage_err("lab", "bad --concurrency '%s': want 1-20000", optarg);
+                return twx_usage_err("lab", "bad --concurrency '%s': want 1-20000", optarg);
             G.conc = (unsigned)v;
             break;
         }
         case 't': {
             uint64_t v;
             if (tw_parse_u64(optarg, 1, 64, &v))
-                return tool_usage_err("lab", "bad --threads '%s': want 1-64", optarg);
+                return twx_usage_err("lab", "bad --threads '%s': want 1-64", optarg);
             G.threads = (unsigned)v;
             break;
         }
         case O_SOURCES: {
             uint64_t v;
             if (tw_parse_u64(optarg, 1, 32, &v))
-                return tool_usage_err("lab", "bad --sources '%s': want 1-32", optarg);
+                return twx_usage_err("lab", "bad --sources '%s': want 1-32", optarg);
             G.sources = (unsigned)v;
             break;
         }
         case 'p':
             if (parse_range(optarg, &G.port_lo, &G.port_hi) < 0 || G.port_lo < 1024 ||
                 G.port_hi - G.port_lo + 1 < 8)
-                return tool_usage_err("lab", "bad --port-range '%s': want LO-HI within "
+                return twx_usage_err("lab", "bad --port-range '%s': want LO-HI within "
                                       "1024-65535, at least 8 ports", optarg);
             break;
         case O_JSON: G.json = true; break;
@@ -1266,7 +1280,7 @@ int cmd_lab(int argc, char **argv)
         case O_PLOT: {
             const char *x = strrchr(optarg, '.');
             if (!x || (strcmp(x, ".png") && strcmp(x, ".svg")))
-                return tool_usage_err("lab", "bad --plot '%s': want FILE.png or FILE.svg", optarg);
+                return twx_usage_err("lab", "bad --plot '%s': want FILE.png or FILE.svg", optarg);
             G.plot = optarg;
             break;
         }
@@ -1278,7 +1292,7 @@ int cmd_lab(int argc, char **argv)
             usage(stdout);
             return TW_EXIT_OK;
         default:
-            return tool_usage_err("lab", "unknown option");
+            return twx_usage_err("lab", "unknown option");
         }
     }
     bool want[N_SCEN] = {0};
@@ -1289,7 +1303,7 @@ int cmd_lab(int argc, char **argv)
             if (!strcmp(argv[i], SCENARIOS[k]))
                 break;
         if (k == N_SCEN && strcmp(argv[i], "all"))
-            return tool_usage_err("lab", "unknown scenario '%s' (try 'twkit lab --list')", argv[i]);
+            return twx_usage_err("lab", "unknown scenario '%s' (try 'twkit lab --list')", argv[i]);
         if (k == N_SCEN) {
             for (k = 0; k < N_SCEN; k++)
                 want[k] = true;
@@ -1304,14 +1318,14 @@ int cmd_lab(int argc, char **argv)
 
     char err[256];
     if (topo_global_init(err, sizeof(err)) < 0) {
-        tool_err("lab: %s", err);
+        twx_err("lab: %s", err);
         return TW_EXIT_RUNTIME;
     }
     if (geteuid() != 0) {
         g_real_root = false;
         int e = enter_userns();
         if (e < 0) {
-            tool_err("lab: needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN), or unprivileged user "
+            twx_err("lab: needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN), or unprivileged user "
                      "namespaces: %s", strerror(-e));
             return TW_EXIT_RUNTIME;
         }
@@ -1350,13 +1364,13 @@ int cmd_lab(int argc, char **argv)
         if (r->status == RUN_ERROR) {
             rc = TW_EXIT_RUNTIME;
             if (!g_interrupted)
-                tool_err("lab: %s: %s", RUNS[i].name, r->reason);
+                twx_err("lab: %s: %s", RUNS[i].name, r->reason);
         } else if (r->status == RUN_SKIPPED && !G.json) {
-            tool_warn("lab: %s skipped: %s", RUNS[i].name, r->reason);
+            twx_warn("lab: %s skipped: %s", RUNS[i].name, r->reason);
         }
     }
     if (g_interrupted) {
-        tool_err("lab: interrupted; every namespace and process was removed");
+        twx_err("lab: interrupted; every namespace and process was removed");
         for (size_t i = 0; i < n; i++)
             free(res[i].s);
         free(res);

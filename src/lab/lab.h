@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "twx/clock.h"
+
 /* ---- sub-modes (also runnable alone: `twkit lab backend|load`) ---------- */
 
 int lab_backend_main(int argc, char **argv);
@@ -60,7 +62,6 @@ uint64_t lab_hist_quantile(const struct lab_hist *h, double q);
 
 /* ---- helpers --------------------------------------------------------------- */
 
-uint64_t lab_now_ns(void);
 /* "198.18.0.2:8001" -> sockaddr; 0 or -1. */
 int lab_parse_hostport(const char *s, struct sockaddr_in *out);
 /* True for 127/8 and 198.18.0.0/15: the only places the lab sends traffic. */

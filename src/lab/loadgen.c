@@ -485,7 +485,7 @@ static void *thread_main(void *arg)
     uint64_t drain_until = 0;
     for (;;) {
         int n = epoll_wait(t->ep, evs, 256, 1);
-        uint64_t now = lab_now_ns();
+        uint64_t now = twx_now_ns();
         for (int i = 0; i < n; i++)
             on_event(t, &t->slots[evs[i].data.u32], evs[i].events, now);
         if (O.rate > 0 && !t->budget_done) {
@@ -577,21 +577,21 @@ static void *pool_worker(void *arg)
     uint64_t next = g_t0;
     double per = O.rate > 0 ? 1e9 * (double)O.conc / O.rate : 0;
     for (;;) {
-        uint64_t now = lab_now_ns();
+        uint64_t now = twx_now_ns();
         if (per > 0 && now < next) {
             struct timespec ts = {0, (long)(next - now)};
             nanosleep(&ts, NULL);
-            now = lab_now_ns();
+            now = twx_now_ns();
         }
         next += (uint64_t)per;
         if (!take(t, now))
             break;
         unsigned d = atomic_fetch_add_explicit(&g_dst_rr, 1, memory_order_relaxed) % (unsigned)O.ndst;
         struct tw_pool_conn c;
-        uint64_t t0 = lab_now_ns();
+        uint64_t t0 = twx_now_ns();
         int err = tw_pool_get(w->pool, w->dest[d], TW_POOL_WAIT_DEFAULT, &c);
         if (err < 0) {
-            record_err(t, err == TW_EWAITTIMEOUT ? LAB_E_TIMEDOUT : lab_err_kind(-err), lab_now_ns());
+            record_err(t, err == TW_EWAITTIMEOUT ? LAB_E_TIMEDOUT : lab_err_kind(-err), twx_now_ns());
             if (err == -EADDRNOTAVAIL || err == -EADDRINUSE) {
                 struct timespec ts = {0, 1000000};
                 nanosleep(&ts, NULL);
@@ -603,9 +603,9 @@ static void *pool_worker(void *arg)
             inc(&t->connected);
         }
         bool keep = false, ok = false;
-        uint64_t t1 = lab_now_ns();
+        uint64_t t1 = twx_now_ns();
         int r = pool_request(c.fd, &keep, &ok);
-        uint64_t t2 = lab_now_ns();
+        uint64_t t2 = twx_now_ns();
         if (r) {
             record_err(t, r - 1, t2);
             tw_pool_put(w->pool, &c, TW_POOL_DISCARD);
@@ -762,11 +762,11 @@ int lab_load_main(int argc, char **argv)
         switch (o) {
         case 'c':
             if (O.ndst == LG_MAX_DST)
-                return tool_usage_err(me, "at most %d --connect", LG_MAX_DST);
+                return twx_usage_err(me, "at most %d --connect", LG_MAX_DST);
             if (lab_parse_hostport(optarg, &O.dst[O.ndst]) < 0)
-                return tool_usage_err(me, "bad --connect '%s': want IPv4:PORT", optarg);
+                return twx_usage_err(me, "bad --connect '%s': want IPv4:PORT", optarg);
             if (!lab_addr_allowed(O.dst[O.ndst].sin_addr)) {
-                tool_err("refusing to send traffic to %s: the lab only talks to "
+                twx_err("refusing to send traffic to %s: the lab only talks to "
                          "127.0.0.0/8 and 198.18.0.0/15", optarg);
                 return TW_EXIT_USAGE;
             }
@@ -774,38 +774,38 @@ int lab_load_main(int argc, char **argv)
             break;
         case 's':
             if (O.nsrc == LG_MAX_SRC)
-                return tool_usage_err(me, "at most %d --source", LG_MAX_SRC);
+                return twx_usage_err(me, "at most %d --source", LG_MAX_SRC);
             if (inet_pton(AF_INET, optarg, &O.src[O.nsrc]) != 1)
-                return tool_usage_err(me, "bad --source '%s': want an IPv4 address", optarg);
+                return twx_usage_err(me, "bad --source '%s': want an IPv4 address", optarg);
             O.nsrc++;
             break;
         case 't':
             if (parse_ulong(optarg, 1, 256, &u) < 0)
-                return tool_usage_err(me, "bad --threads '%s': want 1-256", optarg);
+                return twx_usage_err(me, "bad --threads '%s': want 1-256", optarg);
             O.threads = (int)u;
             break;
         case 'C':
             if (parse_ulong(optarg, 1, 100000, &u) < 0)
-                return tool_usage_err(me, "bad --concurrency '%s': want 1-100000", optarg);
+                return twx_usage_err(me, "bad --concurrency '%s': want 1-100000", optarg);
             O.conc = (int)u;
             break;
         case 'r':
             if (parse_double(optarg, 0.001, 10e6, &O.rate) < 0)
-                return tool_usage_err(me, "bad --rate '%s': want a number of requests/s "
+                return twx_usage_err(me, "bad --rate '%s': want a number of requests/s "
                                       "between 0.001 and 10000000", optarg);
             break;
         case 'n':
             if (parse_ulong(optarg, 1, (1ull << 62), &u) < 0)
-                return tool_usage_err(me, "bad --count '%s': want a positive integer", optarg);
+                return twx_usage_err(me, "bad --count '%s': want a positive integer", optarg);
             O.count = u;
             break;
         case 'd':
             if (parse_double(optarg, 0.01, 86400, &O.duration) < 0)
-                return tool_usage_err(me, "bad --duration '%s': want 0.01-86400 seconds", optarg);
+                return twx_usage_err(me, "bad --duration '%s': want 0.01-86400 seconds", optarg);
             break;
         case 'k':
             if (parse_ulong(optarg, 0, 1u << 30, &u) < 0)
-                return tool_usage_err(me, "bad --requests-per-conn '%s'", optarg);
+                return twx_usage_err(me, "bad --requests-per-conn '%s'", optarg);
             O.rpc = (unsigned)u;
             break;
         case OPT_CLOSE:
@@ -816,7 +816,7 @@ int lab_load_main(int argc, char **argv)
             else if (!strcmp(optarg, "rst"))
                 O.close = LG_CLOSE_RST;
             else
-                return tool_usage_err(me, "bad --close '%s': client, server or rst", optarg);
+                return twx_usage_err(me, "bad --close '%s': client, server or rst", optarg);
             break;
         case OPT_BIND:
             bind_set = true;
@@ -825,27 +825,27 @@ int lab_load_main(int argc, char **argv)
             else if (!strcmp(optarg, "port"))
                 O.bind = LG_BIND_PORT;
             else
-                return tool_usage_err(me, "bad --bind '%s': no-port or port", optarg);
+                return twx_usage_err(me, "bad --bind '%s': no-port or port", optarg);
             break;
         case OPT_POOL: O.pool = true; break;
         case OPT_STOP: O.stop_eana = true; break;
         case OPT_TIMEOUT:
             if (parse_double(optarg, 0.001, 3600, &O.timeout) < 0)
-                return tool_usage_err(me, "bad --timeout '%s'", optarg);
+                return twx_usage_err(me, "bad --timeout '%s'", optarg);
             break;
         case OPT_HOST:
             if (strlen(optarg) >= sizeof(O.host) || strpbrk(optarg, "\r\n \t"))
-                return tool_usage_err(me, "bad --host '%s'", optarg);
+                return twx_usage_err(me, "bad --host '%s'", optarg);
             strcpy(O.host, optarg);
             break;
         case OPT_PATH:
             if (optarg[0] != '/' || strlen(optarg) >= sizeof(O.path) || strpbrk(optarg, "\r\n \t"))
-                return tool_usage_err(me, "bad --path '%s': want /...", optarg);
+                return twx_usage_err(me, "bad --path '%s': want /...", optarg);
             strcpy(O.path, optarg);
             break;
         case OPT_SERIES:
             if (parse_ulong(optarg, 10, 60000, &u) < 0)
-                return tool_usage_err(me, "bad --series '%s': want 10-60000 ms", optarg);
+                return twx_usage_err(me, "bad --series '%s': want 10-60000 ms", optarg);
             O.series_ms = (unsigned)u;
             break;
         case OPT_JSON: O.json = true; break;
@@ -853,17 +853,17 @@ int lab_load_main(int argc, char **argv)
             usage(stdout);
             return TW_EXIT_OK;
         default:
-            return tool_usage_err(me, "unknown option");
+            return twx_usage_err(me, "unknown option");
         }
     }
     if (optind < argc)
-        return tool_usage_err(me, "unexpected argument '%s'", argv[optind]);
+        return twx_usage_err(me, "unexpected argument '%s'", argv[optind]);
     if (!O.ndst)
-        return tool_usage_err(me, "--connect is required");
+        return twx_usage_err(me, "--connect is required");
     if (bind_set && !O.nsrc)
-        return tool_usage_err(me, "--bind needs --source");
+        return twx_usage_err(me, "--bind needs --source");
     if (O.pool && (O.close != LG_CLOSE_CLIENT || O.nsrc))
-        return tool_usage_err(me, "--pool works with --close client and no --source");
+        return twx_usage_err(me, "--pool works with --close client and no --source");
     if (O.threads > O.conc)
         O.threads = O.conc;
     if (!O.host[0])
@@ -902,7 +902,7 @@ int lab_load_main(int argc, char **argv)
         po.connect_timeout_ms = (uint32_t)(O.timeout * 1000);
         int e = tw_pool_new(&po, &pool);
         if (e < 0) {
-            tool_err("lab load: tw_pool_new: %s", tw_strerror(e));
+            twx_err("lab load: tw_pool_new: %s", tw_strerror(e));
             return TW_EXIT_RUNTIME;
         }
         pw = calloc((size_t)nth, sizeof(*pw));
@@ -912,7 +912,7 @@ int lab_load_main(int argc, char **argv)
         for (int d = 0; d < O.ndst; d++) {
             e = tw_pool_dest(pool, (struct sockaddr *)&O.dst[d], sizeof(O.dst[d]), NULL, 0, &dests[d]);
             if (e < 0) {
-                tool_err("lab load: tw_pool_dest: %s", tw_strerror(e));
+                twx_err("lab load: tw_pool_dest: %s", tw_strerror(e));
                 return TW_EXIT_RUNTIME;
             }
         }
@@ -933,7 +933,7 @@ int lab_load_main(int argc, char **argv)
         t->idle_stack = calloc((size_t)t->nslots, sizeof(int));
         t->ep = epoll_create1(EPOLL_CLOEXEC);
         if (!t->slots || !t->free_stack || !t->idle_stack || t->ep < 0) {
-            tool_err("lab load: out of memory");
+            twx_err("lab load: out of memory");
             return TW_EXIT_RUNTIME;
         }
         for (int k = 0; k < t->nslots; k++) {
@@ -942,13 +942,13 @@ int lab_load_main(int argc, char **argv)
             t->free_stack[t->nfree++] = t->nslots - 1 - k;
         }
     }
-    g_t0 = lab_now_ns();
+    g_t0 = twx_now_ns();
     g_end = g_t0 + (uint64_t)(O.duration * 1e9);
     for (int i = 0; i < nth; i++) {
         int e = O.pool ? pthread_create(&pw[i].th, NULL, pool_worker, &pw[i])
                        : pthread_create(&g_th[i].th, NULL, thread_main, &g_th[i]);
         if (e) {
-            tool_err("lab load: cannot start threads: %s", strerror(e));
+            twx_err("lab load: cannot start threads: %s", strerror(e));
             return TW_EXIT_RUNTIME;
         }
     }
@@ -958,7 +958,7 @@ int lab_load_main(int argc, char **argv)
         uint64_t next = g_t0 + (uint64_t)O.series_ms * 1000000;
         uint64_t hard = g_end + (uint64_t)(O.timeout * 1e9) + 2000000000ull;
         for (;;) {
-            uint64_t now = lab_now_ns();
+            uint64_t now = twx_now_ns();
             if (now < next) {
                 struct timespec ts = {0, (long)(next - now)};
                 nanosleep(&ts, NULL);
@@ -981,7 +981,7 @@ int lab_load_main(int argc, char **argv)
     }
     for (int i = 0; i < nth; i++)
         pthread_join(O.pool ? pw[i].th : g_th[i].th, NULL);
-    uint64_t end = lab_now_ns();
+    uint64_t end = twx_now_ns();
     if (O.series_ms)
         series_line(end);
     if (pool)

@@ -107,13 +107,6 @@ uint64_t lab_hist_quantile(const struct lab_hist *h, double q)
     return h->max;
 }
 
-uint64_t lab_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 int lab_parse_hostport(const char *s, struct sockaddr_in *out)
 {
     const char *colon = strrchr(s, ':');

@@ -1,20 +1,75 @@
 #!/bin/bash
-# Docs and code agree: every long option that `twkit stat --help` prints is
-# documented in its man page, and every JSON top-level field of a namespace
-# is in docs/stat-json.md.
+# Docs, --help and the parser agree for every command, derived from the
+# option tables (nothing here is listed by hand):
+#   1. the generated parts of docs/*.scd equal what the tables give now;
+#   2. every option of every table is in `twkit CMD --help` and in the man
+#      page, and --help lists no option that the table lacks;
+#   3. every option parses with its example value; a value option without a
+#      value, an unknown option and a repeated once-only option are usage
+#      errors (exit 2);
+#   4. every JSON field `twkit stat --json` prints on a populated fixture is
+#      documented in docs/stat-json.md.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
 need jq
-for opt in $("$TWKIT" stat --help | grep -oE -- '--[a-z0-9-]+' | sort -u); do
-    check "stat $opt in twkit-stat.1.scd" grep -q -- "\*$opt\*" docs/twkit-stat.1.scd
-done
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-mkdir -p "$T/net" "$T/sys/net/ipv4"
-echo "32768 60999" > "$T/sys/net/ipv4/ip_local_port_range"
-printf 'TCP: inuse 0 orphan 0 tw 0 alloc 0 mem 0\n' > "$T/net/sockstat"
-printf '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n' > "$T/net/tcp"
-for k in $("$TWKIT" stat --json --fixture "$T" | jq -r '.namespaces[0] | paths(scalars) | map(tostring) | join(".")' | \
-           sed -E 's/\.[0-9]+(\.|$)/\1/g' | awk -F. '{print $NF}' | sort -u); do
-    check "JSON field '$k' documented" grep -q -- "$k" docs/stat-json.md
+MKDOC=$OUT/tools/mkdoc
+
+check "generated man page parts match the option tables (make docs)" "$MKDOC" check docs
+
+ncmds=0
+while IFS=$'\t' read -r cmd man _; do
+    ncmds=$((ncmds + 1))
+    read -r -a words <<<"$cmd"
+    help=$("$TWKIT" "${words[@]}" --help)
+    eq "twkit $cmd --help exit status" "$?" 0
+    manfile=docs/$man.1.scd
+    # the man page section of this command: its generated block
+    block=$(sed -n "/^; BEGIN OPTIONS $cmd (/,/^; END OPTIONS $cmd\$/p" "$manfile")
+    [ -n "$block" ] || fail "$manfile has no generated OPTIONS block for '$cmd'"
+    table_longs=()
+    while IFS=$'\t' read -r lng shrt type example repeat; do
+        table_longs+=("--$lng")
+        if grep -qE -- "(^|[ ,])--$lng( |$)" <<<"$help"; then ok "$cmd --help lists --$lng"
+        else fail "$cmd --help does not list --$lng"; fi
+        if grep -qF -- "*--$lng*" <<<"$block"; then ok "$man(1) documents $cmd --$lng"
+        else fail "$man(1) does not document $cmd --$lng"; fi
+        case $type in
+        flag|help) args=("--$lng") ;;
+        *) args=("--$lng" "$example") ;;
+        esac
+        [ "$type" = help ] && continue
+        TWKIT_OPT_CHECK=1 "$TWKIT" "${words[@]}" "${args[@]}" >/dev/null 2>&1
+        eq "$cmd --$lng ${args[1]:-} parses" "$?" 0
+        if [ "$shrt" != - ]; then
+            TWKIT_OPT_CHECK=1 "$TWKIT" "${words[@]}" "-$shrt" "${args[@]:1}" >/dev/null 2>&1
+            eq "$cmd -$shrt parses" "$?" 0
+        fi
+        if [ "$type" != flag ]; then
+            "$TWKIT" "${words[@]}" "--$lng" >/dev/null 2>&1
+            eq "$cmd --$lng without a value is a usage error" "$?" 2
+        fi
+        if [ "$repeat" = once ]; then
+            TWKIT_OPT_CHECK=1 "$TWKIT" "${words[@]}" "${args[@]}" "${args[@]}" >/dev/null 2>&1
+            eq "$cmd --$lng twice is a usage error" "$?" 2
+        fi
+    done < <("$MKDOC" options "$cmd")
+    [ ${#table_longs[@]} -gt 0 ] || fail "$cmd has an empty option table"
+    # Options block of --help: every --name it shows must be in the table.
+    for o in $(sed -n '/^Options:/,/^$/p' <<<"$help" | grep -oE -- '--[a-z0-9-]+' | sort -u); do
+        if printf '%s\n' "${table_longs[@]}" | grep -qx -- "$o"; then :
+        else fail "$cmd --help lists $o, which its table lacks"; fi
+    done
+    "$TWKIT" "${words[@]}" --no-such-option >/dev/null 2>&1
+    eq "$cmd --no-such-option is a usage error" "$?" 2
+done < <("$MKDOC" commands)
+[ "$ncmds" -ge 3 ] || fail "mkdoc listed only $ncmds commands"
+
+# JSON fields of a populated fixture are documented.
+json=$("$TWKIT" stat --json --fixture tests/fixtures/stat/recorded-nl)
+n=$(jq '.namespaces[0].port_pressure.destinations | length' <<<"$json")
+[ "$n" -gt 0 ] || fail "fixture recorded-nl has no destination rows: the field check would prove nothing"
+for k in $(jq -r '.namespaces[0] | paths(scalars) | map(select(type == "string")) | .[]' <<<"$json" | sort -u); do
+    if grep -qE -- "(\`|[.{,] ?)$k( ?[\`.},]|$)" docs/stat-json.md; then ok "JSON field '$k' documented"
+    else fail "JSON field '$k' not in docs/stat-json.md"; fi
 done
 finish

@@ -30,7 +30,7 @@ usage "--rollback with --apply" --rollback --apply
 usage "--quiet without --exit-code" -q
 usage "--root relative" --root etc
 usage "stray argument" extra
-check "--sample message is clear" grep -q "not a number of seconds from 0 to 60" <("$TWKIT" doctor --sample 99 2>&1)
+check "--sample message is clear" grep -q "'99' is not a decimal number from 0 to 60" <("$TWKIT" doctor --sample 99 2>&1)
 
 for opt in $("$TWKIT" doctor --help | grep -oE -- '--[a-z0-9-]+' | sort -u); do
     check "doctor $opt in twkit-doctor.1.scd" grep -q -- "\*$opt\*" docs/twkit-doctor.1.scd

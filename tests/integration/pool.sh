@@ -41,14 +41,18 @@ fail=0
 "$SRV" -l 18001 -m 50 -i 200 -r 3 -t 60 >/dev/null &
 srv=$!
 sleep 0.3
-if ! "$EX" -n 20000 -c 4 127.0.0.1 18001 >"$TMP/out1"; then
+if "$EX" -n 20000 -c 4 127.0.0.1 18001 >"$TMP/out1"; then
+    echo "ok: pool_http against pool_faultd exits 0"
+else
     echo "FAIL: pool_http against pool_faultd"; cat "$TMP/out1"; fail=1
 fi
 cat "$TMP/out1"
 tw=$(tw_to 18001)
 echo "client-side TIME_WAIT after 20000 requests: $tw (pool of 4)"
-[ "$tw" -le 4 ] || { echo "FAIL: more TIME_WAIT than pooled connections"; fail=1; }
-grep -q '^127.0.0.1:18001: 20000 ok, 0 failed' "$TMP/out1" || fail=1
+if [ "$tw" -le 4 ]; then echo "ok: faultd: $tw TIME_WAIT <= 4 pooled connections"
+else echo "FAIL: more TIME_WAIT than pooled connections"; fail=1; fi
+if grep -q '^127.0.0.1:18001: 20000 ok, 0 failed' "$TMP/out1"; then echo "ok: faultd: 20000 ok, 0 failed"
+else echo "FAIL: faultd: not 20000 ok, 0 failed"; fail=1; fi
 kill "$srv"; wait "$srv" 2>/dev/null
 
 if command -v nginx >/dev/null; then
@@ -80,17 +84,21 @@ NGX
         sleep 0.1
     done
     tw0=$(tw_to 18080) # the readiness probe's own
-    if ! "$EX" -n 5000 -c 4 127.0.0.1 18080 >"$TMP/out2"; then
+    if "$EX" -n 5000 -c 4 127.0.0.1 18080 >"$TMP/out2"; then
+        echo "ok: pool_http against nginx exits 0"
+    else
         echo "FAIL: pool_http against nginx"; fail=1
     fi
     cat "$TMP/out2"
-    grep -q '^127.0.0.1:18080: 5000 ok, 0 failed' "$TMP/out2" || fail=1
+    if grep -q '^127.0.0.1:18080: 5000 ok, 0 failed' "$TMP/out2"; then echo "ok: nginx: 5000 ok, 0 failed"
+    else echo "FAIL: nginx: not 5000 ok, 0 failed"; fail=1; fi
     tw=$(( $(tw_to 18080) - tw0 ))
     echo "nginx: client-side TIME_WAIT after 5000 requests: $tw (pool of 4)"
-    [ "$tw" -le 4 ] || { echo "FAIL: more TIME_WAIT than pooled connections"; fail=1; }
+    if [ "$tw" -le 4 ]; then echo "ok: nginx: $tw TIME_WAIT <= 4 pooled connections"
+    else echo "FAIL: more TIME_WAIT than pooled connections"; fail=1; fi
     kill "$ng"; wait "$ng" 2>/dev/null
 else
-    echo "nginx not installed: nginx part skipped"
+    echo "  SKIP: nginx: nginx is not installed"
 fi
 exit $fail
 EOF

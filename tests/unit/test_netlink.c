@@ -1075,12 +1075,10 @@ struct kq {
 Test(bytecode, kernel_agrees, .timeout = 60)
 {
     if (geteuid() != 0) {
-        cr_log_warn("SKIP bytecode.kernel_agrees: needs root for a private network namespace");
-        return;
+        cr_skip_test("needs root for a private network namespace");
     }
     if (unshare(CLONE_NEWNET) != 0) {
-        cr_log_warn("SKIP bytecode.kernel_agrees: unshare(CLONE_NEWNET): %s", strerror(errno));
-        return;
+        cr_skip_test("unshare(CLONE_NEWNET): %s", strerror(errno));
     }
     cr_assert(lo_up(), "cannot bring lo up");
     int l4 = listener("127.0.0.1", 9000, true);

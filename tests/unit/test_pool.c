@@ -20,7 +20,7 @@
  * against CHECK/SKIP/TEST macros: with Criterion they are cr_assert and
  * Test(); in a TSan build (__SANITIZE_THREAD__) a small runner at the end of
  * this file forks one process per test, with the same timeouts, and prints
- * Criterion's "Synthesis:" line that tests/run reads.
+ * one TAP line per case ("ok - ", "not ok - ", "# SKIP") that tests/run reads.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1490,19 +1490,19 @@ int main(int argc, char **argv)
         }
         waitpid(pid, &st, 0);
         if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
-            printf("[SKIP] pool::%s\n", t->name);
+            printf("ok - pool::%s  # SKIP it exited 77 (reason in its output above)\n", t->name);
             continue;
         }
         tested++;
         if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
             pass++;
-            printf("[PASS] pool::%s: (%.2fs)\n", t->name, (now_ms() - t0) / 1000.0);
+            printf("ok - pool::%s  (%.2fs)\n", t->name, (now_ms() - t0) / 1000.0);
         } else if (WIFEXITED(st)) {
             fail++;
-            printf("[FAIL] pool::%s\n", t->name);
+            printf("not ok - pool::%s\n", t->name);
         } else {
             crash++;
-            printf("[FAIL] pool::%s: CRASH (signal %d%s)\n", t->name,
+            printf("not ok - pool::%s: CRASH (signal %d%s)\n", t->name,
                    WTERMSIG(st), WTERMSIG(st) == SIGALRM ? ": timeout" : "");
         }
     }

@@ -1,14 +1,14 @@
 /*
- * json.c — a tiny streaming JSON writer.  The command's JSON outputs are
+ * json.c — the streaming JSON writer of the internal tier.  The command's JSON outputs are
  * documented schemas (docs/NAME-json.md); emitting them through one writer
  * keeps escaping and commas right in one place instead of in printf calls
  * scattered over every renderer.
  */
 #include <math.h>
 
-#include "json.h"
+#include "twx/json.h"
 
-void json_init(struct json *j, FILE *f, bool pretty)
+void twx_json_init(struct twx_json *j, FILE *f, bool pretty)
 {
     j->f = f;
     j->depth = 0;
@@ -16,7 +16,7 @@ void json_init(struct json *j, FILE *f, bool pretty)
     j->pretty = pretty;
 }
 
-static void indent(struct json *j)
+static void indent(struct twx_json *j)
 {
     if (!j->pretty)
         return;
@@ -55,7 +55,7 @@ static void put_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void member(struct json *j, const char *key)
+static void member(struct twx_json *j, const char *key)
 {
     if (j->depth > 0) {
         if (!j->first[j->depth])
@@ -69,7 +69,7 @@ static void member(struct json *j, const char *key)
     }
 }
 
-static void open_(struct json *j, const char *key, char c)
+static void open_(struct twx_json *j, const char *key, char c)
 {
     member(j, key);
     fputc(c, j->f);
@@ -78,7 +78,7 @@ static void open_(struct json *j, const char *key, char c)
     j->first[j->depth] = true;
 }
 
-static void close_(struct json *j, char c)
+static void close_(struct twx_json *j, char c)
 {
     bool empty = j->first[j->depth];
     j->depth--;
@@ -87,12 +87,12 @@ static void close_(struct json *j, char c)
     fputc(c, j->f);
 }
 
-void json_obj_begin(struct json *j, const char *key) { open_(j, key, '{'); }
-void json_obj_end(struct json *j) { close_(j, '}'); }
-void json_arr_begin(struct json *j, const char *key) { open_(j, key, '['); }
-void json_arr_end(struct json *j) { close_(j, ']'); }
+void twx_json_obj_begin(struct twx_json *j, const char *key) { open_(j, key, '{'); }
+void twx_json_obj_end(struct twx_json *j) { close_(j, '}'); }
+void twx_json_arr_begin(struct twx_json *j, const char *key) { open_(j, key, '['); }
+void twx_json_arr_end(struct twx_json *j) { close_(j, ']'); }
 
-void json_str(struct json *j, const char *key, const char *v)
+void twx_json_str(struct twx_json *j, const char *key, const char *v)
 {
     member(j, key);
     if (v)
@@ -101,19 +101,19 @@ void json_str(struct json *j, const char *key, const char *v)
         fputs("null", j->f);
 }
 
-void json_u64(struct json *j, const char *key, uint64_t v)
+void twx_json_u64(struct twx_json *j, const char *key, uint64_t v)
 {
     member(j, key);
     fprintf(j->f, "%llu", (unsigned long long)v);
 }
 
-void json_i64(struct json *j, const char *key, int64_t v)
+void twx_json_i64(struct twx_json *j, const char *key, int64_t v)
 {
     member(j, key);
     fprintf(j->f, "%lld", (long long)v);
 }
 
-void json_f64(struct json *j, const char *key, double v, int decimals)
+void twx_json_f64(struct twx_json *j, const char *key, double v, int decimals)
 {
     member(j, key);
     if (isfinite(v))
@@ -122,19 +122,19 @@ void json_f64(struct json *j, const char *key, double v, int decimals)
         fputs("null", j->f);
 }
 
-void json_bool(struct json *j, const char *key, bool v)
+void twx_json_bool(struct twx_json *j, const char *key, bool v)
 {
     member(j, key);
     fputs(v ? "true" : "false", j->f);
 }
 
-void json_null(struct json *j, const char *key)
+void twx_json_null(struct twx_json *j, const char *key)
 {
     member(j, key);
     fputs("null", j->f);
 }
 
-void json_end(struct json *j)
+void twx_json_end(struct twx_json *j)
 {
     fputc('\n', j->f);
 }
