@@ -44,7 +44,7 @@
 
 #include "twx/json.h"
 #include "lab/lab.h"
-#include "lab/topo.h"
+#include "twx/topo.h"
 #include "tool.h"
 
 /* ---- scenarios -------------------------------------------------------------- */
@@ -126,7 +126,7 @@ static struct {
 
 struct sample {
     uint32_t t_ms;
-    uint32_t tw[TOPO_MAX_HOSTS], leg[TOPO_MAX_HOSTS];
+    uint32_t tw[TWX_TOPO_MAX_HOSTS], leg[TWX_TOPO_MAX_HOSTS];
     uint64_t attempted, connected, requests, err[LAB_E_MAX];
 };
 
@@ -145,9 +145,9 @@ struct run_res {
     /* sampler */
     struct sample *s;
     size_t ns;
-    uint32_t tw_peak[TOPO_MAX_HOSTS], leg_peak[TOPO_MAX_HOSTS], tw_end[TOPO_MAX_HOSTS];
-    struct tw_counters c0[TOPO_MAX_HOSTS], c1[TOPO_MAX_HOSTS];
-    bool have_c0[TOPO_MAX_HOSTS];
+    uint32_t tw_peak[TWX_TOPO_MAX_HOSTS], leg_peak[TWX_TOPO_MAX_HOSTS], tw_end[TWX_TOPO_MAX_HOSTS];
+    struct tw_counters c0[TWX_TOPO_MAX_HOSTS], c1[TWX_TOPO_MAX_HOSTS];
+    bool have_c0[TWX_TOPO_MAX_HOSTS];
     /* backends */
     int n_backends;
     uint64_t be[6]; /* accepted requests resets bad_requests peer_closed server_closed */
@@ -177,9 +177,9 @@ static int count_cb(const struct tw_sock *s, void *arg)
     return 0;
 }
 
-static void sampler_main(struct topo *t, int out, int lifeline, uint16_t leg_lo, uint16_t leg_hi)
+static void sampler_main(struct twx_topo *t, int out, int lifeline, uint16_t leg_lo, uint16_t leg_hi)
 {
-    struct tw_source *src[TOPO_MAX_HOSTS] = {0};
+    struct tw_source *src[TWX_TOPO_MAX_HOSTS] = {0};
     for (int i = 0; i < t->n_hosts; i++) {
         if (setns(t->host[i].netns_fd, CLONE_NEWNET) < 0)
             _exit(3);
@@ -219,7 +219,7 @@ static void sampler_main(struct topo *t, int out, int lifeline, uint16_t leg_lo,
     _exit(0);
 }
 
-static pid_t start_sampler(struct topo *t, int *out_rd, int *life_wr, uint16_t lo, uint16_t hi)
+static pid_t start_sampler(struct twx_topo *t, int *out_rd, int *life_wr, uint16_t lo, uint16_t hi)
 {
     int o[2], l[2];
     if (pipe2(o, O_CLOEXEC) < 0)
@@ -245,7 +245,7 @@ static pid_t start_sampler(struct topo *t, int *out_rd, int *life_wr, uint16_t l
         sampler_main(t, o[1], l[0], lo, hi);
         _exit(0);
     }
-    topo_all_pids[topo_n_pids < 64 ? topo_n_pids++ : 63] = p;
+    twx_topo_all_pids[twx_topo_n_pids < 64 ? twx_topo_n_pids++ : 63] = p;
     close(o[1]);
     close(l[0]);
     *out_rd = o[0];
@@ -452,13 +452,13 @@ static void nginx_conf(char *buf, size_t len, bool keepalive, bool as_root)
              keepalive ? "        keepalive 32;  # keep 32 idle connections\n" : "");
 }
 
-static void add_sysctl(struct topo_host *h, const char *name, const char *fmt, ...)
+static void add_sysctl(struct twx_topo_host *h, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void add_sysctl(struct topo_host *h, const char *name, const char *fmt, ...)
+static void add_sysctl(struct twx_topo_host *h, const char *name, const char *fmt, ...)
 {
-    if (h->n_sysctl == TOPO_MAX_SYSCTL)
+    if (h->n_sysctl == TWX_TOPO_MAX_SYSCTL)
         return;
-    struct topo_sysctl *s = &h->sysctl[h->n_sysctl++];
+    struct twx_topo_sysctl *s = &h->sysctl[h->n_sysctl++];
     s->name = name;
     va_list ap;
     va_start(ap, fmt);
@@ -558,7 +558,7 @@ static int wait_ready(int fd, struct linebuf *lb, struct be_ctx *b, int timeout_
 
 static int run_one(const struct run_cfg *c, struct run_res *r, int idx, int total)
 {
-    struct topo t;
+    struct twx_topo t;
     memset(&t, 0, sizeof(t));
     char err[256] = "";
     r->cfg = c;
@@ -577,15 +577,15 @@ static int run_one(const struct run_cfg *c, struct run_res *r, int idx, int tota
         t.host[H_PROXY].name = "proxy";
         t.host[H_PROXY].private_tmp = true;
         t.n_links = 2;
-        t.link[0] = (struct topo_link){H_CLIENT, H_PROXY, 1};
-        t.link[1] = (struct topo_link){H_PROXY, H_SERVER, 2};
+        t.link[0] = (struct twx_topo_link){H_CLIENT, H_PROXY, 1};
+        t.link[1] = (struct twx_topo_link){H_PROXY, H_SERVER, 2};
     } else {
         t.n_links = 1;
-        t.link[0] = (struct topo_link){H_CLIENT, H_SERVER, 0};
+        t.link[0] = (struct twx_topo_link){H_CLIENT, H_SERVER, 0};
         if (c->sources)
             t.host[H_CLIENT].n_extra_addrs = (int)G.sources - 1;
     }
-    struct topo_host *cl = &t.host[H_CLIENT];
+    struct twx_topo_host *cl = &t.host[H_CLIENT];
     r->port_lo = G.port_lo;
     r->port_hi = G.port_hi;
     if (c->wide_range) {
@@ -613,7 +613,7 @@ static int run_one(const struct run_cfg *c, struct run_res *r, int idx, int tota
     }
     struct be_ctx bctx[2] = {{r, false}, {r, false}};
 
-    int e = topo_create(&t, err, sizeof(err));
+    int e = twx_topo_create(&t, err, sizeof(err));
     if (e < 0)
         goto fail;
     /* backends: one per destination port (nginx: 8001 and 8002) */
@@ -638,7 +638,7 @@ static int run_one(const struct run_cfg *c, struct run_res *r, int idx, int tota
         snprintf(st[5], 48, "-m%s", c->backend_mode);
         av[n++] = st[5];
         av[n] = NULL;
-        be_idx[b] = topo_spawn(&t, H_SERVER, av, "backend", NULL, NULL);
+        be_idx[b] = twx_topo_spawn(&t, H_SERVER, av, "backend", NULL, NULL);
         if (be_idx[b] < 0) {
             e = be_idx[b];
             snprintf(err, sizeof(err), "cannot start the backend: %s", strerror(-e));
@@ -657,8 +657,8 @@ static int run_one(const struct run_cfg *c, struct run_res *r, int idx, int tota
         char *av[] = {(char *)G.nginx_bin, "-e", "/tmp/twkit-nginx/error.log", "-p",
                       "/tmp/twkit-nginx", "-c", "/tmp/twkit-nginx/nginx.conf", "-g",
                       "daemon off;", NULL};
-        ng_idx = topo_spawn(&t, H_PROXY, av, "nginx", "/tmp/twkit-nginx/nginx.conf", conf);
-        if (ng_idx < 0 || topo_wait_port(&t, H_CLIENT, "198.18.1.2", 80, 5000) < 0) {
+        ng_idx = twx_topo_spawn(&t, H_PROXY, av, "nginx", "/tmp/twkit-nginx/nginx.conf", conf);
+        if (ng_idx < 0 || twx_topo_wait_port(&t, H_CLIENT, "198.18.1.2", 80, 5000) < 0) {
             e = -EIO;
             snprintf(err, sizeof(err), "nginx did not start in the proxy host");
             goto fail;
@@ -688,7 +688,7 @@ static int run_one(const struct run_cfg *c, struct run_res *r, int idx, int tota
     {
         char *av[40], st[40][48];
         load_argv(c, av, st, 40);
-        lg_idx = topo_spawn(&t, H_CLIENT, av, "load", NULL, NULL);
+        lg_idx = twx_topo_spawn(&t, H_CLIENT, av, "load", NULL, NULL);
         if (lg_idx < 0) {
             e = lg_idx;
             snprintf(err, sizeof(err), "cannot start the load generator: %s", strerror(-e));
@@ -741,7 +741,7 @@ static int run_one(const struct run_cfg *c, struct run_res *r, int idx, int tota
         snprintf(err, sizeof(err), "interrupted by signal %d", (int)g_interrupted);
         goto fail;
     }
-    int lst = topo_wait(&t, lg_idx, 5000);
+    int lst = twx_topo_wait(&t, lg_idx, 5000);
     if (lst != 0 || !r->have_final) {
         e = -EIO;
         snprintf(err, sizeof(err), "the load generator failed (status %d)", lst);
@@ -749,7 +749,7 @@ static int run_one(const struct run_cfg *c, struct run_res *r, int idx, int tota
     }
     /* backend counters: SIGTERM, read the JSON line */
     for (int b = 0; b < nbe; b++) {
-        topo_signal(&t, be_idx[b], SIGTERM);
+        twx_topo_signal(&t, be_idx[b], SIGTERM);
         uint64_t end = twx_now_ns() + 2000000000ull;
         struct pollfd pf = {.fd = t.proc[be_idx[b]].out, .events = POLLIN};
         while (twx_now_ns() < end && poll(&pf, 1, 100) >= 0) {
@@ -773,7 +773,7 @@ out:
     }
     if (samp_rd >= 0)
         close(samp_rd);
-    topo_destroy(&t);
+    twx_topo_destroy(&t);
     free(lbs);
     if (G.progress)
         fprintf(stderr, "\r\033[K");
@@ -1317,7 +1317,7 @@ static int cmd_lab(int argc, char **argv)
             want[k] = true;
 
     char err[256];
-    if (topo_global_init(err, sizeof(err)) < 0) {
+    if (twx_topo_global_init(err, sizeof(err)) < 0) {
         twx_err("lab: %s", err);
         return TW_EXIT_RUNTIME;
     }

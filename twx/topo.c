@@ -1,6 +1,7 @@
 /*
- * topo.c — the lab's hosts and the programs inside them, built so that
- * nothing survives the lab, whatever way it ends.
+ * topo.c — private test hosts and the programs inside them, built so
+ * that nothing survives the command that made them (the lab, explain),
+ * whatever way it ends.
  *
  * Each host is a *holder* process created with clone(CLONE_NEWPID |
  * CLONE_NEWNET | CLONE_NEWNS): it is PID 1 of its own PID namespace and the
@@ -31,7 +32,7 @@
  * first host with the peer end placed directly into the second one, so no
  * interface ever appears in the caller's namespace.
  */
-#include "lab/topo.h"
+#include "twx/topo.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -60,16 +61,16 @@
 
 static int g_exe_fd = -1;
 static pid_t g_lab_pid;
-volatile pid_t topo_all_pids[64];
-volatile int topo_n_pids;
+volatile pid_t twx_topo_all_pids[64];
+volatile int twx_topo_n_pids;
 
 static void note_pid(pid_t p)
 {
-    if (topo_n_pids < 64)
-        topo_all_pids[topo_n_pids++] = p;
+    if (twx_topo_n_pids < 64)
+        twx_topo_all_pids[twx_topo_n_pids++] = p;
 }
 
-int topo_global_init(char *err, size_t errlen)
+int twx_topo_global_init(char *err, size_t errlen)
 {
     g_lab_pid = getpid();
     if (g_exe_fd < 0)
@@ -81,7 +82,7 @@ int topo_global_init(char *err, size_t errlen)
     return 0;
 }
 
-void topo_addr(char *buf, size_t len, int net, int host)
+void twx_topo_addr(char *buf, size_t len, int net, int host)
 {
     snprintf(buf, len, "198.18.%d.%d", net, host);
 }
@@ -179,7 +180,7 @@ static int addr_add(struct mnl_socket *nl, const char *ifname, const char *addr,
 
 /* ---- configuring a host (runs in a child that entered the host) ---------- */
 
-static int write_sysctl(const struct topo_sysctl *s)
+static int write_sysctl(const struct twx_topo_sysctl *s)
 {
     char path[128];
     snprintf(path, sizeof(path), "/proc/sys/%s", s->name);
@@ -198,7 +199,7 @@ static int write_sysctl(const struct topo_sysctl *s)
 /* Configure host hi of t from inside it.  Phase 0 creates the veth pairs
  * whose first end is in this host (the peer goes straight to the other
  * host); phase 1, once every pair exists, sets lo, addresses and sysctls. */
-static int configure_host(struct topo *t, int hi, int phase)
+static int configure_host(struct twx_topo *t, int hi, int phase)
 {
     struct mnl_socket *nl = mnl_socket_open(NETLINK_ROUTE);
     if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
@@ -217,23 +218,23 @@ static int configure_host(struct topo *t, int hi, int phase)
     }
     e = link_up(nl, "lo");
     for (int l = 0; !e && l < t->n_links; l++) {
-        const struct topo_link *k = &t->link[l];
+        const struct twx_topo_link *k = &t->link[l];
         char ifn[IFNAMSIZ], peer[IFNAMSIZ], addr[32];
         snprintf(ifn, sizeof(ifn), "lab%da", l);
         snprintf(peer, sizeof(peer), "lab%db", l);
         if (k->a == hi) {
             {
-                topo_addr(addr, sizeof(addr), k->net, 1);
+                twx_topo_addr(addr, sizeof(addr), k->net, 1);
                 e = addr_add(nl, ifn, addr, 24);
             }
             for (int x = 0; !e && l == 0 && x < t->host[hi].n_extra_addrs; x++) {
-                topo_addr(addr, sizeof(addr), k->net, 11 + x);
+                twx_topo_addr(addr, sizeof(addr), k->net, 11 + x);
                 e = addr_add(nl, ifn, addr, 24);
             }
             if (!e)
                 e = link_up(nl, ifn);
         } else if (k->b == hi) {
-            topo_addr(addr, sizeof(addr), k->net, 2);
+            twx_topo_addr(addr, sizeof(addr), k->net, 2);
             e = addr_add(nl, peer, addr, 24);
             if (!e)
                 e = link_up(nl, peer);
@@ -247,7 +248,7 @@ static int configure_host(struct topo *t, int hi, int phase)
 
 /* Fork a child that enters host hi's network namespace and configures it.
  * Returns 0 or -errno. */
-static int configure_in_child(struct topo *t, int hi, int phase)
+static int configure_in_child(struct twx_topo *t, int hi, int phase)
 {
     pid_t p = fork();
     if (p < 0)
@@ -300,7 +301,7 @@ static void holder_main(int lifeline, int ready, bool private_tmp)
     }
 }
 
-static int spawn_holder(struct topo_host *h, char *err, size_t errlen)
+static int spawn_holder(struct twx_topo_host *h, char *err, size_t errlen)
 {
     int life[2], rdy[2];
     if (pipe2(life, O_CLOEXEC) < 0)
@@ -352,7 +353,7 @@ static int spawn_holder(struct topo_host *h, char *err, size_t errlen)
     return 0;
 }
 
-int topo_create(struct topo *t, char *err, size_t errlen)
+int twx_topo_create(struct twx_topo *t, char *err, size_t errlen)
 {
     for (int i = 0; i < t->n_hosts; i++) {
         t->host[i].pid = 0;
@@ -393,7 +394,7 @@ static int wait_timeout(pid_t pid, int *status, int timeout_ms)
     }
 }
 
-void topo_destroy(struct topo *t)
+void twx_topo_destroy(struct twx_topo *t)
 {
     if (!t->up)
         return;
@@ -415,7 +416,7 @@ void topo_destroy(struct topo *t)
         }
     }
     for (int i = 0; i < t->n_hosts; i++) {
-        struct topo_host *h = &t->host[i];
+        struct twx_topo_host *h = &t->host[i];
         if (h->pid > 0) {
             int st;
             wait_timeout(h->pid, &st, 5000);
@@ -442,15 +443,15 @@ static void shim_forward(int sig)
         kill(g_shim_child, sig);
 }
 
-int topo_spawn(struct topo *t, int hi, char *const argv[], const char *what,
+int twx_topo_spawn(struct twx_topo *t, int hi, char *const argv[], const char *what,
                const char *file, const char *file_text)
 {
-    if (t->n_procs == TOPO_MAX_PROCS)
+    if (t->n_procs == TWX_TOPO_MAX_PROCS)
         return -ENOSPC;
     int out[2];
     if (pipe2(out, O_CLOEXEC) < 0)
         return -errno;
-    struct topo_host *h = &t->host[hi];
+    struct twx_topo_host *h = &t->host[hi];
     pid_t p = fork();
     if (p < 0) {
         close(out[0]);
@@ -514,20 +515,20 @@ int topo_spawn(struct topo *t, int hi, char *const argv[], const char *what,
     }
     note_pid(p);
     close(out[1]);
-    struct topo_proc *pr = &t->proc[t->n_procs];
+    struct twx_topo_proc *pr = &t->proc[t->n_procs];
     pr->pid = p;
     pr->out = out[0];
     pr->what = what;
     return t->n_procs++;
 }
 
-void topo_signal(struct topo *t, int idx, int sig)
+void twx_topo_signal(struct twx_topo *t, int idx, int sig)
 {
     if (idx >= 0 && idx < t->n_procs && t->proc[idx].pid > 0)
         kill(t->proc[idx].pid, sig);
 }
 
-int topo_wait(struct topo *t, int idx, int timeout_ms)
+int twx_topo_wait(struct twx_topo *t, int idx, int timeout_ms)
 {
     if (idx < 0 || idx >= t->n_procs || t->proc[idx].pid <= 0)
         return -1;
@@ -538,7 +539,7 @@ int topo_wait(struct topo *t, int idx, int timeout_ms)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-int topo_wait_port(struct topo *t, int hi, const char *addr, int port, int timeout_ms)
+int twx_topo_wait_port(struct twx_topo *t, int hi, const char *addr, int port, int timeout_ms)
 {
     pid_t p = fork();
     if (p < 0)
