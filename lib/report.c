@@ -48,9 +48,12 @@ struct dent {
     uint32_t tw;        /* TIME_WAIT of this key (any local port) */
     uint32_t in_use;    /* client-side, local port in range, every state */
     uint32_t tw_in;     /* ... of which TIME_WAIT */
-    uint32_t reclaim;   /* ... reclaimable */
+    uint32_t reclaim;   /* ... known reclaimable (the source gave the verdict) */
+    uint32_t reclaim_max; /* ... reclaimable unless the peer sent no timestamps */
     uint32_t estab;     /* ... ESTABLISHED */
     uint32_t loopback;  /* tcp_tw_reuse=2 counts it as loopback (addresses or bound to lo) */
+    uint32_t young;     /* ... TIME_WAIT younger than young_ms */
+    uint32_t *expiry;   /* ... TIME_WAIT by seconds left (TW_EXPIRY_SECONDS), or NULL */
 };
 
 struct dtab {
@@ -148,6 +151,8 @@ static struct dent *dtab_get(struct dtab *t, const struct dkey *k)
 
 static void dtab_free(struct dtab *t)
 {
+    for (size_t i = 0; i < t->cap; i++)
+        free(t->e[i].expiry);
     free(t->e);
     t->e = NULL;
     t->cap = t->n = 0;
@@ -159,6 +164,9 @@ struct tw__report_priv {
     struct tw_report_opts opts;
     uint32_t tw_port[65536];     /* TIME_WAIT by local port */
     uint8_t listen[65536 / 8];   /* listening ports */
+    uint8_t client_port[65536 / 8]; /* local ports in range held by client-side sockets */
+    uint64_t tw_unknown;         /* TIME_WAIT without a reuse verdict from the source */
+    uint32_t young_ms;
     uint64_t fw2[2];             /* FIN_WAIT2 minisocks by family */
     struct dtab dest;
     /* settings copied from the kernel readings for the hot path */
@@ -192,6 +200,7 @@ int tw_report_new(const struct tw_report_opts *o, struct tw_report **out)
         tw_query_init(&r->priv->opts.query);
     if (!r->priv->opts.top_n)
         r->priv->opts.top_n = 10;
+    r->priv->young_ms = r->priv->opts.young_ms ? r->priv->opts.young_ms : 1000;
     if (r->priv->opts.top_n > 100000) {
         tw_report_free(r);
         return TW_EBADOPT;
@@ -282,16 +291,31 @@ int tw_report_add(const struct tw_sock *s, void *arg)
         if (TW__UNLIKELY(!(d = dtab_get(&p->dest, &k))))
             goto oom;
         d->tw++;
+        if (!(s->flags & TW_SOCK_F_REUSE_KNOWN))
+            p->tw_unknown++;
         if (in_range) {
             d->in_use++;
             d->tw_in++;
+            p->client_port[s->lport >> 3] |= (uint8_t)(1u << (s->lport & 7));
             if (TW__UNLIKELY(s->ifindex == 1))
                 d->loopback = 1; /* bound to lo */
-            bool loop = d->loopback;
-            if (p->ts && (p->reuse == 1 || (p->reuse == 2 && loop)) &&
-                TW_TIMEWAIT_LEN_MS - (exp < TW_TIMEWAIT_LEN_MS ? exp : TW_TIMEWAIT_LEN_MS) >
-                    p->delay_ms)
-                d->reclaim++;
+            if (TW__UNLIKELY(!d->expiry) &&
+                !(d->expiry = calloc(TW_EXPIRY_SECONDS, sizeof(*d->expiry))))
+                goto oom;
+            unsigned sec = exp / 1000;
+            d->expiry[sec < TW_EXPIRY_SECONDS ? sec : TW_EXPIRY_SECONDS - 1]++;
+            uint32_t age = TW_TIMEWAIT_LEN_MS - (exp < TW_TIMEWAIT_LEN_MS ? exp : TW_TIMEWAIT_LEN_MS);
+            if (age < p->young_ms)
+                d->young++;
+            if (s->flags & TW_SOCK_F_REUSE_KNOWN) {
+                if (s->flags & TW_SOCK_F_REUSABLE) {
+                    d->reclaim++;
+                    d->reclaim_max++;
+                }
+            } else if (p->ts && (p->reuse == 1 || (p->reuse == 2 && d->loopback)) &&
+                       age > p->delay_ms) {
+                d->reclaim_max++; /* only if the peer sent timestamps: unknown here */
+            }
         }
         return 0;
     }
@@ -304,6 +328,7 @@ int tw_report_add(const struct tw_sock *s, void *arg)
     key_of(&k, s, false);
     if (TW__UNLIKELY(!(d = dtab_get(&p->dest, &k))))
         goto oom;
+    p->client_port[s->lport >> 3] |= (uint8_t)(1u << (s->lport & 7));
     d->in_use++;
     if (TW__UNLIKELY(s->ifindex == 1))
         d->loopback = 1;
@@ -555,12 +580,24 @@ int tw_report_finish(struct tw_report *r)
         x->in_use = d->in_use;
         x->time_wait = d->tw_in;
         x->reclaimable = d->reclaim;
+        x->reclaimable_max = d->reclaim_max;
         x->established = d->estab;
         x->other = d->in_use - d->tw_in - d->estab;
-        uint64_t held = d->in_use - d->reclaim;
+        x->tw_young = d->young;
+        if (d->expiry)
+            memcpy(x->tw_expiry, d->expiry, sizeof(x->tw_expiry));
+        uint64_t held = d->in_use - d->reclaim, held_min = d->in_use - d->reclaim_max;
         x->pct = r->effective_range ? 100.0 * (double)held / r->effective_range
                                     : (held ? 100.0 : 0.0);
+        x->pct_min = r->effective_range ? 100.0 * (double)held_min / r->effective_range
+                                        : (held_min ? 100.0 : 0.0);
     }
+    r->reuse_exact = p->tw_unknown == 0;
+    r->host_ports_in_use = 0;
+    for (size_t i = 0; i < sizeof(p->client_port); i++)
+        r->host_ports_in_use += (uint64_t)__builtin_popcount(p->client_port[i]);
+    r->host_pct = r->effective_range ? 100.0 * (double)r->host_ports_in_use / r->effective_range
+                                     : (r->host_ports_in_use ? 100.0 : 0.0);
     qsort(r->pressure, r->n_pressure, sizeof(*r->pressure), pressure_cmp);
 
     if (r->kernel.max_tw_buckets > 0 && r->kernel.sock_tw >= 0)

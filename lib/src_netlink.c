@@ -53,6 +53,7 @@ int tw_parse_diag_msg(const void *payload, size_t len, struct tw_sock *out)
     out->timer = m->idiag_timer;
     out->lport = ntohs(m->id.idiag_sport);
     out->rport = ntohs(m->id.idiag_dport);
+    out->flags = 0;
     out->pad = 0;
     out->ifindex = m->id.idiag_if;
     out->expires_ms = m->idiag_expires;

@@ -179,6 +179,11 @@ void stat_render_json(struct twx_json *j, const struct stat_ns *ns, const struct
     twx_json_u64(j, "effective", r->effective_range);
     twx_json_obj_end(j);
     twx_json_u64(j, "destinations_total", r->n_pressure);
+    twx_json_bool(j, "reuse_exact", r->reuse_exact);
+    twx_json_obj_begin(j, "host_wide");
+    twx_json_u64(j, "ports_in_use", r->host_ports_in_use);
+    twx_json_f64(j, "percent", r->host_pct, 2);
+    twx_json_obj_end(j);
     size_t rows = stat_pressure_rows(r, v->top);
     twx_json_arr_begin(j, "destinations");
     for (size_t i = 0; i < rows; i++) {
@@ -194,7 +199,9 @@ void stat_render_json(struct twx_json *j, const struct stat_ns *ns, const struct
         twx_json_u64(j, "established", p->established);
         twx_json_u64(j, "other", p->other);
         twx_json_u64(j, "reclaimable", p->reclaimable);
+        twx_json_u64(j, "reclaimable_max", p->reclaimable_max);
         twx_json_f64(j, "percent", p->pct, 2);
+        twx_json_f64(j, "percent_if_reused", p->pct_min, 2);
         twx_json_obj_end(j);
     }
     twx_json_arr_end(j);

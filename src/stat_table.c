@@ -264,9 +264,15 @@ void stat_render_table(FILE *f, const struct stat_ns *ns, const struct stat_view
             fit(l, 15);
             fit(rr, 21);
             snprintf(h, sizeof(h), "%s->%s", l, rr);
+            char rc[32];
+            if (!p->reuse_applies)
+                snprintf(rc, sizeof(rc), "-");
+            else if (p->reclaimable_max > p->reclaimable)
+                snprintf(rc, sizeof(rc), "<=%s", fmt_count(b3, sizeof(b3), p->reclaimable_max));
+            else
+                snprintf(rc, sizeof(rc), "%s", fmt_count(b3, sizeof(b3), p->reclaimable));
             fprintf(f, "  %-38s %7s %7s %7s %5.1f%% ", h, fmt_count(b1, sizeof(b1), p->in_use),
-                    fmt_count(b2, sizeof(b2), p->time_wait),
-                    p->reuse_applies ? fmt_count(b3, sizeof(b3), p->reclaimable) : "-", p->pct);
+                    fmt_count(b2, sizeof(b2), p->time_wait), rc, p->pct);
             bar(f, v, p->pct, 8);
             fputc('\n', f);
         }

@@ -16,13 +16,24 @@
  *                    minus ports held by listeners, minus the one port lost
  *                    when both range ends have the same parity.
  *   port pressure    client-side sockets of a destination whose local port
- *                    lies in the range (every state), less the reclaimable
- *                    ones, over the effective range.
+ *                    lies in the range (every state), less the TIME_WAIT
+ *                    sockets known to be reclaimable, over the effective
+ *                    range.  A bound never lowers it.
  *   reclaimable      TIME_WAIT that connect() may take over now: tcp_tw_reuse
  *                    is 1 (or 2 and the destination is loopback), timestamps
- *                    are on, and the socket is older than tcp_tw_reuse_delay
- *                    (1000 ms before 6.14).  twkit cannot see whether the
- *                    peer sent timestamps; it assumes it did.
+ *                    are on here, the socket is older than
+ *                    tcp_tw_reuse_delay (1000 ms before 6.14), and the peer
+ *                    sent timestamps (tw_ts_recent_stamp != 0).  sock_diag
+ *                    and /proc do not show the last condition, so with those
+ *                    sources twkit knows only an upper bound
+ *                    (reclaimable_max: "up to N if the peer sent
+ *                    timestamps"); a source that reads it (TW_SOCK_F_REUSE_KNOWN)
+ *                    gives the exact count (reclaimable).
+ *   host-wide ports  distinct local ports in the range held by client-side
+ *                    sockets of any destination: the pool that bind()
+ *                    before connect() draws from (without
+ *                    IP_BIND_ADDRESS_NO_PORT a bound port cannot be shared
+ *                    with another destination).
  *
  * Lifecycle: tw_report_new -> tw_report_set_kernel -> (listeners first, then
  * the other sockets through tw_report_add) -> tw_report_finish -> read the
@@ -45,6 +56,7 @@ TW_BEGIN_DECLS
 #define TW_EXPIRY_BUCKETS 12      /* 5 s each over 0-60 s (re-armed ones in the last) */
 #define TW_EXPIRY_BUCKET_MS 5000u
 #define TW_PRESSURE_HIGH 50.0     /* destinations above this % are listed first */
+#define TW_EXPIRY_SECONDS 60      /* per-destination expiry histogram: 1 s buckets */
 
 enum tw_top_kind {
     TW_TOP_LPORT = 0, /* TIME_WAIT by local port */
@@ -78,14 +90,25 @@ struct tw_pressure {
     bool reuse_applies;       /* reuse can reclaim its TIME_WAIT at all */
     uint64_t in_use;          /* client-side ports in range, every state */
     uint64_t time_wait;       /* of which TIME_WAIT */
-    uint64_t reclaimable;     /* of those, reclaimable now */
+    uint64_t reclaimable;     /* of those, known reclaimable now (exact; 0 unless the
+                                 source saw the peer's timestamp) */
+    uint64_t reclaimable_max; /* upper bound: reclaimable if every peer whose timestamp
+                                 the source could not see sent them (>= reclaimable) */
     uint64_t established;     /* of which ESTABLISHED */
     uint64_t other;           /* of which other states (SYN_SENT, FIN_WAIT*...) */
+    uint64_t tw_young;        /* TIME_WAIT younger than tw_report_opts.young_ms (by
+                                 idiag_expires; a re-armed timer looks young) */
+    uint32_t tw_expiry[TW_EXPIRY_SECONDS]; /* TIME_WAIT in range by seconds left:
+                                 [i] expire in [i, i+1) s (re-armed ones in the last) */
     double pct;               /* (in_use - reclaimable) / effective_range * 100 */
+    double pct_min;           /* (in_use - reclaimable_max) / effective_range * 100: the
+                                 pressure if every unverified TIME_WAIT were reusable */
 };
 
 struct tw_report_opts {
     unsigned top_n;           /* rows per top table; 0 = 10 */
+    uint32_t young_ms;        /* count TIME_WAIT younger than this per destination
+                                 (tw_pressure.tw_young); 0 = 1000 */
     struct tw_query query;    /* what the dump selects (set by tw_report_collect) */
 };
 
@@ -119,6 +142,10 @@ struct tw_report {
     uint32_t effective_range;
     size_t n_pressure;
     struct tw_pressure *pressure; /* > TW_PRESSURE_HIGH first, then by pct */
+    uint64_t host_ports_in_use; /* distinct local ports in range held by client-side
+                                   sockets of every destination (bind() draws from these) */
+    double host_pct;          /* host_ports_in_use / effective_range * 100 */
+    bool reuse_exact;         /* every TIME_WAIT came with a reuse verdict */
     uint64_t listen_ports;    /* distinct listening ports */
 
     /* ---- kernel readings ---- */

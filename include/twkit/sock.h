@@ -77,7 +77,8 @@ struct tw_sock {
     uint8_t timer;       /* 0 none, 1 retransmit, 2 keepalive, 3 TIME_WAIT, 4 probe */
     uint16_t lport;      /* local port, host order */
     uint16_t rport;      /* remote port, host order */
-    uint16_t pad;
+    uint8_t flags;       /* TW_SOCK_F_*: what the source could see beyond sock_diag */
+    uint8_t pad;
     uint32_t ifindex;    /* bound device (1 = lo), 0 if unbound */
     uint32_t expires_ms; /* time left on the timer, ms (TIME_WAIT: until expiry) */
     uint32_t uid;
@@ -85,6 +86,17 @@ struct tw_sock {
     struct tw_addr laddr;
     struct tw_addr raddr;
 };
+
+/*
+ * tw_sock.flags.  sock_diag and /proc cannot see whether connect() may take
+ * over a TIME_WAIT socket (that needs the peer's timestamp,
+ * tw_ts_recent_stamp, and the exact time it entered TIME_WAIT); a source
+ * that can (the BPF iterator) sets TW_SOCK_F_REUSE_KNOWN and, when the
+ * kernel's own test in tcp_twsk_unique() passes now, TW_SOCK_F_REUSABLE.
+ * 0 means "unknown", never "not reusable".
+ */
+#define TW_SOCK_F_REUSE_KNOWN 0x01
+#define TW_SOCK_F_REUSABLE    0x02
 
 /* True when s is a timewait minisock in FIN_WAIT2 (orphaned, peer never closed). */
 static inline bool tw_sock_is_fw2_minisock(const struct tw_sock *s)

@@ -9,7 +9,7 @@
  * listening port; 5 s expiry buckets with re-armed timers (> 60 s) in the
  * last; effective range = size - reserved in range - listening ports in
  * range (not reserved) - 1 when both ends have the same parity (§5:
- * 44000-44010 gives 10); reclaimable = tcp_tw_reuse 1, or 2 and loopback
+ * 44000-44010 gives 10); reclaimable_max = tcp_tw_reuse 1, or 2 and loopback
  * (127/8, ::1, v4-mapped 127/8, bound to ifindex 1), timestamps on, and
  * age = 60000 - expires_ms strictly above tcp_tw_reuse_delay; memory =
  * TIME_WAIT and FIN_WAIT2 minisocks x slab size, plus bind + bind2 bucket
@@ -267,8 +267,8 @@ Test(life, without_kernel_readings)
     cr_assert_eq(r->range_size, 28232);
     cr_assert_eq(r->range_parity, 0);
     cr_assert_eq(r->effective_range, 28232);
-    cr_assert_eq(press(r, "127.0.0.1", "127.0.0.1", 9000)->reclaimable, 1);
-    cr_assert_eq(press(r, "198.18.0.1", "198.18.0.2", 80)->reclaimable, 0);
+    cr_assert_eq(press(r, "127.0.0.1", "127.0.0.1", 9000)->reclaimable_max, 1);
+    cr_assert_eq(press(r, "198.18.0.1", "198.18.0.2", 80)->reclaimable_max, 0);
     tw_report_free(r);
 }
 
@@ -675,12 +675,14 @@ static uint64_t reclaim_with(int reuse, int delay, int ts)
         tw(r, "198.18.0.1", 40000 + i, "198.18.0.2", 80, exp[i]);
     finish(r);
     cr_assert_eq(r->n_pressure, 1);
-    uint64_t n = r->pressure[0].reclaimable;
+    uint64_t n = r->pressure[0].reclaimable_max;
+    cr_assert_eq(r->pressure[0].reclaimable, 0, "without the peer's timestamp nothing is known");
     cr_assert_eq(r->pressure[0].time_wait, 7);
     cr_assert_eq(r->pressure[0].in_use, 7);
     cr_assert_eq(r->pressure[0].reuse_applies, reuse == 1 && ts >= 1);
+    near(r->pressure[0].pct, 100.0 * 7 / 100, "pct counts every port held (100 usable)");
     if (reuse == 1 && delay == 1000 && ts == 1)
-        near(r->pressure[0].pct, 100.0 * (7 - 3) / 100, "pct (range 40000-40100: 100 usable)");
+        near(r->pressure[0].pct_min, 100.0 * (7 - 3) / 100, "pct if the peer sent timestamps");
     tw_report_free(r);
     return n;
 }
@@ -733,8 +735,9 @@ Test(pressure, reuse_2_loopback_only)
         const struct tw_pressure *p = press(r, c[i].l, c[i].ra, c[i].rport);
         cr_expect_eq(p->loopback, c[i].loop, "%s -> %s loopback", c[i].l, c[i].ra);
         cr_expect_eq(p->reuse_applies, c[i].loop, "%s -> %s reuse_applies", c[i].l, c[i].ra);
-        cr_expect_eq(p->reclaimable, c[i].loop ? 1u : 0u, "%s -> %s reclaimable", c[i].l,
-                     c[i].ra);
+        cr_expect_eq(p->reclaimable_max, c[i].loop ? 1u : 0u, "%s -> %s reclaimable at most",
+                     c[i].l, c[i].ra);
+        cr_expect_eq(p->reclaimable, 0u, "%s -> %s known reclaimable", c[i].l, c[i].ra);
     }
     tw_report_free(r);
 }
@@ -756,16 +759,86 @@ Test(pressure, percent_and_order)
     finish(r);
     cr_assert_eq(r->n_pressure, 4);
     const char *order[] = {"198.18.0.11", "198.18.0.10", "198.18.0.13", "198.18.0.12"};
-    const double pct[] = {60.0, 50.0, 40.0, 0.0};
+    const double pct[] = {60.0, 50.0, 40.0, 10.0}, pct_min[] = {60.0, 50.0, 40.0, 0.0};
     for (int i = 0; i < 4; i++) {
         cr_assert_str_eq(astr(&r->pressure[i].raddr), order[i], "row %d", i);
         near(r->pressure[i].pct, pct[i], order[i]);
+        near(r->pressure[i].pct_min, pct_min[i], order[i]);
     }
-    cr_assert_eq(r->pressure[3].reclaimable, 10);
+    cr_assert_eq(r->pressure[3].reclaimable_max, 10);
+    cr_assert_eq(r->pressure[3].reclaimable, 0);
     cr_assert_eq(r->pressure[3].in_use, 10);
     cr_assert_eq(r->pressure[2].in_use, 40);
     cr_assert_eq(r->pressure[2].time_wait, 20);
     cr_assert_eq(r->pressure[2].established, 20);
+    tw_report_free(r);
+}
+
+/* A source that reads the peer's timestamp (the BPF iterator) gives a verdict
+ * per socket: the exact count replaces the bound and lowers the pressure. */
+Test(pressure, reuse_verdict_from_the_source_is_exact)
+{
+    kernel(40000, 40100, 1, 1000, 1); /* 100 usable */
+    struct tw_report *r = report(10);
+    for (unsigned i = 0; i < 10; i++) {
+        struct tw_sock s = sk(TW_TIME_WAIT, "198.18.0.1", 40000 + i, "198.18.0.2", 80, 30000);
+        s.flags = TW_SOCK_F_REUSE_KNOWN | (i < 4 ? TW_SOCK_F_REUSABLE : 0);
+        add(r, s);
+    }
+    finish(r);
+    cr_assert(r->reuse_exact);
+    cr_assert_eq(r->pressure[0].reclaimable, 4);
+    cr_assert_eq(r->pressure[0].reclaimable_max, 4);
+    near(r->pressure[0].pct, 6.0, "10 held, 4 reusable, 100 usable");
+    tw_report_free(r);
+
+    kernel(40000, 40100, 1, 1000, 1);
+    r = report(10);
+    tw(r, "198.18.0.1", 40000, "198.18.0.2", 80, 30000);
+    finish(r);
+    cr_assert(!r->reuse_exact, "a netlink socket carries no verdict");
+    tw_report_free(r);
+}
+
+/* bind() before connect() draws every destination's ports from one pool:
+ * distinct local ports against the effective range. */
+Test(pressure, host_wide_distinct_ports)
+{
+    kernel(40000, 40100, 0, 1000, 1); /* 100 usable */
+    struct tw_report *r = report(10);
+    for (unsigned i = 0; i < 30; i++)
+        tw(r, "198.18.0.1", 40000 + i, "198.18.0.2", 80, 30000);
+    for (unsigned i = 0; i < 30; i++) /* 10 ports shared with the first destination */
+        add(r, sk(TW_ESTABLISHED, "198.18.0.1", 40020 + i, "198.18.0.2", 8081, 0));
+    add(r, sk(TW_ESTABLISHED, "198.18.0.1", 1234, "198.18.0.2", 8081, 0)); /* outside */
+    finish(r);
+    cr_assert_eq(r->host_ports_in_use, 50);
+    near(r->host_pct, 50.0, "50 of 100");
+    near(r->pressure[0].pct, 30.0, "each destination alone looks less full");
+    tw_report_free(r);
+}
+
+/* The per-destination expiry histogram (1 s) and the count of young TIME_WAIT
+ * that a rate engine derives births from. */
+Test(pressure, expiry_seconds_and_young)
+{
+    kernel(40000, 40100, 0, 1000, 1);
+    struct tw_report_opts o = {.top_n = 10, .young_ms = 2000};
+    tw_query_init(&o.query);
+    struct tw_report *r = NULL;
+    cr_assert_eq(tw_report_new(&o, &r), 0);
+    tw_report_set_kernel(r, &K);
+    const uint32_t exp[] = {59999, 58001, 57999, 30500, 0, 70000};
+    for (unsigned i = 0; i < 6; i++)
+        tw(r, "198.18.0.1", 40000 + i, "198.18.0.2", 80, exp[i]);
+    finish(r);
+    const struct tw_pressure *p = &r->pressure[0];
+    cr_assert_eq(p->tw_young, 3, "ages 1, 1999 ms and 0 (re-armed) are under 2000 ms");
+    cr_assert_eq(p->tw_expiry[59], 2, "59.999 s, and 70 s (re-armed) in the last");
+    cr_assert_eq(p->tw_expiry[58], 1);
+    cr_assert_eq(p->tw_expiry[57], 1);
+    cr_assert_eq(p->tw_expiry[30], 1);
+    cr_assert_eq(p->tw_expiry[0], 1);
     tw_report_free(r);
 }
 
