@@ -1,0 +1,124 @@
+/*
+ * text.c — escaping of outside strings for human views.  A terminal obeys
+ * control sequences in whatever it is sent, so a process name or an HTTP
+ * header that reaches a root user's terminal raw can clear the screen,
+ * recolour it or fake a line; newlines break a table's rows.  The rule
+ * here is simple and reversible: keep what prints as itself, write every
+ * other byte as \xNN and a backslash as \\.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "twx/text.h"
+
+/* Length of a valid UTF-8 sequence of a printable character at p, or 0. */
+static size_t utf8_ok(const unsigned char *p)
+{
+    unsigned c = p[0];
+    size_t n;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0; /* overlong or surrogate */
+    if (cp >= 0x80 && cp < 0xa0)
+        return 0; /* C1 controls */
+    if (cp == 0x2028 || cp == 0x2029 || (cp >= 0x202a && cp <= 0x202e) ||
+        (cp >= 0x2066 && cp <= 0x2069))
+        return 0; /* line separators and bidirectional overrides */
+    return n;
+}
+
+/* Calls out(piece, n, arg) for each output piece of s. */
+static void walk(const char *s, void (*out)(const char *, size_t, void *), void *arg)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t n;
+        if (*p >= 0x20 && *p < 0x7f) {
+            if (*p == '\\')
+                out("\\\\", 2, arg);
+            else
+                out((const char *)p, 1, arg);
+            p++;
+        } else if (*p >= 0x80 && (n = utf8_ok(p))) {
+            out((const char *)p, n, arg);
+            p += n;
+        } else {
+            char e[4] = {'\\', 'x', hex[*p >> 4], hex[*p & 15]};
+            out(e, 4, arg);
+            p++;
+        }
+    }
+}
+
+static void count(const char *piece, size_t n, void *arg)
+{
+    (void)piece;
+    *(size_t *)arg += n;
+}
+
+size_t twx_esc_len(const char *s)
+{
+    size_t n = 1;
+    walk(s, count, &n);
+    return n;
+}
+
+struct sink {
+    char *buf;
+    size_t len, used;
+    bool full;
+};
+
+static void put(const char *piece, size_t n, void *arg)
+{
+    struct sink *k = arg;
+    if (k->full)
+        return;
+    if (k->used + n + 1 > k->len) {
+        k->full = true;
+        return;
+    }
+    memcpy(k->buf + k->used, piece, n);
+    k->used += n;
+}
+
+char *twx_esc(char *buf, size_t len, const char *s)
+{
+    if (!len)
+        return buf;
+    struct sink k = {.buf = buf, .len = len};
+    walk(s, put, &k);
+    if (k.full) {
+        while (k.used + 4 > len && k.used > 0)
+            k.used--;
+        /* do not leave half a UTF-8 sequence or escape */
+        while (k.used > 0 && ((unsigned char)buf[k.used] & 0xc0) == 0x80)
+            k.used--;
+        if (len >= 4) {
+            memcpy(buf + k.used, "...", 3);
+            k.used += 3;
+        }
+    }
+    buf[k.used < len ? k.used : len - 1] = 0;
+    return buf;
+}
