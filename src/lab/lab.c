@@ -1099,35 +1099,6 @@ static int write_plot(struct run_res *res, size_t n)
     return 0;
 }
 
-/* ---- user namespace (without root) ---------------------------------------------- */
-
-static int write_file(const char *path, const char *s)
-{
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t w = write(fd, s, strlen(s));
-    int e = w < 0 ? -errno : 0;
-    close(fd);
-    return e;
-}
-
-static int enter_userns(void)
-{
-    uid_t uid = geteuid();
-    gid_t gid = getegid();
-    if (unshare(CLONE_NEWUSER) < 0)
-        return -errno;
-    char m[64];
-    write_file("/proc/self/setgroups", "deny");
-    snprintf(m, sizeof(m), "0 %u 1", (unsigned)uid);
-    int e = write_file("/proc/self/uid_map", m);
-    snprintf(m, sizeof(m), "0 %u 1", (unsigned)gid);
-    if (!e)
-        e = write_file("/proc/self/gid_map", m);
-    return e;
-}
-
 /* ---- the command ------------------------------------------------------------------ */
 
 static void usage(FILE *f)
@@ -1323,7 +1294,7 @@ static int cmd_lab(int argc, char **argv)
     }
     if (geteuid() != 0) {
         g_real_root = false;
-        int e = enter_userns();
+        int e = twx_topo_enter_userns();
         if (e < 0) {
             twx_err("lab: needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN), or unprivileged user "
                      "namespaces: %s", strerror(-e));
