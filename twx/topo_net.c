@@ -384,6 +384,45 @@ static int make_tun(const void *arg, char *why, size_t whylen)
         close(fd);
         return e;
     }
+    /* IPv6 installs the route to the peer once the link's carrier change is
+     * processed, asynchronously: wait (up to 3 s) until the host can route
+     * to each peer, so the first connect() does not get ENETUNREACH. */
+    for (int fam = 0; fam < 2 && !e; fam++) {
+        const char *peer = fam ? c->peer6 : c->peer4;
+        if (!peer)
+            continue;
+        e = -ETIMEDOUT;
+        for (int tries = 0; tries < 3000 && e; tries++) {
+            struct sockaddr_storage ss;
+            memset(&ss, 0, sizeof(ss));
+            socklen_t sl;
+            if (fam) {
+                struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+                a->sin6_family = AF_INET6;
+                a->sin6_port = htons(9);
+                inet_pton(AF_INET6, peer, &a->sin6_addr);
+                sl = sizeof(*a);
+            } else {
+                struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+                a->sin_family = AF_INET;
+                a->sin_port = htons(9);
+                inet_pton(AF_INET, peer, &a->sin_addr);
+                sl = sizeof(*a);
+            }
+            int u = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+            if (u >= 0 && connect(u, (struct sockaddr *)&ss, sl) == 0)
+                e = 0;
+            if (u >= 0)
+                close(u);
+            if (e)
+                usleep(1000);
+        }
+    }
+    if (e) {
+        snprintf(why, whylen, "the tun device's route to its peer did not appear");
+        close(fd);
+        return e;
+    }
     return fd;
 }
 

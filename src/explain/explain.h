@@ -371,6 +371,9 @@ struct xview {
 void x_render_ladder(FILE *f, const struct xrun *r, const struct xview *v);
 int x_render_svg(FILE *f, const struct xrun *const *runs, int n);
 int x_render_pcapng(FILE *f, const struct xrun *const *runs, int n);
+/* Whether a diagram shows a call's result: always, but a plain 0 from
+ * calls that cannot fail in a run (listen, connect, accept, close, ...). */
+bool x_show_result(const struct xev *e);
 struct twx_json;
 void x_render_json_run(struct twx_json *j, const struct xrun *r);
 

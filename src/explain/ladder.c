@@ -71,12 +71,56 @@ static void put(struct canvas *cv, int col, const char *s, int k)
     cv->c[col].k = (unsigned char)k;
 }
 
+/* With --ascii, text too: the few symbols twkit writes are spelled out,
+ * any other byte beyond ASCII (from outside: payloads) becomes \xNN. */
+static const char *ascii_text(const struct xview *v, const char *s, char *buf, size_t len)
+{
+    static const struct {
+        const char *utf8, *ascii;
+    } map[] = {{"§", "section "}, {"×", "x"}, {"→", "->"}, {"…", "..."}, {"–", "-"}};
+    if (!v->ascii)
+        return s;
+    size_t n = 0;
+    while (*s && n + 10 < len) {
+        size_t k;
+        for (k = 0; k < sizeof(map) / sizeof(map[0]); k++)
+            if (!strncmp(s, map[k].utf8, strlen(map[k].utf8)))
+                break;
+        if (k < sizeof(map) / sizeof(map[0])) {
+            n += (size_t)snprintf(buf + n, len - n, "%s", map[k].ascii);
+            s += strlen(map[k].utf8);
+        } else if ((unsigned char)*s >= 0x80) {
+            n += (size_t)snprintf(buf + n, len - n, "\\x%02x", (unsigned char)*s++);
+        } else {
+            buf[n++] = *s++;
+        }
+    }
+    buf[n] = 0;
+    return buf;
+}
+
+/* One cell per character: a UTF-8 sequence stays whole in its cell. */
 static void puttext(struct canvas *cv, int col, const char *s, int k)
 {
-    for (; *s && col < W; s++, col++) {
-        char ch[2] = {*s, 0};
-        put(cv, col, ch, k);
+    while (*s && col < W) {
+        int n = 1;
+        while (n < 4 && ((unsigned char)s[n] & 0xc0) == 0x80)
+            n++;
+        char ch[5];
+        memcpy(ch, s, (size_t)n);
+        ch[n] = 0;
+        put(cv, col++, ch, k);
+        s += n;
     }
+}
+
+/* Display columns of s (one per UTF-8 character). */
+static int ulen(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
 }
 
 static void emit(FILE *f, const struct canvas *cv)
@@ -277,35 +321,44 @@ static void draw_send(const struct ladder *L, struct canvas *cv, int ri, const s
     (void)dir;
 }
 
+/* The wire's mark where the arrival row is blank (the other side of the
+ * knee), if no vertical is in the way. */
+static void note_beside(const struct ladder *L, struct canvas *cv, int ri, int first, int n,
+                        const char *note)
+{
+    for (int c = first; c < first + n; c++)
+        if (c <= GAP_L || c >= GAP_R || vertical_at(L, ri, c, -1))
+            return;
+    puttext(cv, first, note, K_WIRE);
+}
+
 static void draw_deliver(const struct ladder *L, struct canvas *cv, int ri, const struct xev *e)
 {
     const struct xseg *s = &L->r->seg[e->seg];
     const struct xarrow *a = &L->arr[e->seg];
     bool more = a->n_arr == 2 && a->arr[0] == ri;
     int k = a->held ? K_WIRE : 0;
-    char note[48] = "";
-    if (s->moved)
-        snprintf(note, sizeof(note), " seq moved %+lld ", (long long)s->moved);
-    else if (a->held)
-    {
-        double ms = (double)(e->t_ns - s->sent_ns) / 1e6;
-        snprintf(note, sizeof(note), ms < 10 ? " held %.2f ms " : " held %.0f ms ", ms);
-    }
-    else if (a->n_arr == 2 && a->arr[1] == ri)
-        snprintf(note, sizeof(note), " duplicate ");
+    /* the wire's mark on the arrival (how long and how far: in the step's
+     * sentence and in the JSON) */
+    const char *note = s->moved ? " seq moved " : a->held ? " held "
+                       : a->n_arr == 2 && a->arr[1] == ri ? " duplicate " : "";
+    int n = (int)strlen(note);
     if (a->c2s) {
         put(cv, a->knee, G(L->v, more ? G_BR_C : G_KNEE_CB), k);
         run(L, cv, ri, a->knee + 1, GAP_R - 1, e->seg, k);
         put(cv, GAP_R, G(L->v, G_AR), seg_color(s));
-        if (note[0] && (int)strlen(note) < GAP_R - a->knee - 3)
+        if (n && n < GAP_R - a->knee - 3)
             puttext(cv, a->knee + 2, note, K_WIRE);
+        else if (n)
+            note_beside(L, cv, ri, a->knee - 1 - n, n, note);
     } else {
         put(cv, a->knee, G(L->v, more ? G_BR_S : G_KNEE_SB), k);
         run(L, cv, ri, GAP_L + 1, a->knee - 1, e->seg, k);
         put(cv, GAP_L, G(L->v, G_AL), seg_color(s));
-        int n = (int)strlen(note);
         if (n && n < a->knee - GAP_L - 3)
             puttext(cv, a->knee - 1 - n, note, K_WIRE);
+        else if (n)
+            note_beside(L, cv, ri, a->knee + 1, n, note);
     }
 }
 
@@ -333,21 +386,29 @@ static void text_span(const struct ladder *L, int ri, int host, int *a, int *b)
     }
 }
 
-/* Split text into lines of at most width columns, at spaces. */
+/* Split text into lines of at most width columns, at spaces (widths in
+ * UTF-8 characters; a sequence is never split). */
 static int wrap(const char *text, int width, char lines[][96], int max)
 {
     int n = 0;
     const char *p = text;
     while (*p && n < max) {
-        int len = (int)strlen(p);
-        int take = len <= width ? len : width;
-        if (len > width) {
-            int sp = take;
-            while (sp > 0 && p[sp] != ' ')
-                sp--;
-            if (sp > 0)
-                take = sp;
+        /* the byte offset of each character up to width + 1 characters */
+        int cols = 0, take = 0, sp = -1, i = 0;
+        for (; p[i] && cols <= width; cols++) {
+            if (cols == width)
+                break;
+            if (p[i] == ' ')
+                sp = i;
+            i++;
+            while (((unsigned char)p[i] & 0xc0) == 0x80)
+                i++;
         }
+        take = i;
+        if (p[i] && p[i] != ' ' && sp > 0)
+            take = sp;
+        if (take > 95)
+            take = 95;
         snprintf(lines[n++], 96, "%.*s", take, p);
         p += take;
         while (*p == ' ')
@@ -356,12 +417,14 @@ static int wrap(const char *text, int width, char lines[][96], int max)
     return n;
 }
 
-static void event_text(const struct xev *e, char *buf, size_t len, bool ascii)
+static void event_text(const struct xview *v, const struct xev *e, char *buf, size_t len)
 {
-    if (e->kind == XE_APP && strcmp(e->result, "0"))
-        snprintf(buf, len, "%s %s %s", e->text, ascii ? "->" : "→", e->result);
+    char raw[200];
+    if (e->kind == XE_APP && x_show_result(e))
+        snprintf(raw, sizeof(raw), "%s → %s", e->text, e->result);
     else
-        snprintf(buf, len, "%s", e->text);
+        snprintf(raw, sizeof(raw), "%s", e->text);
+    snprintf(buf, len, "%s", ascii_text(v, raw, (char[400]){0}, 400));
 }
 
 static void draw_left(const struct ladder *L, struct canvas *cv, const struct xrow *w,
@@ -394,7 +457,7 @@ static void draw_text_rows(FILE *f, struct ladder *L, int ri, const struct xev *
     if (e->kind == XE_STATE) {
         snprintf(text, sizeof(text), "(a kernel timer)");
     } else {
-        event_text(e, text, sizeof(text), v->ascii);
+        event_text(v, e, text, sizeof(text));
     }
     int mark = e->kind == XE_APP ? G_APP : G_TWKIT;
     int width = b - a + 1 - (host >= 0 ? 2 : 4);
@@ -404,7 +467,7 @@ static void draw_text_rows(FILE *f, struct ladder *L, int ri, const struct xev *
             clear(cv);
             draw_verticals(L, cv, ri);
         }
-        int len = (int)strlen(lines[i]);
+        int len = ulen(lines[i]);
         if (host == XH_CLIENT) {
             if (!i && e->kind != XE_STATE)
                 put(cv, LANE_C, G(v, mark), e->kind == XE_APP ? K_BOLD : K_WIRE);
@@ -423,12 +486,14 @@ static void draw_text_rows(FILE *f, struct ladder *L, int ri, const struct xev *
     }
 }
 
+/* A paragraph: prefix, then text wrapped at W columns, continued indent
+ * columns in. */
 static void print_wrapped(FILE *f, const char *prefix, const char *text, int indent)
 {
-    char lines[12][96];
-    int n = wrap(text, W - indent, lines, 12);
+    char lines[16][96];
+    int n = wrap(text, W - indent, lines, 16);
     for (int i = 0; i < n; i++)
-        fprintf(f, "%*s%s\n", indent, i ? "" : prefix, lines[i]);
+        fprintf(f, "%*s%s\n", i ? indent : 0, i ? "" : prefix, lines[i]);
 }
 
 static void header(FILE *f, const struct xrun *r, const struct xview *v)
@@ -446,7 +511,8 @@ static void header(FILE *f, const struct xrun *r, const struct xview *v)
     }
     /* multibyte title characters: none (scenario names and titles are ASCII) */
     emit(f, &cv);
-    print_wrapped(f, "", r->sc->summary, 0);
+    char sbuf[400];
+    print_wrapped(f, "", ascii_text(v, r->sc->summary, sbuf, sizeof(sbuf)), 5);
     char ca[64], sa[64];
     bool v6 = r->family == AF_INET6;
     snprintf(ca, sizeof(ca), v6 ? "[%s]:%u" : "%s:%u", r->addr[XH_CLIENT], r->port[XH_CLIENT]);
@@ -470,9 +536,9 @@ static void footer(FILE *f, const struct xrun *r, const struct xview *v)
         const struct xev *e = &r->ev[i];
         if (!e->step)
             continue;
-        char prefix[8];
+        char prefix[8], buf[800];
         snprintf(prefix, sizeof(prefix), "%3d  ", e->step);
-        print_wrapped(f, prefix, e->narr, 5);
+        print_wrapped(f, prefix, ascii_text(v, e->narr, buf, sizeof(buf)), 5);
     }
     for (int s = 0; s < r->n_seg; s++) {
         char lab[96];
@@ -481,8 +547,9 @@ static void footer(FILE *f, const struct xrun *r, const struct xview *v)
             fprintf(f, "     segment #%d: %s\n", s, lab);
     }
     if (r->failed) {
-        char esc[300];
-        fprintf(f, "\nThe run stopped: %s\n", twx_esc(esc, sizeof(esc), r->err));
+        char esc[300], abuf[600];
+        fprintf(f, "\nThe run stopped: %s\n",
+                ascii_text(v, twx_esc(esc, sizeof(esc), r->err), abuf, sizeof(abuf)));
     }
     fprintf(f, "\nChecked against the kernel:\n");
     for (int i = 0; i < r->n_exp; i++) {
@@ -498,8 +565,8 @@ static void footer(FILE *f, const struct xrun *r, const struct xview *v)
             fprintf(f, "  %s%s\033[0m ", color_code[x->ok ? K_OK : K_BAD], m);
         else
             fprintf(f, "  %s ", m);
-        char lines[6][96];
-        int n = wrap(line, W - 5, lines, 6);
+        char lines[6][96], abuf[640];
+        int n = wrap(ascii_text(v, line, abuf, sizeof(abuf)), W - 5, lines, 6);
         for (int k = 0; k < n; k++)
             fprintf(f, "%s%s\n", k ? "     " : "", lines[k]);
     }
@@ -516,7 +583,7 @@ static void footer(FILE *f, const struct xrun *r, const struct xview *v)
             }
         if (!any)
             snprintf(buf + n, sizeof(buf) - (size_t)n, " no change");
-        print_wrapped(f, "", buf, 0);
+        print_wrapped(f, "", buf, 5);
     }
 }
 

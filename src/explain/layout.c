@@ -21,6 +21,12 @@ void x_seg_label(const struct xseg *s, char *buf, size_t len)
         snprintf(buf + n, len - (size_t)n, " len=%u", s->len);
 }
 
+bool x_show_result(const struct xev *e)
+{
+    return strcmp(e->result, "0") || !strncmp(e->text, "getsockopt", 10) ||
+           !strncmp(e->text, "bind", 4);
+}
+
 static int add_row(struct xlayout *L, int ev)
 {
     if (L->n_rows == L->cap) {

@@ -59,12 +59,14 @@ static void close_with(struct xrun *r)
                 gone = i;
         double life = gone < 0 ? -1
                                : (double)(r->ev[gone].t_ns - r->tw_entry_ns[XH_CLIENT]) / 1e9;
-        x_say(r, gone, "The TIME_WAIT socket is gone %.1f s after it was made: its timer "
-              "expired (tw_timer_handler). Now the tuple is free.", life);
+        x_say(r, gone, "The TIME_WAIT socket is gone %.1f s after it was made: its 60 s timer "
+              "expired (tw_timer_handler); the kernel's timer wheel fires so long a timer up "
+              "to an eighth late (kernel/time/timer.c). Now the tuple is free.", life);
         char got[48];
         snprintf(got, sizeof(got), "%.1f s", life);
-        x_expect(r, ms >= 0 && life > 59.0 && life < 62.0, got,
-                 "the TIME_WAIT socket disappears 60 s after it was made");
+        x_expect(r, ms >= 0 && life > 59.9 && life < 67.8, got,
+                 "the TIME_WAIT socket disappears 60 s after it was made (the timer "
+                 "wheel may add up to 7.5 s)");
         err = x_bind_probe(r, XH_CLIENT);
         x_say(r, r->last_app, "bind() of port %u succeeds now.", r->port[XH_CLIENT]);
         x_expect(r, err == 0, errname(err), "bind() succeeds once TIME_WAIT has ended");
@@ -131,14 +133,14 @@ static void lost_ack(struct xrun *r, bool destroy)
     if (!destroy) {
         if (dv >= 0)
             x_say(r, dv, "The TIME_WAIT socket is still there to answer: it acknowledges the "
-                  "FIN again and restarts its 60 s timer (%lld -> %lld ms left; "
+                  "FIN again and restarts its 60 s timer (%lld ms -> %lld ms left; "
                   "tcp_timewait_state_process).", (long long)r->ev[dv].expires_before,
                   (long long)r->ev[dv].expires_ms);
         x_say_seg(r, answer, true, "This ACK gets through: the server's side closes cleanly.");
         bool acked = answer >= 0 && r->seg[answer].flags == XF_ACK;
         x_expect(r, acked, acked ? "ACK" : "no ACK",
                  "the TIME_WAIT socket answers the repeated FIN with an ACK");
-        snprintf(got, sizeof(got), "%lld -> %lld ms",
+        snprintf(got, sizeof(got), "%lld ms -> %lld ms",
                  dv < 0 ? -1LL : (long long)r->ev[dv].expires_before,
                  dv < 0 ? -1LL : (long long)r->ev[dv].expires_ms);
         x_expect(r, dv >= 0 && r->ev[dv].expires_ms > r->ev[dv].expires_before &&

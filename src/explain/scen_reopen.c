@@ -127,10 +127,9 @@ static void od_reuse(struct xrun *r)
           "tcp_tw_reuse_delay, %d ms (tcp_twsk_unique).", r->port[XH_CLIENT], delay);
     uint64_t age_ns = x_now(r) - r->tw_entry_ns[XH_CLIENT];
     int wait_ms = delay + 50 - (int)(age_ns / 1000000);
-    char what[64];
-    snprintf(what, sizeof(what), "%d ms pass", wait_ms > 0 ? wait_ms : 0);
-    x_note(r, -1, what, "twkit waits until the TIME_WAIT socket is older than "
-           "tcp_tw_reuse_delay.");
+    int note = x_note(r, -1, "twkit waits", NULL);
+    x_say(r, note, "twkit waits %d ms, until the TIME_WAIT socket is older than "
+          "tcp_tw_reuse_delay.", wait_ms > 0 ? wait_ms : 0);
     if (wait_ms > 0)
         x_pump(r, wait_ms);
     int rc2 = xs_open(r);
@@ -301,10 +300,9 @@ static void sw_reuse(struct xrun *r, bool ts)
              "connect() fails while TIME_WAIT is younger than tcp_tw_reuse_delay");
     uint64_t age_ns = x_now(r) - r->tw_entry_ns[XH_CLIENT];
     int wait_ms = delay + 50 - (int)(age_ns / 1000000);
-    char what[64];
-    snprintf(what, sizeof(what), "%d ms pass", wait_ms > 0 ? wait_ms : 0);
-    x_note(r, -1, what, "twkit waits until the TIME_WAIT socket is older than "
-           "tcp_tw_reuse_delay.");
+    int note = x_note(r, -1, "twkit waits", NULL);
+    x_say(r, note, "twkit waits %d ms, until the TIME_WAIT socket is older than "
+          "tcp_tw_reuse_delay.", wait_ms > 0 ? wait_ms : 0);
     if (wait_ms > 0)
         x_pump(r, wait_ms);
     int rc2 = xs_open(r);

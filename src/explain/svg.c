@@ -132,7 +132,7 @@ static int diagram(FILE *f, const struct xrun *r, int y)
                 text(f, h ? X_SST : X_CST, ry + 4, h ? "start" : "end",
                      w->chg[h] ? "st chg" : "st", x_state_name(w->st[h]));
         if (e->kind == XE_APP || e->kind == XE_NOTE || e->kind == XE_STATE) {
-            if (e->kind == XE_APP && strcmp(e->result, "0"))
+            if (e->kind == XE_APP && x_show_result(e))
                 snprintf(buf, sizeof(buf), "%s → %s", e->text, e->result);
             else
                 snprintf(buf, sizeof(buf), "%s", e->kind == XE_STATE ? "(a kernel timer)"

@@ -223,7 +223,9 @@ static void assign_conn(struct xrun *r, struct xseg *s)
         c->nxt[s->from] = s->seq + 1;
     }
     s->rseq = c->have_isn[s->from] ? s->seq - c->isn[s->from] : s->seq;
-    s->rack = c->have_isn[other] ? s->ack - c->isn[other] : s->ack;
+    /* without the ACK flag the field means nothing (an RST answering a
+     * segment without ACK carries 0): keep it raw */
+    s->rack = c->have_isn[other] && (s->flags & XF_ACK) ? s->ack - c->isn[other] : s->ack;
     uint32_t end = s->seq + s->len + !!(s->flags & XF_SYN) + !!(s->flags & XF_FIN);
     if (!(s->flags & XF_RST) && (int32_t)(end - c->nxt[s->from]) > 0)
         c->nxt[s->from] = end;
