@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "explain.h"
@@ -205,6 +206,29 @@ static void print_json(struct xrun **runs, int n, bool v6)
     twx_json_end(&j);
 }
 
+/* Can path be written (its directory exists and is writable, and it is not
+ * a directory)?  Checked before the runs, so a typo does not cost them. */
+static int writable(const char *path, const char *what)
+{
+    char dir[4096], esc[300];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = 0;
+    else
+        snprintf(dir, sizeof(dir), ".");
+    struct stat st;
+    int e = 0;
+    if (!stat(path, &st) && S_ISDIR(st.st_mode))
+        e = EISDIR;
+    else if (access(dir, W_OK | X_OK) < 0)
+        e = errno;
+    if (e)
+        twx_err("cannot write the %s file %s: %s", what, twx_esc(esc, sizeof(esc), path),
+                strerror(e));
+    return e ? TW_EXIT_RUNTIME : 0;
+}
+
 static int cannot_run(const char *why)
 {
     char esc[400];
@@ -229,6 +253,8 @@ static int run_explain(int argc, char **argv)
     if ((rc = select_runs(p.npos, argv + p.first_pos, want)))
         return rc;
     tool_color_init(a.c.json ? 2 : a.c.color, stdout);
+    if ((a.svg && (rc = writable(a.svg, "SVG"))) || (a.pcap && (rc = writable(a.pcap, "pcapng"))))
+        return rc;
 
     if (geteuid() != 0) {
         int e = twx_topo_enter_userns();
@@ -299,9 +325,12 @@ static int run_explain(int argc, char **argv)
                 if (n > 1)
                     fputc('\n', stdout);
                 x_render_ladder(stdout, r, &view);
-                fflush(stdout);
+                if (fflush(stdout) != 0 || ferror(stdout)) {
+                    twx_err("writing output: %s", strerror(errno ? errno : EIO));
+                    status = TW_EXIT_RUNTIME;
+                }
             }
-            if (r->failed) {
+            if (r->failed && status == TW_EXIT_OK) {
                 char esc[300];
                 twx_err("explain: %s:%s: %s", r->sc->name, r->v->name,
                         twx_esc(esc, sizeof(esc), r->err));
@@ -327,8 +356,8 @@ static int run_explain(int argc, char **argv)
     free(runs);
     if (sigfd >= 0)
         close(sigfd);
-    if (fflush(stdout) != 0 && status == TW_EXIT_OK) {
-        twx_err("writing output: %s", strerror(errno));
+    if ((fflush(stdout) != 0 || ferror(stdout)) && status == TW_EXIT_OK) {
+        twx_err("writing output: %s", strerror(errno ? errno : EIO));
         status = TW_EXIT_RUNTIME;
     }
     if (status == TW_EXIT_OK && a.check && disagree)

@@ -43,8 +43,10 @@ enum { XF_FIN = 0x01, XF_SYN = 0x02, XF_RST = 0x04, XF_PSH = 0x08, XF_ACK = 0x10
 /* "SYN,ACK" */
 const char *x_flags_str(uint8_t flags, char *buf, size_t len);
 
-/* What the wire did with a segment. */
-enum x_fate { XW_PASS, XW_DROP, XW_HOLD, XW_DUP };
+/* What the wire did with a segment: passed it, dropped it, held it (to
+ * deliver it later), delivered it twice at once, or delivered it and then
+ * a copy again later (x_replay). */
+enum x_fate { XW_PASS, XW_DROP, XW_HOLD, XW_DUP, XW_REPLAY };
 
 struct xseg {
     int id;
@@ -286,6 +288,9 @@ int x_wait_seg(struct xrun *r, int from, uint8_t mask, uint8_t value, int timeou
  * the current connection's window (the segment's data then lands exactly
  * where the receiver expects its next byte). */
 void x_release(struct xrun *r, int seg, bool move);
+/* Deliver a copy of segment seg (already delivered once) again now, moved
+ * into the current window with move: a replay. */
+void x_replay(struct xrun *r, int seg, bool move);
 /* Parse an IP packet into s (fields only).  0, or -1 if not TCP. */
 int x_parse(const uint8_t *p, size_t n, struct xseg *s, size_t *tcp_off);
 /* Recompute the TCP checksum of an IP packet in place. */

@@ -19,7 +19,7 @@ static const char *host_name(int h)
 
 static const char *fate_name(enum x_fate f)
 {
-    static const char *const n[] = {"pass", "drop", "hold", "duplicate"};
+    static const char *const n[] = {"pass", "drop", "hold", "duplicate", "replay"};
     return n[f];
 }
 

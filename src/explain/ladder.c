@@ -308,7 +308,9 @@ static void draw_send(const struct ladder *L, struct canvas *cv, int ri, const s
         put(cv, a->knee, G(L->v, G_DROP), K_RST);
     else
         put(cv, a->knee, G(L->v, a->c2s ? G_KNEE_CT : G_KNEE_ST), a->held ? K_WIRE : 0);
-    const char *mark = a->drop ? "dropped" : a->held ? "held" : NULL;
+    const struct xseg *sg = &L->r->seg[e->seg];
+    const char *mark = a->drop ? "dropped" : sg->fate == XW_REPLAY ? "kept" : a->held ? "held"
+                                                                                    : NULL;
     if (!mark)
         return;
     /* the mark beyond the knee, where the run does not go, if it is clear */
@@ -337,11 +339,13 @@ static void draw_deliver(const struct ladder *L, struct canvas *cv, int ri, cons
     const struct xseg *s = &L->r->seg[e->seg];
     const struct xarrow *a = &L->arr[e->seg];
     bool more = a->n_arr == 2 && a->arr[0] == ri;
-    int k = a->held ? K_WIRE : 0;
+    int k = a->held && !(s->fate == XW_REPLAY && a->arr[0] == ri) ? K_WIRE : 0;
     /* the wire's mark on the arrival (how long and how far: in the step's
      * sentence and in the JSON) */
-    const char *note = s->moved ? " seq moved " : a->held ? " held "
-                       : a->n_arr == 2 && a->arr[1] == ri ? " duplicate " : "";
+    bool second = a->n_arr == 2 && a->arr[1] == ri;
+    const char *note = s->moved && (second || s->fate != XW_REPLAY) ? " seq moved "
+                       : s->fate == XW_REPLAY ? (second ? " replayed " : "")
+                       : a->held ? " held " : second ? " duplicate " : "";
     int n = (int)strlen(note);
     if (a->c2s) {
         put(cv, a->knee, G(L->v, more ? G_BR_C : G_KNEE_CB), k);

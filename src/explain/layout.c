@@ -98,7 +98,7 @@ int x_layout(const struct xrun *r, struct xlayout *L)
             a->dep = ri;
             a->c2s = s->from == XH_CLIENT;
             a->drop = s->fate == XW_DROP;
-            a->held = s->fate == XW_HOLD;
+            a->held = s->fate == XW_HOLD || s->fate == XW_REPLAY;
             a->end = a->drop ? ri : L->n_rows; /* in flight until it arrives */
         } else if (e->kind == XE_DELIVER) {
             struct xarrow *a = &L->arr[e->seg];

@@ -151,6 +151,8 @@ static int run_packets(struct blk *b, FILE *f, const struct xrun *r, uint32_t ba
                 snprintf(wire, sizeof(wire), "twkit wire: held");
             else if (s->fate == XW_DUP)
                 snprintf(wire, sizeof(wire), "twkit wire: duplicated");
+            else if (s->fate == XW_REPLAY)
+                snprintf(wire, sizeof(wire), "twkit wire: delivered, and replayed later");
             if (epb(b, f, base + (uint32_t)s->from, ts, s->pkt, s->pktlen, true, wire, step))
                 return -1;
         } else {
@@ -158,14 +160,17 @@ static int run_packets(struct blk *b, FILE *f, const struct xrun *r, uint32_t ba
             if (s->fate == XW_HOLD)
                 snprintf(wire, sizeof(wire), "twkit wire: held %.3f ms",
                          (double)(e->t_ns - s->sent_ns) / 1e6);
-            if (s->moved)
+            if (s->moved && (s->fate != XW_REPLAY || second))
                 snprintf(wire + strlen(wire), sizeof(wire) - strlen(wire),
                          ", sequence number moved %+lld, acknowledgment %+lld",
                          (long long)s->moved, (long long)s->moved_ack);
             if (second)
-                snprintf(wire, sizeof(wire), "twkit wire: the duplicate copy");
-            const uint8_t *p = s->dpkt ? s->dpkt : s->pkt;
-            size_t n = s->dpkt ? s->dpktlen : s->pktlen;
+                snprintf(wire, sizeof(wire), s->fate == XW_REPLAY ? "twkit wire: the replayed copy"
+                                                                   : "twkit wire: the duplicate copy");
+            /* a replay moves only its copy */
+            bool moved = s->dpkt && (s->fate != XW_REPLAY || second);
+            const uint8_t *p = moved ? s->dpkt : s->pkt;
+            size_t n = moved ? s->dpktlen : s->pktlen;
             if (epb(b, f, base + (uint32_t)(1 - s->from), ts, p, n, false, wire, step))
                 return -1;
         }

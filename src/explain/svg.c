@@ -166,6 +166,9 @@ static int diagram(FILE *f, const struct xrun *r, int y)
         if (sg->moved)
             snprintf(note, sizeof(note), "held %.0f ms, seq moved %+lld", ms,
                      (long long)sg->moved);
+        else if (sg->fate == XW_REPLAY)
+            snprintf(note, sizeof(note), "replayed %.0f ms later",
+                     sg->n_deliv == 2 ? (double)(sg->deliv_ns[1] - sg->deliv_ns[0]) / 1e6 : 0);
         else if (a->held && sg->n_deliv)
             snprintf(note, sizeof(note), ms < 10 ? "held %.2f ms" : "held %.0f ms", ms);
         else if (a->held)
@@ -200,8 +203,9 @@ static int diagram(FILE *f, const struct xrun *r, int y)
         for (int k = 0; k < (a->n_arr ? a->n_arr : 1); k++) {
             int ar = a->n_arr ? a->arr[k] : L.n_rows;
             int y2 = y0 + ar * ROW;
+            bool late = a->held && !(sg->fate == XW_REPLAY && k == 0);
             fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" class=\"seg %s%s\"%s/>\n",
-                    x1, y1, a->n_arr ? x2 : (x1 + x2) / 2, y2, cls, a->held ? " held" : "",
+                    x1, y1, a->n_arr ? x2 : (x1 + x2) / 2, y2, cls, late ? " held" : "",
                     a->n_arr ? " marker-end=\"url(#head)\"" : "");
         }
         (void)last;

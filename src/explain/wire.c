@@ -278,6 +278,8 @@ static bool relay_one(struct xrun *r, int h)
     s->fate = apply_rules(r, s);
     switch (s->fate) {
     case XW_PASS:
+    case XW_REPLAY: /* a rule replays nothing by itself: x_replay does */
+        s->fate = XW_PASS;
         deliver(r, s, s->pkt, s->pktlen);
         break;
     case XW_DUP:
@@ -385,22 +387,16 @@ int x_wait_seg(struct xrun *r, int from, uint8_t mask, uint8_t value, int timeou
     return u.found;
 }
 
-void x_release(struct xrun *r, int id, bool move)
+/* Deliver s now, first moved into the current connection's window if asked. */
+static void deliver_late(struct xrun *r, struct xseg *s, bool move)
 {
-    int k;
-    for (k = 0; k < r->n_held && r->held[k] != id; k++)
-        ;
-    if (k == r->n_held)
-        return;
-    memmove(&r->held[k], &r->held[k + 1], (size_t)(r->n_held - k - 1) * sizeof(int));
-    r->n_held--;
-    struct xseg *s = &r->seg[id];
     r->burst_cause = r->n_ev - 1;
     if (!move || !r->n_conn) {
         deliver(r, s, s->pkt, s->pktlen);
         return;
     }
     const struct xconn *c = &r->conn[r->n_conn - 1];
+    free(s->dpkt);
     s->dpkt = malloc(s->pktlen);
     if (!s->dpkt) {
         x_fail(r, "out of memory");
@@ -418,4 +414,24 @@ void x_release(struct xrun *r, int id, bool move)
     put32(s->dpkt + off + 8, nack);
     x_tcp_csum(s->dpkt, s->dpktlen);
     deliver(r, s, s->dpkt, s->dpktlen);
+}
+
+void x_release(struct xrun *r, int id, bool move)
+{
+    int k;
+    for (k = 0; k < r->n_held && r->held[k] != id; k++)
+        ;
+    if (k == r->n_held)
+        return;
+    memmove(&r->held[k], &r->held[k + 1], (size_t)(r->n_held - k - 1) * sizeof(int));
+    r->n_held--;
+    deliver_late(r, &r->seg[id], move);
+}
+
+void x_replay(struct xrun *r, int id, bool move)
+{
+    if (id < 0 || id >= r->n_seg || r->seg[id].n_deliv != 1)
+        return;
+    r->seg[id].fate = XW_REPLAY;
+    deliver_late(r, &r->seg[id], move);
 }

@@ -19,6 +19,15 @@ golden=tests/fixtures/explain/ladder
 "$TWKIT" explain --json --svg "$dir/all.svg" --pcap "$dir/all.pcapng" >"$dir/all.json" 2>"$dir/err"
 eq "explain --json --svg --pcap exit status" "$?" 0
 
+# ---- every JSON field is documented (counter and sysctl names are values
+# listed there, not fields)
+undocumented=$(jq -r '[paths(scalars, arrays) | map(select(type == "string")) |
+        select(index("counters") == null and index("sysctls") == null) | .[-1]] |
+        unique[]' "$dir/all.json" | while read -r k; do
+            grep -qF "\`$k\`" docs/explain-json.md || echo "$k"; done)
+check "every JSON field is in docs/explain-json.md" test -z "$undocumented"
+[ -z "$undocumented" ] || echo "undocumented: $undocumented"
+
 # ---- SVG
 check "the SVG is well-formed XML" xmllint --noout "$dir/all.svg"
 check "the SVG uses only the SVG 1.1 subset of svg-subset.rng" \

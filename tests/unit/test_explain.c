@@ -259,6 +259,10 @@ static struct xrun *by_hand(int family)
     int n = ev(r, XE_NOTE, -1, -1);
     snprintf(r->ev[n].text, sizeof(r->ev[n].text), "twkit waits");
     deliver_held(r, held, 65537);
+    int rep = seg(r, XH_SERVER, XF_ACK, 6, 4, 0, XW_PASS); /* replayed below */
+    r->seg[rep].fate = XW_REPLAY;
+    app(r, XH_CLIENT, "recv()", "3 \"abc\"", "");
+    deliver_held(r, rep, 0);
     seg(r, XH_CLIENT, XF_PSH | XF_ACK, 4000000000u, 4000000000u, 3,
         XW_PASS);                                           /* a label too long to draw */
     state(r, XH_CLIENT, 1, 6, -1);                         /* a timer's change */
@@ -363,10 +367,12 @@ Test(explain, ladder_fits_79_columns_with_every_mark)
     cr_assert(strstr(out, "┼"), "crossing segments cross");
     cr_assert(strstr(out, " duplicate "), "the wire's copy is marked");
     cr_assert(strstr(out, " seq moved "), "a moved segment is marked");
+    cr_assert(strstr(out, " replayed "), "the wire's replay is marked");
+    cr_assert(strstr(out, "kept"), "a segment the wire keeps a copy of is marked");
     cr_assert(strstr(out, "SYN,ACK seq=0 ack=1"), "flags, seq and ack on the arrow");
     cr_assert(strstr(out, "len=3"), "the length on the arrow");
     cr_assert(strstr(out, "EADDRNOTAVAIL"), "the whole result, wrapped, not cut");
-    cr_assert(strstr(out, "segment #6: PSH,ACK seq=4000000000 ack=4000000000 len=3"),
+    cr_assert(strstr(out, "segment #7: PSH,ACK seq=4000000000 ack=4000000000 len=3"),
               "a label too long for the arrow is written whole below");
     cr_assert(strstr(out, "(a kernel timer)"), "a state change between samples has a row");
     cr_assert(strstr(out, "TIME_WAIT"), "the state beside the lane");
@@ -514,6 +520,7 @@ Test(explain, json_has_every_segment_and_event)
     cr_assert(strstr(buf, "\"wire\":\"drop\""));
     cr_assert(strstr(buf, "\"wire\":\"hold\""));
     cr_assert(strstr(buf, "\"wire\":\"duplicate\""));
+    cr_assert(strstr(buf, "\"wire\":\"replay\""));
     cr_assert(strstr(buf, "\"moved_seq\":65537"));
     cr_assert(strstr(buf, "\"ok\":false"), "a disagreement makes the run not ok");
     cr_assert(strstr(buf, "\\\"there\\\""), "strings are escaped");
