@@ -33,7 +33,7 @@ struct blk {
 
 static void add(struct blk *b, const void *d, size_t n)
 {
-    if (b->oom)
+    if (b->oom || !n)
         return;
     if (b->len + n + 4 > b->cap) {
         size_t cap = (b->len + n + 4) * 2;
