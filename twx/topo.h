@@ -1,8 +1,9 @@
 /*
  * twx/topo.h — test hosts (internal tier): private network namespaces
- * owned by holder processes that the caller forks, joined by veth pairs,
- * and the programs run inside them.  Used by the lab, and by every command
- * that needs a host of its own (explain).  See topo.c for the lifetime
+ * owned by holder processes that the caller forks, joined by veth pairs
+ * (the lab) or by tun devices the caller relays between (explain), the
+ * programs run inside them, and sockets made inside them.  Used by every
+ * command that needs a host of its own.  See topo.c for the lifetime
  * rules that make cleanup survive SIGKILL of the caller.  Traffic stays in
  * 198.18.0.0/15 (RFC 2544): link n joins 198.18.n.1 and 198.18.n.2.
  */

@@ -214,6 +214,10 @@ void xs_request(struct xrun *r, const char *data);
 /* The client closes first, the server reads the end of data and closes
  * (or shutdown(SHUT_WR) when keep: the server keeps its socket). */
 void xs_close_client_first(struct xrun *r, bool keep);
+/* "EADDRNOTAVAIL", or "0". */
+const char *xs_errname(int e);
+/* Relay until the client's TIME_WAIT is older than delay_ms (and a note). */
+void xs_wait_reuse_delay(struct xrun *r, int delay_ms);
 /* Expect the client's TIME_WAIT to start with the kernel's 60 s. */
 void xs_expect_tw_length(struct xrun *r, int host);
 
@@ -364,6 +368,9 @@ struct xlayout {
 
 int x_layout(const struct xrun *r, struct xlayout *L);
 void x_layout_free(struct xlayout *L);
+/* Split text into lines of at most width characters (UTF-8), at spaces;
+ * returns the number of lines (at most max, each < 96 bytes). */
+int x_wrap(const char *text, int width, char lines[][96], int max);
 /* "PSH,ACK seq=1 ack=1 len=3": sequence numbers relative to the ISNs. */
 void x_seg_label(const struct xseg *s, char *buf, size_t len);
 

@@ -168,12 +168,11 @@ struct ladder {
  * written whole under the diagram. */
 #define LABEL_MAX 30
 
-static void label_of(const struct xrun *r, const struct xseg *s, char *buf, size_t len)
+static void label_of(const struct xseg *s, char *buf, size_t len)
 {
     x_seg_label(s, buf, len);
     if (strlen(buf) > LABEL_MAX)
         snprintf(buf, len, "%s (#%d)", x_flags_str(s->flags, (char[32]){0}, 32), s->id);
-    (void)r;
 }
 
 static int seg_color(const struct xseg *s)
@@ -210,7 +209,7 @@ static int layout(const struct ladder *L, int s, int ri, struct canvas *cv)
     const struct xseg *sg = &r->seg[s];
     const struct xarrow *a = &L->arr[s];
     char lab[96], words[8][48];
-    label_of(r, sg, lab, sizeof(lab));
+    label_of(sg, lab, sizeof(lab));
     int nw = 0;
     for (char *w = strtok(lab, " "); w && nw < 8; w = strtok(NULL, " "))
         snprintf(words[nw++], sizeof(words[0]), "%s", w);
@@ -303,7 +302,6 @@ static void draw_send(const struct ladder *L, struct canvas *cv, int ri, const s
     const struct xarrow *a = &L->arr[e->seg];
     put(cv, a->c2s ? LANE_C : LANE_S, G(L->v, a->c2s ? G_OUT_C : G_OUT_S), 0);
     layout(L, e->seg, ri, cv);
-    int dir = a->c2s ? 1 : -1;
     if (a->drop)
         put(cv, a->knee, G(L->v, G_DROP), K_RST);
     else
@@ -320,7 +318,6 @@ static void draw_send(const struct ladder *L, struct canvas *cv, int ri, const s
         if (c <= GAP_L || c >= GAP_R || vertical_at(L, ri, c, e->seg))
             return;
     puttext(cv, first, mark, a->drop ? K_RST : K_WIRE);
-    (void)dir;
 }
 
 /* The wire's mark where the arrival row is blank (the other side of the
@@ -390,37 +387,6 @@ static void text_span(const struct ladder *L, int ri, int host, int *a, int *b)
     }
 }
 
-/* Split text into lines of at most width columns, at spaces (widths in
- * UTF-8 characters; a sequence is never split). */
-static int wrap(const char *text, int width, char lines[][96], int max)
-{
-    int n = 0;
-    const char *p = text;
-    while (*p && n < max) {
-        /* the byte offset of each character up to width + 1 characters */
-        int cols = 0, take = 0, sp = -1, i = 0;
-        for (; p[i] && cols <= width; cols++) {
-            if (cols == width)
-                break;
-            if (p[i] == ' ')
-                sp = i;
-            i++;
-            while (((unsigned char)p[i] & 0xc0) == 0x80)
-                i++;
-        }
-        take = i;
-        if (p[i] && p[i] != ' ' && sp > 0)
-            take = sp;
-        if (take > 95)
-            take = 95;
-        snprintf(lines[n++], 96, "%.*s", take, p);
-        p += take;
-        while (*p == ' ')
-            p++;
-    }
-    return n;
-}
-
 static void event_text(const struct xview *v, const struct xev *e, char *buf, size_t len)
 {
     char raw[200];
@@ -465,7 +431,7 @@ static void draw_text_rows(FILE *f, struct ladder *L, int ri, const struct xev *
     }
     int mark = e->kind == XE_APP ? G_APP : G_TWKIT;
     int width = b - a + 1 - (host >= 0 ? 2 : 4);
-    int n = wrap(text, width, lines, 6);
+    int n = x_wrap(text, width, lines, 6);
     for (int i = 0; i < n; i++) {
         if (i) {
             clear(cv);
@@ -495,7 +461,7 @@ static void draw_text_rows(FILE *f, struct ladder *L, int ri, const struct xev *
 static void print_wrapped(FILE *f, const char *prefix, const char *text, int indent)
 {
     char lines[16][96];
-    int n = wrap(text, W - indent, lines, 16);
+    int n = x_wrap(text, W - indent, lines, 16);
     for (int i = 0; i < n; i++)
         fprintf(f, "%*s%s\n", i ? indent : 0, i ? "" : prefix, lines[i]);
 }
@@ -570,7 +536,7 @@ static void footer(FILE *f, const struct xrun *r, const struct xview *v)
         else
             fprintf(f, "  %s ", m);
         char lines[6][96], abuf[640];
-        int n = wrap(ascii_text(v, line, abuf, sizeof(abuf)), W - 5, lines, 6);
+        int n = x_wrap(ascii_text(v, line, abuf, sizeof(abuf)), W - 5, lines, 6);
         for (int k = 0; k < n; k++)
             fprintf(f, "%s%s\n", k ? "     " : "", lines[k]);
     }

@@ -10,24 +10,6 @@
 
 #include "explain.h"
 
-static const char *errname(int e)
-{
-    if (!e)
-        return "0";
-    const char *n = strerrorname_np(e);
-    return n ? n : "error";
-}
-
-/* The lane state of host right after event ev (the last state event up to it). */
-static int state_at(const struct xrun *r, int host, int ev)
-{
-    int st = XS_NONE;
-    for (int i = 0; i <= ev && i < r->n_ev; i++)
-        if (r->ev[i].kind == XE_STATE && r->ev[i].host == host)
-            st = r->ev[i].to;
-    return st;
-}
-
 /* ---- close ------------------------------------------------------------------------ */
 
 static void close_common(struct xrun *r)
@@ -46,12 +28,11 @@ static void close_with(struct xrun *r)
     int err = x_bind_probe(r, XH_CLIENT);
     x_say(r, r->last_app, "A new socket cannot bind() port %u: the TIME_WAIT socket still "
           "holds it (EADDRINUSE, inet_csk_get_port).", r->port[XH_CLIENT]);
-    x_expect(r, err == EADDRINUSE, errname(err),
+    x_expect(r, err == EADDRINUSE, xs_errname(err),
              "bind() of the client's port fails with EADDRINUSE while TIME_WAIT holds it");
     if (r->wait) {
-        int n = x_note(r, -1, "waiting for TIME_WAIT to end",
-                       "twkit waits, reading the socket with sock_diag every 250 ms.");
-        (void)n;
+        x_note(r, -1, "waiting for TIME_WAIT to end",
+               "twkit waits, reading the socket with sock_diag every 250 ms.");
         int64_t ms = x_wait_gone(r, XH_CLIENT, 75000);
         int gone = -1;
         for (int i = r->n_ev - 1; i >= 0 && gone < 0; i--)
@@ -69,7 +50,7 @@ static void close_with(struct xrun *r)
                  "wheel may add up to 7.5 s)");
         err = x_bind_probe(r, XH_CLIENT);
         x_say(r, r->last_app, "bind() of port %u succeeds now.", r->port[XH_CLIENT]);
-        x_expect(r, err == 0, errname(err), "bind() succeeds once TIME_WAIT has ended");
+        x_expect(r, err == 0, xs_errname(err), "bind() succeeds once TIME_WAIT has ended");
     }
     x_counters_end(r);
     x_expect_counter(r, XH_CLIENT, TW_C_TW, 1);
@@ -87,7 +68,7 @@ static void close_without(struct xrun *r)
     int err = x_bind_probe(r, XH_CLIENT);
     x_say(r, r->last_app, "bind() of port %u succeeds at once: nothing remembers the "
           "connection. lost-ack and old-duplicate show what that costs.", r->port[XH_CLIENT]);
-    x_expect(r, err == 0, errname(err), "bind() of the client's port succeeds at once");
+    x_expect(r, err == 0, xs_errname(err), "bind() of the client's port succeeds at once");
     x_counters_end(r);
     x_expect_counter(r, XH_CLIENT, TW_C_TW, 1);
 }
@@ -150,7 +131,7 @@ static void lost_ack(struct xrun *r, bool destroy)
         int err = x_sock_error(r, XH_SERVER);
         x_say(r, r->last_app, "The server's application finds no error: the connection "
               "ended cleanly.");
-        x_expect(r, err == 0, errname(err), "the server's application sees no error");
+        x_expect(r, err == 0, xs_errname(err), "the server's application sees no error");
         x_counters_end(r);
         x_expect_counter(r, XH_CLIENT, TW_C_OUT_RSTS, 0);
     } else {
@@ -165,7 +146,7 @@ static void lost_ack(struct xrun *r, bool destroy)
         int err = x_sock_error(r, XH_SERVER);
         x_say(r, r->last_app, "The server's application gets ECONNRESET for a connection that "
               "had ended well: the reason TIME_WAIT answers late FINs.");
-        x_expect(r, err == ECONNRESET, errname(err),
+        x_expect(r, err == ECONNRESET, xs_errname(err),
                  "the server's application sees ECONNRESET");
         x_counters_end(r);
         x_expect_counter(r, XH_CLIENT, TW_C_OUT_RSTS, 1);
@@ -232,10 +213,10 @@ static void simultaneous(struct xrun *r, bool destroy)
     int err = x_bind_probe(r, XH_CLIENT);
     if (destroy) {
         x_say(r, r->last_app, "Port %u is free at once.", r->port[XH_CLIENT]);
-        x_expect(r, err == 0, errname(err), "bind() of the client's port succeeds");
+        x_expect(r, err == 0, xs_errname(err), "bind() of the client's port succeeds");
     } else {
         x_say(r, r->last_app, "Port %u stays taken: EADDRINUSE.", r->port[XH_CLIENT]);
-        x_expect(r, err == EADDRINUSE, errname(err),
+        x_expect(r, err == EADDRINUSE, xs_errname(err),
                  "bind() of the client's port fails with EADDRINUSE");
     }
     x_counters_end(r);
@@ -302,7 +283,7 @@ static void rst_close(struct xrun *r)
              "the server's application gets the client's last bytes");
     n = x_recv(r, XH_SERVER, buf, sizeof(buf));
     x_say(r, r->last_app, "...then the end of the data: a clean close.");
-    x_expect(r, n == 0, n == 0 ? "0" : errname(-n), "then recv() returns 0, the end of data");
+    x_expect(r, n == 0, n == 0 ? "0" : xs_errname(-n), "then recv() returns 0, the end of data");
     s0 = r->n_seg;
     x_close(r, XH_SERVER);
     x_say(r, r->last_app, "The server closes: LAST_ACK.");
@@ -335,7 +316,7 @@ static void rst_linger(struct xrun *r)
     int n = x_recv(r, XH_SERVER, buf, sizeof(buf));
     x_say(r, r->last_app, "The server's application gets ECONNRESET; the client's last 3 "
           "bytes are lost for good.");
-    x_expect(r, n == -ECONNRESET, n < 0 ? errname(-n) : "data",
+    x_expect(r, n == -ECONNRESET, n < 0 ? xs_errname(-n) : "data",
              "the server's recv() fails with ECONNRESET and gets none of the lost bytes");
     x_expect_path(r, XH_CLIENT, "ESTABLISHED CLOSED");
     x_counters_end(r);
@@ -369,9 +350,8 @@ static void rst_lost(struct xrun *r)
     int n = x_recv(r, XH_SERVER, buf, sizeof(buf));
     x_say(r, r->last_app, "Only now does the server's application learn that the client "
           "went away.");
-    x_expect(r, n == -ECONNRESET, n < 0 ? errname(-n) : "data",
+    x_expect(r, n == -ECONNRESET, n < 0 ? xs_errname(-n) : "data",
              "the server's recv() fails with ECONNRESET");
-    (void)state_at;
     x_counters_end(r);
     x_expect_counter(r, XH_CLIENT, TW_C_TW, 0);
     x_expect_counter(r, XH_CLIENT, TW_C_OUT_RSTS, 2);

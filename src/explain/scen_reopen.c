@@ -14,14 +14,6 @@
 
 #include "explain.h"
 
-static const char *errname(int e)
-{
-    if (!e)
-        return "0";
-    const char *n = strerrorname_np(e);
-    return n ? n : "error";
-}
-
 /* Check that the new connection's ISN of host is the old one's next
  * sequence number + 65535 + 2, as tcp_timewait_state_process and
  * tcp_twsk_unique set it when a TIME_WAIT socket is taken over. */
@@ -41,9 +33,8 @@ static void expect_isn_above(struct xrun *r, int host, bool want)
 
 /* tcp_tw_reuse_delay of the client host, ms (1000 where the kernel has no
  * such sysctl: 6.13 and older reuse after about a second). */
-static int reuse_delay(struct xrun *r, bool *have)
+static int reuse_delay(struct xrun *r)
 {
-    *have = false;
     int fd = twx_topo_open(&r->topo, XH_CLIENT, "/proc/sys/net/ipv4/tcp_tw_reuse_delay",
                            O_RDONLY);
     if (fd < 0)
@@ -54,7 +45,6 @@ static int reuse_delay(struct xrun *r, bool *have)
     if (n <= 0)
         return 1000;
     buf[n] = 0;
-    *have = true;
     return atoi(buf) > 0 ? atoi(buf) : 1000;
 }
 
@@ -73,7 +63,7 @@ static int first_connection(struct xrun *r)
     int held = r->rule[rule].seg;
     x_say_seg(r, held, false, "...and the wire holds the segment, as a slow path through the "
               "network might: it will become an old duplicate.");
-    int rt = x_wait_seg(r, XH_CLIENT, 0, 0, 3000);
+    int rt = x_wait_seg(r, XH_CLIENT, XF_PSH, XF_PSH, 3000); /* the data again */
     double rto = rt < 0 || held < 0 ? 0
                                     : (double)(r->seg[rt].sent_ns - r->seg[held].sent_ns) / 1e6;
     x_say_seg(r, rt, false, "No ACK came: %.0f ms later the client's retransmission timer "
@@ -96,7 +86,7 @@ static void od_with(struct xrun *r)
     x_say(r, r->last_app, "A new connect() to the same server, from port %u, fails with "
           "EADDRNOTAVAIL: the client's TIME_WAIT socket still holds the tuple "
           "(__inet_hash_connect).", r->port[XH_CLIENT]);
-    x_expect(r, rc == EADDRNOTAVAIL, errname(rc),
+    x_expect(r, rc == EADDRNOTAVAIL, xs_errname(rc),
              "while TIME_WAIT holds the tuple, connect() cannot take it");
     x_release(r, held, false);
     x_drain(r);
@@ -118,27 +108,20 @@ static void od_with(struct xrun *r)
 static void od_reuse(struct xrun *r)
 {
     char buf[64];
-    bool have;
-    int delay = reuse_delay(r, &have);
+    int delay = reuse_delay(r);
     int held = first_connection(r);
     int rc1 = xs_open(r);
     x_say(r, r->last_app, "A new connect() from port %u fails at once: tcp_tw_reuse=1 lets "
           "connect() take over a TIME_WAIT socket, but only one older than "
           "tcp_tw_reuse_delay, %d ms (tcp_twsk_unique).", r->port[XH_CLIENT], delay);
-    uint64_t age_ns = x_now(r) - r->tw_entry_ns[XH_CLIENT];
-    int wait_ms = delay + 50 - (int)(age_ns / 1000000);
-    int note = x_note(r, -1, "twkit waits", NULL);
-    x_say(r, note, "twkit waits %d ms, until the TIME_WAIT socket is older than "
-          "tcp_tw_reuse_delay.", wait_ms > 0 ? wait_ms : 0);
-    if (wait_ms > 0)
-        x_pump(r, wait_ms);
+    xs_wait_reuse_delay(r, delay);
     int rc2 = xs_open(r);
     x_say(r, r->last_app, "Now connect() takes the TIME_WAIT socket over (TWRecycled). The new "
           "connection starts 65537 above the old one's sequence numbers, and the server's "
           "timestamps go on rising, so PAWS can tell old segments from new ones.");
-    x_expect(r, rc1 == EADDRNOTAVAIL, errname(rc1),
+    x_expect(r, rc1 == EADDRNOTAVAIL, xs_errname(rc1),
              "connect() fails while TIME_WAIT is younger than tcp_tw_reuse_delay");
-    x_expect(r, rc2 == 0, errname(rc2), "connect() takes TIME_WAIT over after the delay");
+    x_expect(r, rc2 == 0, xs_errname(rc2), "connect() takes TIME_WAIT over after the delay");
     expect_isn_above(r, XH_CLIENT, true);
     x_release(r, held, true);
     x_drain(r);
@@ -149,12 +132,11 @@ static void od_reuse(struct xrun *r)
     int n = x_recv(r, XH_SERVER, buf, sizeof(buf));
     x_say(r, r->last_app, "The server's application gets nothing: the old bytes never reach "
           "it.");
-    x_expect(r, n == -EAGAIN, n < 0 ? errname(-n) : "data",
+    x_expect(r, n == -EAGAIN, n < 0 ? xs_errname(-n) : "data",
              "the old duplicate does not reach the server's application");
     x_counters_end(r);
     x_expect_counter(r, XH_CLIENT, TW_C_TW_RECYCLED, 1);
     x_expect_counter(r, XH_SERVER, TW_C_PAWS_ESTAB, 1);
-    (void)have;
 }
 
 static void od_without(struct xrun *r)
@@ -167,7 +149,7 @@ static void od_without(struct xrun *r)
     int rc = xs_open(r);
     x_say(r, r->last_app, "connect() takes the tuple at once: nothing remembers the old "
           "connection.");
-    x_expect(r, rc == 0, errname(rc), "without TIME_WAIT, connect() takes the tuple at once");
+    x_expect(r, rc == 0, xs_errname(rc), "without TIME_WAIT, connect() takes the tuple at once");
     x_release(r, held, true);
     x_drain(r);
     x_say_seg(r, held, true, "The old duplicate arrives, its sequence numbers moved by the wire "
@@ -181,7 +163,7 @@ static void od_without(struct xrun *r)
     x_say(r, r->last_app, "The server's application runs \"x=1\" a second time, on a "
           "connection where the client never sent it: the reason TIME_WAIT outlives old "
           "segments.");
-    x_expect(r, n == 3 && !strcmp(buf, "x=1"), n == 3 ? "\"x=1\"" : errname(-n),
+    x_expect(r, n == 3 && !strcmp(buf, "x=1"), n == 3 ? "\"x=1\"" : xs_errname(-n),
              "without TIME_WAIT and timestamps, the stale bytes reach the new connection");
     x_counters_end(r);
     x_expect_counter(r, XH_SERVER, TW_C_PAWS_ESTAB, 0);
@@ -237,7 +219,7 @@ static void sw_server(struct xrun *r, bool ts)
     int rc = xs_open(r);
     x_say(r, r->last_app, "The client connects again from port %u: the same 4-tuple, which "
           "the server still holds in TIME_WAIT.", r->port[XH_CLIENT]);
-    x_expect(r, rc == 0, errname(rc), "connect() succeeds although the server holds "
+    x_expect(r, rc == 0, xs_errname(rc), "connect() succeeds although the server holds "
              "TIME_WAIT for the tuple");
     int syn = x_find_seg(r, XH_CLIENT, XF_SYN | XF_ACK, XF_SYN, s0);
     if (ts)
@@ -277,7 +259,7 @@ static void sw_without(struct xrun *r)
     int s0 = r->n_seg;
     int rc = xs_open(r);
     x_say(r, r->last_app, "The client connects again from port %u.", r->port[XH_CLIENT]);
-    x_expect(r, rc == 0, errname(rc), "connect() succeeds");
+    x_expect(r, rc == 0, xs_errname(rc), "connect() succeeds");
     int syn = x_find_seg(r, XH_CLIENT, XF_SYN | XF_ACK, XF_SYN, s0);
     x_say_seg(r, syn, true, "No socket holds the tuple on the server: the listener answers "
               "with an ISN of its own (tcp_conn_request). The outcome is the same: "
@@ -287,8 +269,7 @@ static void sw_without(struct xrun *r)
 
 static void sw_reuse(struct xrun *r, bool ts)
 {
-    bool have;
-    int delay = reuse_delay(r, &have);
+    int delay = reuse_delay(r);
     xs_open(r);
     xs_close_client_first(r, false);
     int rc1 = xs_open(r);
@@ -296,21 +277,15 @@ static void sw_reuse(struct xrun *r, bool ts)
           "its only port here (IP_LOCAL_PORT_RANGE): EADDRNOTAVAIL. tcp_tw_reuse=1 reuses "
           "only a TIME_WAIT socket older than tcp_tw_reuse_delay, %d ms (tcp_twsk_unique).",
           r->port[XH_CLIENT], delay);
-    x_expect(r, rc1 == EADDRNOTAVAIL, errname(rc1),
+    x_expect(r, rc1 == EADDRNOTAVAIL, xs_errname(rc1),
              "connect() fails while TIME_WAIT is younger than tcp_tw_reuse_delay");
-    uint64_t age_ns = x_now(r) - r->tw_entry_ns[XH_CLIENT];
-    int wait_ms = delay + 50 - (int)(age_ns / 1000000);
-    int note = x_note(r, -1, "twkit waits", NULL);
-    x_say(r, note, "twkit waits %d ms, until the TIME_WAIT socket is older than "
-          "tcp_tw_reuse_delay.", wait_ms > 0 ? wait_ms : 0);
-    if (wait_ms > 0)
-        x_pump(r, wait_ms);
+    xs_wait_reuse_delay(r, delay);
     int rc2 = xs_open(r);
     if (ts) {
         x_say(r, r->last_app, "Now connect() takes the TIME_WAIT socket over (TWRecycled): "
               "the server sent timestamps, so PAWS protects the new connection, which starts "
               "65537 above the old sequence numbers (tcp_twsk_unique).");
-        x_expect(r, rc2 == 0, errname(rc2), "after tcp_tw_reuse_delay connect() reuses "
+        x_expect(r, rc2 == 0, xs_errname(rc2), "after tcp_tw_reuse_delay connect() reuses "
                  "the TIME_WAIT tuple");
         expect_isn_above(r, XH_CLIENT, true);
         x_counters_end(r);
@@ -319,12 +294,11 @@ static void sw_reuse(struct xrun *r, bool ts)
         x_say(r, r->last_app, "Still EADDRNOTAVAIL: this connection had no timestamps "
               "(tcp_timestamps=0 on the client), and without them the kernel never reuses "
               "a TIME_WAIT socket: PAWS could not protect the new one (tcp_twsk_unique).");
-        x_expect(r, rc2 == EADDRNOTAVAIL, errname(rc2),
+        x_expect(r, rc2 == EADDRNOTAVAIL, xs_errname(rc2),
                  "without timestamps tcp_tw_reuse never reuses TIME_WAIT");
         x_counters_end(r);
         x_expect_counter(r, XH_CLIENT, TW_C_TW_RECYCLED, 0);
     }
-    (void)have;
 }
 
 static void sw_reuse_ts(struct xrun *r)

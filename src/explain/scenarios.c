@@ -29,6 +29,25 @@ const struct xscen *x_scen_find(const char *name)
     return NULL;
 }
 
+const char *xs_errname(int e)
+{
+    if (!e)
+        return "0";
+    const char *n = strerrorname_np(e);
+    return n ? n : "error";
+}
+
+void xs_wait_reuse_delay(struct xrun *r, int delay_ms)
+{
+    uint64_t age_ns = x_now(r) - r->tw_entry_ns[XH_CLIENT];
+    int wait_ms = delay_ms + 50 - (int)(age_ns / 1000000);
+    int note = x_note(r, -1, "twkit waits", NULL);
+    x_say(r, note, "twkit waits %d ms, until the TIME_WAIT socket is older than "
+          "tcp_tw_reuse_delay.", wait_ms > 0 ? wait_ms : 0);
+    if (wait_ms > 0)
+        x_pump(r, wait_ms);
+}
+
 static double ms_between(const struct xrun *r, int ev_a, int ev_b)
 {
     if (ev_a < 0 || ev_b < 0)
@@ -38,7 +57,6 @@ static double ms_between(const struct xrun *r, int ev_a, int ev_b)
 
 int xs_open(struct xrun *r)
 {
-    bool first = r->n_conn == 0;
     if (r->listener < 0) {
         x_listen(r);
         x_say(r, r->last_app, "The server's application listens on port %u: a LISTEN socket "
@@ -66,7 +84,6 @@ int xs_open(struct xrun *r)
     if (x_accept(r) == 0)
         x_say(r, r->last_app, "accept() hands the new connection to the server's "
               "application.");
-    (void)first;
     return 0;
 }
 
@@ -79,11 +96,9 @@ void xs_request(struct xrun *r, const char *data)
           "at once (tcp_sendmsg).", strlen(data));
     int d = x_find_seg(r, XH_CLIENT, 0, 0, s0);
     x_wait_acked(r, XH_CLIENT, 1000);
-    int a = d < 0 ? -1 : x_find_seg(r, XH_SERVER, 0xff, XF_ACK, d);
     x_say_seg(r, d, true, "The server's kernel queues the bytes for its application and "
               "acknowledges them (quick ACKs at the start of a connection, "
               "__tcp_ack_snd_check).");
-    (void)a;
     x_recv(r, XH_SERVER, buf, sizeof(buf));
     x_say(r, r->last_app, "The server's application reads them.");
 }

@@ -65,30 +65,18 @@ static const char *seg_class(const struct xseg *s)
     return "ack";
 }
 
-/* Wrap s at spaces to lines of at most width characters; calls out per line. */
+/* s wrapped at width characters, one text line each (the first after
+ * prefix, the others indented); returns the number of lines. */
 static int wrapped(FILE *f, int x, int y, int width, const char *cls, const char *prefix,
                    const char *s)
 {
-    char line[256];
-    int lines = 0;
-    const char *p = s;
-    while (*p) {
-        int len = (int)strlen(p), take = len <= width ? len : width;
-        if (len > width) {
-            int sp = take;
-            while (sp > 0 && p[sp] != ' ')
-                sp--;
-            if (sp > 0)
-                take = sp;
-        }
-        snprintf(line, sizeof(line), "%s%.*s", lines ? "    " : prefix, take, p);
-        text(f, x, y + lines * 16, "start", cls, line);
-        lines++;
-        p += take;
-        while (*p == ' ')
-            p++;
+    char lines[16][96], line[128];
+    int n = x_wrap(s, width - (int)strlen(prefix), lines, 16);
+    for (int i = 0; i < n; i++) {
+        snprintf(line, sizeof(line), "%s%.95s", i ? "    " : prefix, lines[i]);
+        text(f, x, y + i * 16, "start", cls, line);
     }
-    return lines;
+    return n;
 }
 
 static int diagram(FILE *f, const struct xrun *r, int y)
@@ -199,7 +187,6 @@ static int diagram(FILE *f, const struct xrun *r, int y)
             text(f, xm + 10, ym + 4, "start", "dropt", "dropped by the wire");
             continue;
         }
-        int last = a->n_arr ? a->arr[a->n_arr - 1] : L.n_rows;
         for (int k = 0; k < (a->n_arr ? a->n_arr : 1); k++) {
             int ar = a->n_arr ? a->arr[k] : L.n_rows;
             int y2 = y0 + ar * ROW;
@@ -208,7 +195,6 @@ static int diagram(FILE *f, const struct xrun *r, int y)
                     x1, y1, a->n_arr ? x2 : (x1 + x2) / 2, y2, cls, late ? " held" : "",
                     a->n_arr ? " marker-end=\"url(#head)\"" : "");
         }
-        (void)last;
     }
     y = bottom + 24;
     for (int i = 0; i < r->n_ev; i++) {
