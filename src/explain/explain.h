@@ -185,6 +185,7 @@ struct xrun {
     char pending_narr[XH_N][320]; /* narration for the next segment the host sends */
     int n_steps;
     int last_app;            /* the event of the last application call (app.c) */
+    int connect_ev;          /* the last connect() call (xs_open) */
     int burst_cause;         /* wire.c: what the packets read now answer (-1: a timer) */
     uint64_t wall0_ns;       /* wall clock at t0 (pcapng) */
     char kernel[65];

@@ -468,21 +468,23 @@ static void print_wrapped(FILE *f, const char *prefix, const char *text, int ind
 
 static void header(FILE *f, const struct xrun *r, const struct xview *v)
 {
+    /* the run's name, as the command line takes it, in the rule; its title
+     * and the scenario's summary below, wrapped, never cut */
     char title[160];
-    snprintf(title, sizeof(title), " %s: %s ", r->sc->name, r->v->title);
+    snprintf(title, sizeof(title), " %s:%s ", r->sc->name, r->v->name);
     struct canvas cv = {.v = v};
     clear(&cv);
     for (int i = 0; i < W; i++)
         put(&cv, i, G(v, G_BAR), K_BOLD);
-    size_t tl = strlen(title);
-    for (size_t i = 0; i < tl && i + 2 < W; i++) {
-        char ch[2] = {title[i], 0};
-        put(&cv, (int)i + 2, ch, K_BOLD);
-    }
-    /* multibyte title characters: none (scenario names and titles are ASCII) */
+    puttext(&cv, 2, title, K_BOLD);
     emit(f, &cv);
-    char sbuf[400];
-    print_wrapped(f, "", ascii_text(v, r->sc->summary, sbuf, sizeof(sbuf)), 5);
+    char sbuf[400], line[400];
+    snprintf(line, sizeof(line), "%s.", r->sc->summary);
+    if (line[0] >= 'a' && line[0] <= 'z')
+        line[0] = (char)(line[0] - 'a' + 'A');
+    print_wrapped(f, "", ascii_text(v, line, sbuf, sizeof(sbuf)), 0);
+    snprintf(line, sizeof(line), "This run: %s.", r->v->title);
+    print_wrapped(f, "", ascii_text(v, line, sbuf, sizeof(sbuf)), 0);
     char ca[64], sa[64];
     bool v6 = r->family == AF_INET6;
     snprintf(ca, sizeof(ca), v6 ? "[%s]:%u" : "%s:%u", r->addr[XH_CLIENT], r->port[XH_CLIENT]);

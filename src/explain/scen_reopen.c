@@ -83,7 +83,7 @@ static void od_with(struct xrun *r)
 {
     int held = first_connection(r);
     int rc = xs_open(r);
-    x_say(r, r->last_app, "A new connect() to the same server, from port %u, fails with "
+    x_say(r, r->connect_ev, "A new connect() to the same server, from port %u, fails with "
           "EADDRNOTAVAIL: the client's TIME_WAIT socket still holds the tuple "
           "(__inet_hash_connect).", r->port[XH_CLIENT]);
     x_expect(r, rc == EADDRNOTAVAIL, xs_errname(rc),
@@ -111,12 +111,12 @@ static void od_reuse(struct xrun *r)
     int delay = reuse_delay(r);
     int held = first_connection(r);
     int rc1 = xs_open(r);
-    x_say(r, r->last_app, "A new connect() from port %u fails at once: tcp_tw_reuse=1 lets "
+    x_say(r, r->connect_ev, "A new connect() from port %u fails at once: tcp_tw_reuse=1 lets "
           "connect() take over a TIME_WAIT socket, but only one older than "
           "tcp_tw_reuse_delay, %d ms (tcp_twsk_unique).", r->port[XH_CLIENT], delay);
     xs_wait_reuse_delay(r, delay);
     int rc2 = xs_open(r);
-    x_say(r, r->last_app, "Now connect() takes the TIME_WAIT socket over (TWRecycled). The new "
+    x_say(r, r->connect_ev, "Now connect() takes the TIME_WAIT socket over (TWRecycled). The new "
           "connection starts 65537 above the old one's sequence numbers, and the server's "
           "timestamps go on rising, so PAWS can tell old segments from new ones.");
     x_expect(r, rc1 == EADDRNOTAVAIL, xs_errname(rc1),
@@ -147,7 +147,7 @@ static void od_without(struct xrun *r)
     x_say(r, r->last_app, "twkit removes the client's TIME_WAIT socket (SOCK_DESTROY). "
           "Timestamps are off in this run (tcp_timestamps=0 on the client): no PAWS either.");
     int rc = xs_open(r);
-    x_say(r, r->last_app, "connect() takes the tuple at once: nothing remembers the old "
+    x_say(r, r->connect_ev, "connect() takes the tuple at once: nothing remembers the old "
           "connection.");
     x_expect(r, rc == 0, xs_errname(rc), "without TIME_WAIT, connect() takes the tuple at once");
     x_release(r, held, true);
@@ -217,7 +217,7 @@ static void sw_server(struct xrun *r, bool ts)
     server_closes_first(r);
     int s0 = r->n_seg;
     int rc = xs_open(r);
-    x_say(r, r->last_app, "The client connects again from port %u: the same 4-tuple, which "
+    x_say(r, r->connect_ev, "The client connects again from port %u: the same 4-tuple, which "
           "the server still holds in TIME_WAIT.", r->port[XH_CLIENT]);
     x_expect(r, rc == 0, xs_errname(rc), "connect() succeeds although the server holds "
              "TIME_WAIT for the tuple");
@@ -258,7 +258,7 @@ static void sw_without(struct xrun *r)
     x_say(r, r->last_app, "twkit removes the server's TIME_WAIT socket (SOCK_DESTROY).");
     int s0 = r->n_seg;
     int rc = xs_open(r);
-    x_say(r, r->last_app, "The client connects again from port %u.", r->port[XH_CLIENT]);
+    x_say(r, r->connect_ev, "The client connects again from port %u.", r->port[XH_CLIENT]);
     x_expect(r, rc == 0, xs_errname(rc), "connect() succeeds");
     int syn = x_find_seg(r, XH_CLIENT, XF_SYN | XF_ACK, XF_SYN, s0);
     x_say_seg(r, syn, true, "No socket holds the tuple on the server: the listener answers "
@@ -273,7 +273,7 @@ static void sw_reuse(struct xrun *r, bool ts)
     xs_open(r);
     xs_close_client_first(r, false);
     int rc1 = xs_open(r);
-    x_say(r, r->last_app, "Now the client holds TIME_WAIT and connects again from port %u, "
+    x_say(r, r->connect_ev, "Now the client holds TIME_WAIT and connects again from port %u, "
           "its only port here (IP_LOCAL_PORT_RANGE): EADDRNOTAVAIL. tcp_tw_reuse=1 reuses "
           "only a TIME_WAIT socket older than tcp_tw_reuse_delay, %d ms (tcp_twsk_unique).",
           r->port[XH_CLIENT], delay);
@@ -282,7 +282,7 @@ static void sw_reuse(struct xrun *r, bool ts)
     xs_wait_reuse_delay(r, delay);
     int rc2 = xs_open(r);
     if (ts) {
-        x_say(r, r->last_app, "Now connect() takes the TIME_WAIT socket over (TWRecycled): "
+        x_say(r, r->connect_ev, "Now connect() takes the TIME_WAIT socket over (TWRecycled): "
               "the server sent timestamps, so PAWS protects the new connection, which starts "
               "65537 above the old sequence numbers (tcp_twsk_unique).");
         x_expect(r, rc2 == 0, xs_errname(rc2), "after tcp_tw_reuse_delay connect() reuses "
@@ -291,7 +291,7 @@ static void sw_reuse(struct xrun *r, bool ts)
         x_counters_end(r);
         x_expect_counter(r, XH_CLIENT, TW_C_TW_RECYCLED, 1);
     } else {
-        x_say(r, r->last_app, "Still EADDRNOTAVAIL: this connection had no timestamps "
+        x_say(r, r->connect_ev, "Still EADDRNOTAVAIL: this connection had no timestamps "
               "(tcp_timestamps=0 on the client), and without them the kernel never reuses "
               "a TIME_WAIT socket: PAWS could not protect the new one (tcp_twsk_unique).");
         x_expect(r, rc2 == EADDRNOTAVAIL, xs_errname(rc2),

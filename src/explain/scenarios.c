@@ -64,7 +64,7 @@ int xs_open(struct xrun *r)
     }
     int s0 = r->n_seg;
     int rc = x_connect(r);
-    int app = r->last_app;
+    int app = r->connect_ev = r->last_app;
     if (rc) {
         x_say(r, app, "connect() fails at once with %s: no SYN is sent.", strerrorname_np(rc));
         return rc;
@@ -118,8 +118,9 @@ void xs_close_client_first(struct xrun *r, bool keep)
     x_wait_acked(r, XH_CLIENT, 1000);
     int ack = fin < 0 ? -1 : x_find_seg(r, XH_SERVER, 0xff, XF_ACK, fin);
     if (ack >= 0 && r->ev[x_send_ev(r, ack)].timer)
-        x_say_seg(r, ack, false, "%.0f ms later the server's delayed-ACK timer acknowledges "
+        x_say_seg(r, ack, false, "%.*f ms later the server's delayed-ACK timer acknowledges "
                   "the FIN alone: its application has not closed yet (tcp_delack_timer).",
+                  ms_between(r, x_deliv_ev(r, fin), x_send_ev(r, ack)) < 10 ? 2 : 0,
                   ms_between(r, x_deliv_ev(r, fin), x_send_ev(r, ack)));
     x_say_seg(r, ack, true, "The ACK reaches the client: FIN_WAIT1 becomes FIN_WAIT2, where "
               "it waits for the server's FIN (tcp_rcv_state_process).");
