@@ -370,8 +370,11 @@ struct xlayout {
 int x_layout(const struct xrun *r, struct xlayout *L);
 void x_layout_free(struct xlayout *L);
 /* Split text into lines of at most width characters (UTF-8), at spaces;
- * returns the number of lines (at most max, each < 96 bytes). */
-int x_wrap(const char *text, int width, char lines[][96], int max);
+ * a character is never split.  Returns the number of lines (at most max;
+ * width at most X_WRAP_MAX, which fits a line of four-byte characters). */
+#define X_WRAP_MAX 120
+#define X_WRAP_LINE (4 * X_WRAP_MAX + 1)
+int x_wrap(const char *text, int width, char lines[][X_WRAP_LINE], int max);
 /* "PSH,ACK seq=1 ack=1 len=3": sequence numbers relative to the ISNs. */
 void x_seg_label(const struct xseg *s, char *buf, size_t len);
 

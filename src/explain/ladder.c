@@ -421,7 +421,7 @@ static void draw_text_rows(FILE *f, struct ladder *L, int ri, const struct xev *
 {
     const struct xview *v = L->v;
     int host = e->host;
-    char text[200], lines[6][96];
+    char text[200], lines[12][X_WRAP_LINE];
     int a, b;
     text_span(L, ri, host, &a, &b);
     if (e->kind == XE_STATE) {
@@ -431,7 +431,7 @@ static void draw_text_rows(FILE *f, struct ladder *L, int ri, const struct xev *
     }
     int mark = e->kind == XE_APP ? G_APP : G_TWKIT;
     int width = b - a + 1 - (host >= 0 ? 2 : 4);
-    int n = x_wrap(text, width, lines, 6);
+    int n = x_wrap(text, width, lines, 12);
     for (int i = 0; i < n; i++) {
         if (i) {
             clear(cv);
@@ -460,7 +460,7 @@ static void draw_text_rows(FILE *f, struct ladder *L, int ri, const struct xev *
  * columns in. */
 static void print_wrapped(FILE *f, const char *prefix, const char *text, int indent)
 {
-    char lines[16][96];
+    char lines[16][X_WRAP_LINE];
     int n = x_wrap(text, W - indent, lines, 16);
     for (int i = 0; i < n; i++)
         fprintf(f, "%*s%s\n", i ? indent : 0, i ? "" : prefix, lines[i]);
@@ -537,7 +537,7 @@ static void footer(FILE *f, const struct xrun *r, const struct xview *v)
             fprintf(f, "  %s%s\033[0m ", color_code[x->ok ? K_OK : K_BAD], m);
         else
             fprintf(f, "  %s ", m);
-        char lines[6][96], abuf[640];
+        char lines[6][X_WRAP_LINE], abuf[640];
         int n = x_wrap(ascii_text(v, line, abuf, sizeof(abuf)), W - 5, lines, 6);
         for (int k = 0; k < n; k++)
             fprintf(f, "%s%s\n", k ? "     " : "", lines[k]);

@@ -23,28 +23,28 @@ void x_seg_label(const struct xseg *s, char *buf, size_t len)
 
 /* Split text into lines of at most width columns, at spaces (widths in
  * UTF-8 characters; a sequence is never split). */
-int x_wrap(const char *text, int width, char lines[][96], int max)
+int x_wrap(const char *text, int width, char lines[][X_WRAP_LINE], int max)
 {
+    if (width > X_WRAP_MAX)
+        width = X_WRAP_MAX;
     int n = 0;
     const char *p = text;
     while (*p && n < max) {
-        /* the byte offset of each character up to width + 1 characters */
-        int cols = 0, take = 0, sp = -1, i = 0;
-        for (; p[i] && cols <= width; cols++) {
-            if (cols == width)
-                break;
+        /* up to width characters; the last space within them, if the text
+         * goes on past them */
+        int cols = 0, i = 0, sp = -1;
+        while (p[i] && cols < width) {
             if (p[i] == ' ')
                 sp = i;
             i++;
             while (((unsigned char)p[i] & 0xc0) == 0x80)
                 i++;
+            cols++;
         }
-        take = i;
+        int take = i;
         if (p[i] && p[i] != ' ' && sp > 0)
             take = sp;
-        if (take > 95)
-            take = 95;
-        snprintf(lines[n++], 96, "%.*s", take, p);
+        snprintf(lines[n++], X_WRAP_LINE, "%.*s", take, p);
         p += take;
         while (*p == ' ')
             p++;

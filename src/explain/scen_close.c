@@ -32,7 +32,8 @@ static void close_with(struct xrun *r)
              "bind() of the client's port fails with EADDRINUSE while TIME_WAIT holds it");
     if (r->wait) {
         x_note(r, -1, "waiting for TIME_WAIT to end",
-               "twkit waits, reading the socket with sock_diag every 250 ms.");
+               "twkit waits, reading the socket with sock_diag every 250 ms "
+               "(SOCK_DIAG_BY_FAMILY).");
         int64_t ms = x_wait_gone(r, XH_CLIENT, 75000);
         int gone = -1;
         for (int i = r->n_ev - 1; i >= 0 && gone < 0; i--)
@@ -67,7 +68,8 @@ static void close_without(struct xrun *r)
              "SOCK_DESTROY removes the TIME_WAIT socket");
     int err = x_bind_probe(r, XH_CLIENT);
     x_say(r, r->last_app, "bind() of port %u succeeds at once: nothing remembers the "
-          "connection. lost-ack and old-duplicate show what that costs.", r->port[XH_CLIENT]);
+          "connection (inet_csk_get_port). lost-ack and old-duplicate show what that costs.",
+          r->port[XH_CLIENT]);
     x_expect(r, err == 0, xs_errname(err), "bind() of the client's port succeeds at once");
     x_counters_end(r);
     x_expect_counter(r, XH_CLIENT, TW_C_TW, 1);
@@ -91,13 +93,13 @@ static void lost_ack(struct xrun *r, bool destroy)
     xs_close_client_first(r, true);
     int drop = r->rule[rule].seg;
     x_say_seg(r, drop, false, "The wire drops the client's last ACK: the server, in LAST_ACK, "
-              "cannot know that its FIN arrived.");
+              "cannot know that its FIN arrived (RFC 9293 §3.6).");
     x_expect(r, drop >= 0, drop >= 0 ? "dropped" : "no such ACK",
              "the client acknowledges the FIN from TIME_WAIT, and the wire drops that ACK");
     if (destroy) {
         x_destroy(r, XH_CLIENT);
         x_say(r, r->last_app, "twkit removes the client's TIME_WAIT socket with SOCK_DESTROY "
-              "before the server tries again.");
+              "before the server tries again (sock_diag_destroy, tcp_abort).");
     }
     int fin0 = drop < 0 ? -1 : x_find_seg(r, XH_SERVER, XF_FIN, XF_FIN, 0);
     int rt = x_wait_seg(r, XH_SERVER, XF_FIN, XF_FIN, 3000);
@@ -117,7 +119,8 @@ static void lost_ack(struct xrun *r, bool destroy)
                   "FIN again and restarts its 60 s timer (%lld ms -> %lld ms left; "
                   "tcp_timewait_state_process).", (long long)r->ev[dv].expires_before,
                   (long long)r->ev[dv].expires_ms);
-        x_say_seg(r, answer, true, "This ACK gets through: the server's side closes cleanly.");
+        x_say_seg(r, answer, true, "This ACK gets through: the server's side closes cleanly "
+                  "(tcp_rcv_state_process, tcp_done).");
         bool acked = answer >= 0 && r->seg[answer].flags == XF_ACK;
         x_expect(r, acked, acked ? "ACK" : "no ACK",
                  "the TIME_WAIT socket answers the repeated FIN with an ACK");
@@ -130,7 +133,7 @@ static void lost_ack(struct xrun *r, bool destroy)
         x_expect_path(r, XH_SERVER, "ESTABLISHED CLOSE_WAIT LAST_ACK CLOSED");
         int err = x_sock_error(r, XH_SERVER);
         x_say(r, r->last_app, "The server's application finds no error: the connection "
-              "ended cleanly.");
+              "ended cleanly (SO_ERROR is 0: sock_error).");
         x_expect(r, err == 0, xs_errname(err), "the server's application sees no error");
         x_counters_end(r);
         x_expect_counter(r, XH_CLIENT, TW_C_OUT_RSTS, 0);
@@ -145,7 +148,7 @@ static void lost_ack(struct xrun *r, bool destroy)
                  "without TIME_WAIT the repeated FIN gets a reset");
         int err = x_sock_error(r, XH_SERVER);
         x_say(r, r->last_app, "The server's application gets ECONNRESET for a connection that "
-              "had ended well: the reason TIME_WAIT answers late FINs.");
+              "had ended well (sock_error): the reason TIME_WAIT answers late FINs.");
         x_expect(r, err == ECONNRESET, xs_errname(err),
                  "the server's application sees ECONNRESET");
         x_counters_end(r);
@@ -180,11 +183,11 @@ static void simultaneous(struct xrun *r, bool destroy)
     int hc = x_rule(r, XH_CLIENT, XF_FIN, XF_FIN, false, 0, XW_HOLD);
     int hs = x_rule(r, XH_SERVER, XF_FIN, XF_FIN, false, 0, XW_HOLD);
     x_close(r, XH_CLIENT);
-    x_say(r, r->last_app, "The client's application closes: FIN_WAIT1. The wire holds the "
-          "FIN.");
+    x_say(r, r->last_app, "The client's application closes: FIN_WAIT1 (tcp_close). The wire "
+          "holds the FIN.");
     x_close(r, XH_SERVER);
     x_say(r, r->last_app, "Before that FIN arrives the server's application closes too: both "
-          "sides are in FIN_WAIT1, and the wire holds both FINs.");
+          "sides are in FIN_WAIT1 (tcp_close), and the wire holds both FINs.");
     int fc = r->rule[hc].seg, fs = r->rule[hs].seg;
     x_release(r, fc, false);
     x_release(r, fs, false);
@@ -192,12 +195,12 @@ static void simultaneous(struct xrun *r, bool destroy)
     x_say_seg(r, fc, true, "The wire lets both FINs go at once. The server gets a FIN that "
               "does not acknowledge its own: it acknowledges it and enters CLOSING (tcp_fin, "
               "RFC 9293 §3.6, case 3).");
-    x_say_seg(r, fs, true, "The same on the client: CLOSING.");
+    x_say_seg(r, fs, true, "The same on the client: CLOSING (tcp_fin).");
     int ac = x_find_seg(r, XH_CLIENT, 0xff, XF_ACK, fs);
     int as = x_find_seg(r, XH_SERVER, 0xff, XF_ACK, fs);
     x_say_seg(r, ac, true, "Its FIN acknowledged, the server enters TIME_WAIT: it closed "
               "actively too (tcp_time_wait).");
-    x_say_seg(r, as, true, "And so does the client: both sides wait 60 s.");
+    x_say_seg(r, as, true, "And so does the client: both sides wait 60 s (tcp_time_wait).");
     x_expect(r, fc >= 0 && fs >= 0, fc >= 0 && fs >= 0 ? "both held" : "missing",
              "the wire holds both FINs and releases them together");
     x_expect_path(r, XH_CLIENT, "ESTABLISHED FIN_WAIT1 CLOSING TIME_WAIT");
@@ -206,16 +209,18 @@ static void simultaneous(struct xrun *r, bool destroy)
     xs_expect_tw_length(r, XH_SERVER);
     if (destroy) {
         x_destroy(r, XH_CLIENT);
-        x_say(r, r->last_app, "twkit removes the client's TIME_WAIT socket (SOCK_DESTROY)...");
+        x_say(r, r->last_app, "twkit removes the client's TIME_WAIT socket (SOCK_DESTROY: "
+              "sock_diag_destroy)...");
         x_destroy(r, XH_SERVER);
-        x_say(r, r->last_app, "...and the server's.");
+        x_say(r, r->last_app, "...and the server's (tcp_abort).");
     }
     int err = x_bind_probe(r, XH_CLIENT);
     if (destroy) {
-        x_say(r, r->last_app, "Port %u is free at once.", r->port[XH_CLIENT]);
+        x_say(r, r->last_app, "Port %u is free at once (inet_csk_get_port).", r->port[XH_CLIENT]);
         x_expect(r, err == 0, xs_errname(err), "bind() of the client's port succeeds");
     } else {
-        x_say(r, r->last_app, "Port %u stays taken: EADDRINUSE.", r->port[XH_CLIENT]);
+        x_say(r, r->last_app, "Port %u stays taken: EADDRINUSE (inet_csk_get_port).",
+              r->port[XH_CLIENT]);
         x_expect(r, err == EADDRINUSE, xs_errname(err),
                  "bind() of the client's port fails with EADDRINUSE");
     }
@@ -252,8 +257,9 @@ static int last_words(struct xrun *r)
     xs_open(r);
     int rule = x_rule(r, XH_CLIENT, 0, 0, true, 0, XW_DROP);
     x_send(r, XH_CLIENT, "bye");
-    x_say(r, r->last_app, "The client's application sends its last 3 bytes...");
-    x_say_seg(r, r->rule[rule].seg, false, "...and the wire drops them.");
+    x_say(r, r->last_app, "The client's application sends its last 3 bytes (tcp_sendmsg)...");
+    x_say_seg(r, r->rule[rule].seg, false, "...and the wire drops them: only the client's retransmission "
+              "queue still holds them (RFC 9293 §3.8.1).");
     return r->rule[rule].seg;
 }
 
@@ -276,17 +282,18 @@ static void rst_close(struct xrun *r)
     x_say_seg(r, again, false, "The client's kernel sends the lost bytes again although its "
               "application has closed: close() does not throw data away "
               "(tcp_retransmit_skb).");
-    x_say_seg(r, again, true, "Now the server has every byte up to the FIN: CLOSE_WAIT.");
+    x_say_seg(r, again, true, "Now the server has every byte up to the FIN: CLOSE_WAIT "
+              "(tcp_ofo_queue, tcp_fin).");
     int n = x_recv(r, XH_SERVER, buf, sizeof(buf));
-    x_say(r, r->last_app, "The server's application reads all 3 bytes...");
+    x_say(r, r->last_app, "The server's application reads all 3 bytes (tcp_recvmsg)...");
     x_expect(r, n == 3 && !strcmp(buf, "bye"), n == 3 ? "3 bytes" : "missing",
              "the server's application gets the client's last bytes");
     n = x_recv(r, XH_SERVER, buf, sizeof(buf));
-    x_say(r, r->last_app, "...then the end of the data: a clean close.");
+    x_say(r, r->last_app, "...then the end of the data: a clean close (RFC 9293 §3.6).");
     x_expect(r, n == 0, n == 0 ? "0" : xs_errname(-n), "then recv() returns 0, the end of data");
     s0 = r->n_seg;
     x_close(r, XH_SERVER);
-    x_say(r, r->last_app, "The server closes: LAST_ACK.");
+    x_say(r, r->last_app, "The server closes: LAST_ACK (tcp_close).");
     int fin2 = x_find_seg(r, XH_SERVER, XF_FIN, XF_FIN, s0);
     x_say_seg(r, fin2, true, "The client enters TIME_WAIT (tcp_time_wait).");
     x_expect_path(r, XH_CLIENT, "ESTABLISHED FIN_WAIT1 FIN_WAIT2 TIME_WAIT");
@@ -314,8 +321,8 @@ static void rst_linger(struct xrun *r)
     x_say_seg(r, rst2, true, "That reset is exact: the server's connection is aborted "
               "(tcp_reset, RFC 9293 §3.5.3).");
     int n = x_recv(r, XH_SERVER, buf, sizeof(buf));
-    x_say(r, r->last_app, "The server's application gets ECONNRESET; the client's last 3 "
-          "bytes are lost for good.");
+    x_say(r, r->last_app, "The server's application gets ECONNRESET (sock_error); the "
+          "client's last 3 bytes are lost for good.");
     x_expect(r, n == -ECONNRESET, n < 0 ? xs_errname(-n) : "data",
              "the server's recv() fails with ECONNRESET and gets none of the lost bytes");
     x_expect_path(r, XH_CLIENT, "ESTABLISHED CLOSED");
@@ -334,7 +341,7 @@ static void rst_lost(struct xrun *r)
     x_say(r, r->last_app, "The client's application closes with SO_LINGER {1, 0}: a reset "
           "instead of a FIN, and no TIME_WAIT (tcp_disconnect).");
     x_say_seg(r, r->rule[rule].seg, false, "The wire drops the reset: the server cannot know "
-              "that the connection is gone.");
+              "that the connection is gone (RFC 9293 §3.5.1).");
     bool half = r->lane[XH_SERVER] == 1;
     x_expect(r, half, x_state_name(r->lane[XH_SERVER]),
              "the server stays ESTABLISHED: a half-open connection");
@@ -349,7 +356,7 @@ static void rst_lost(struct xrun *r)
     x_say_seg(r, rst, true, "The reset aborts the server's connection (tcp_reset).");
     int n = x_recv(r, XH_SERVER, buf, sizeof(buf));
     x_say(r, r->last_app, "Only now does the server's application learn that the client "
-          "went away.");
+          "went away (sock_error).");
     x_expect(r, n == -ECONNRESET, n < 0 ? xs_errname(-n) : "data",
              "the server's recv() fails with ECONNRESET");
     x_counters_end(r);

@@ -59,21 +59,22 @@ static int first_connection(struct xrun *r)
     xs_open(r);
     int rule = x_rule(r, XH_CLIENT, 0, 0, true, 0, XW_HOLD);
     x_send(r, XH_CLIENT, "x=1");
-    x_say(r, r->last_app, "The client's application sends a command, \"x=1\"...");
+    x_say(r, r->last_app, "The client's application sends a command, \"x=1\" (tcp_sendmsg)...");
     int held = r->rule[rule].seg;
     x_say_seg(r, held, false, "...and the wire holds the segment, as a slow path through the "
-              "network might: it will become an old duplicate.");
+              "network might: it will become an old duplicate (RFC 9293 §3.4.3).");
     int rt = x_wait_seg(r, XH_CLIENT, XF_PSH, XF_PSH, 3000); /* the data again */
     double rto = rt < 0 || held < 0 ? 0
                                     : (double)(r->seg[rt].sent_ns - r->seg[held].sent_ns) / 1e6;
     x_say_seg(r, rt, false, "No ACK came: %.0f ms later the client's retransmission timer "
               "sends the bytes again (tcp_retransmit_timer).", rto);
-    x_say_seg(r, rt, true, "This copy arrives: the server queues \"x=1\" and acknowledges it.");
+    x_say_seg(r, rt, true, "This copy arrives: the server queues \"x=1\" and acknowledges it "
+              "(tcp_data_queue).");
     x_expect(r, rt >= 0 && r->seg[rt].retrans, rt >= 0 ? "retransmitted" : "no",
              "the client retransmits the held bytes after its timeout");
     x_wait_acked(r, XH_CLIENT, 1000);
     int n = x_recv(r, XH_SERVER, buf, sizeof(buf));
-    x_say(r, r->last_app, "The server's application runs the command once.");
+    x_say(r, r->last_app, "The server's application runs the command once (tcp_recvmsg).");
     x_expect(r, n == 3, n == 3 ? "3 bytes" : "missing", "the server reads \"x=1\" once");
     xs_close_client_first(r, false);
     return held;
@@ -130,8 +131,8 @@ static void od_reuse(struct xrun *r)
               "timestamp is older than the server's TS.Recent: PAWS drops it and the server "
               "sends a duplicate ACK (tcp_paws_discard).");
     int n = x_recv(r, XH_SERVER, buf, sizeof(buf));
-    x_say(r, r->last_app, "The server's application gets nothing: the old bytes never reach "
-          "it.");
+    x_say(r, r->last_app, "The server's application gets nothing, recv() fails with EAGAIN: "
+          "the old bytes never reach it (tcp_recvmsg).");
     x_expect(r, n == -EAGAIN, n < 0 ? xs_errname(-n) : "data",
              "the old duplicate does not reach the server's application");
     x_counters_end(r);
@@ -148,7 +149,7 @@ static void od_without(struct xrun *r)
           "Timestamps are off in this run (tcp_timestamps=0 on the client): no PAWS either.");
     int rc = xs_open(r);
     x_say(r, r->connect_ev, "connect() takes the tuple at once: nothing remembers the old "
-          "connection.");
+          "connection (__inet_check_established).");
     x_expect(r, rc == 0, xs_errname(rc), "without TIME_WAIT, connect() takes the tuple at once");
     x_release(r, held, true);
     x_drain(r);
@@ -161,8 +162,8 @@ static void od_without(struct xrun *r)
               "sides now disagree about the byte stream.");
     int n = x_recv(r, XH_SERVER, buf, sizeof(buf));
     x_say(r, r->last_app, "The server's application runs \"x=1\" a second time, on a "
-          "connection where the client never sent it: the reason TIME_WAIT outlives old "
-          "segments.");
+          "connection where the client never sent it (tcp_recvmsg): the reason TIME_WAIT "
+          "outlives old segments (RFC 9293 §3.6.1).");
     x_expect(r, n == 3 && !strcmp(buf, "x=1"), n == 3 ? "\"x=1\"" : xs_errname(-n),
              "without TIME_WAIT and timestamps, the stale bytes reach the new connection");
     x_counters_end(r);
@@ -196,17 +197,19 @@ static void server_closes_first(struct xrun *r)
     x_say_seg(r, fin, true, "The client enters CLOSE_WAIT (tcp_fin).");
     x_wait_acked(r, XH_SERVER, 1000);
     int ack = fin < 0 ? -1 : x_find_seg(r, XH_CLIENT, 0xff, XF_ACK, fin);
-    x_say_seg(r, ack, true, "The server waits in FIN_WAIT2.");
+    x_say_seg(r, ack, true, "The server waits in FIN_WAIT2 (tcp_rcv_state_process).");
     x_recv(r, XH_CLIENT, buf, sizeof(buf));
-    x_say(r, r->last_app, "The client's application reads the end of the data...");
+    x_say(r, r->last_app, "The client's application reads the end of the data "
+          "(tcp_recvmsg)...");
     s0 = r->n_seg;
     x_close(r, XH_CLIENT);
-    x_say(r, r->last_app, "...and closes: LAST_ACK.");
+    x_say(r, r->last_app, "...and closes: LAST_ACK (tcp_close).");
     int fin2 = x_find_seg(r, XH_CLIENT, XF_FIN, XF_FIN, s0);
     x_say_seg(r, fin2, true, "The server acknowledges the FIN and enters TIME_WAIT "
               "(tcp_time_wait).");
     int last = fin2 < 0 ? -1 : x_find_seg(r, XH_SERVER, 0xff, XF_ACK, fin2);
-    x_say_seg(r, last, true, "The client's socket is gone: its port %u is free at once.",
+    x_say_seg(r, last, true, "The client's socket is gone: its port %u is free at once "
+              "(tcp_done).",
               r->port[XH_CLIENT]);
     x_expect_path(r, XH_SERVER, "ESTABLISHED FIN_WAIT1 FIN_WAIT2 TIME_WAIT");
     x_expect_path(r, XH_CLIENT, "ESTABLISHED CLOSE_WAIT LAST_ACK CLOSED");
@@ -218,7 +221,7 @@ static void sw_server(struct xrun *r, bool ts)
     int s0 = r->n_seg;
     int rc = xs_open(r);
     x_say(r, r->connect_ev, "The client connects again from port %u: the same 4-tuple, which "
-          "the server still holds in TIME_WAIT.", r->port[XH_CLIENT]);
+          "the server still holds in TIME_WAIT (tcp_v%s_connect).", r->port[XH_CLIENT], x_v(r));
     x_expect(r, rc == 0, xs_errname(rc), "connect() succeeds although the server holds "
              "TIME_WAIT for the tuple");
     int syn = x_find_seg(r, XH_CLIENT, XF_SYN | XF_ACK, XF_SYN, s0);
@@ -234,7 +237,8 @@ static void sw_server(struct xrun *r, bool ts)
                   "tcp_timewait_state_process).");
     int sa = x_find_seg(r, XH_SERVER, XF_SYN | XF_ACK, XF_SYN | XF_ACK, s0);
     x_say_seg(r, sa, false, "The server's new ISN is the old connection's next sequence "
-              "number + 65537, above anything the old connection used.");
+              "number + 65537, above anything the old connection used "
+              "(tcp_timewait_state_process, RFC 1122 §4.2.2.13).");
     x_expect_path(r, XH_SERVER, "TIME_WAIT SYN_RECV ESTABLISHED");
     expect_isn_above(r, XH_SERVER, true);
     x_counters_end(r);
@@ -258,7 +262,8 @@ static void sw_without(struct xrun *r)
     x_say(r, r->last_app, "twkit removes the server's TIME_WAIT socket (SOCK_DESTROY).");
     int s0 = r->n_seg;
     int rc = xs_open(r);
-    x_say(r, r->connect_ev, "The client connects again from port %u.", r->port[XH_CLIENT]);
+    x_say(r, r->connect_ev, "The client connects again from port %u (tcp_v%s_connect).",
+          r->port[XH_CLIENT], x_v(r));
     x_expect(r, rc == 0, xs_errname(rc), "connect() succeeds");
     int syn = x_find_seg(r, XH_CLIENT, XF_SYN | XF_ACK, XF_SYN, s0);
     x_say_seg(r, syn, true, "No socket holds the tuple on the server: the listener answers "

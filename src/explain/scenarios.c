@@ -43,7 +43,7 @@ void xs_wait_reuse_delay(struct xrun *r, int delay_ms)
     int wait_ms = delay_ms + 50 - (int)(age_ns / 1000000);
     int note = x_note(r, -1, "twkit waits", NULL);
     x_say(r, note, "twkit waits %d ms, until the TIME_WAIT socket is older than "
-          "tcp_tw_reuse_delay.", wait_ms > 0 ? wait_ms : 0);
+          "tcp_tw_reuse_delay (checked in tcp_twsk_unique).", wait_ms > 0 ? wait_ms : 0);
     if (wait_ms > 0)
         x_pump(r, wait_ms);
 }
@@ -83,7 +83,7 @@ int xs_open(struct xrun *r)
               "server's side is ESTABLISHED, queued for accept() (tcp_check_req).");
     if (x_accept(r) == 0)
         x_say(r, r->last_app, "accept() hands the new connection to the server's "
-              "application.");
+              "application (inet_csk_accept).");
     return 0;
 }
 
@@ -100,7 +100,7 @@ void xs_request(struct xrun *r, const char *data)
               "acknowledges them (quick ACKs at the start of a connection, "
               "__tcp_ack_snd_check).");
     x_recv(r, XH_SERVER, buf, sizeof(buf));
-    x_say(r, r->last_app, "The server's application reads them.");
+    x_say(r, r->last_app, "The server's application reads them (tcp_recvmsg).");
 }
 
 void xs_close_client_first(struct xrun *r, bool keep)
@@ -125,7 +125,7 @@ void xs_close_client_first(struct xrun *r, bool keep)
     x_say_seg(r, ack, true, "The ACK reaches the client: FIN_WAIT1 becomes FIN_WAIT2, where "
               "it waits for the server's FIN (tcp_rcv_state_process).");
     x_recv(r, XH_SERVER, buf, sizeof(buf));
-    x_say(r, r->last_app, "The server's application reads the end of the data.");
+    x_say(r, r->last_app, "The server's application reads the end of the data: recv() returns 0 (tcp_recvmsg).");
     s0 = r->n_seg;
     if (keep) {
         x_shutdown_wr(r, XH_SERVER);

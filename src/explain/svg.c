@@ -70,10 +70,10 @@ static const char *seg_class(const struct xseg *s)
 static int wrapped(FILE *f, int x, int y, int width, const char *cls, const char *prefix,
                    const char *s)
 {
-    char lines[16][96], line[128];
+    char lines[16][X_WRAP_LINE], line[X_WRAP_LINE + 16];
     int n = x_wrap(s, width - (int)strlen(prefix), lines, 16);
     for (int i = 0; i < n; i++) {
-        snprintf(line, sizeof(line), "%s%.95s", i ? "    " : prefix, lines[i]);
+        snprintf(line, sizeof(line), "%.15s%.*s", i ? "    " : prefix, X_WRAP_LINE - 1, lines[i]);
         text(f, x, y + i * 16, "start", cls, line);
     }
     return n;

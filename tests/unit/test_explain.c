@@ -539,3 +539,37 @@ Test(explain, names)
     cr_assert_str_eq(x_state_name(XS_LISTEN_ONLY), "LISTEN");
     cr_assert_str_eq(x_state_name(99), "?");
 }
+
+Test(explain, wrap_keeps_every_character_whole)
+{
+    /* 40 three-byte characters and spaces: lines longer than 96 bytes */
+    char text[600] = "", lines[16][X_WRAP_LINE], joined[700] = "";
+    for (int i = 0; i < 40; i++)
+        strcat(text, i % 5 == 4 ? "§ " : "§§§");
+    strcat(text, "end");
+    for (int width = 7; width <= 118; width += 37) {
+        int n = x_wrap(text, width, lines, 16);
+        joined[0] = 0;
+        for (int i = 0; i < n; i++) {
+            int cols = 0;
+            for (const char *p = lines[i]; *p; p++)
+                cols += ((unsigned char)*p & 0xc0) != 0x80;
+            cr_assert_leq(cols, width, "line %d is %d columns wide", i, cols);
+            size_t len = strlen(lines[i]);
+            cr_assert(len == 0 || ((unsigned char)lines[i][len - 1] & 0xc0) != 0xc0,
+                      "no sequence cut at the end of a line");
+            strcat(joined, lines[i]);
+        }
+        /* a word longer than the width is broken: compare without spaces */
+        char a[600], b[700];
+        size_t na = 0, nb = 0;
+        for (const char *p = text; *p; p++)
+            if (*p != ' ')
+                a[na++] = *p;
+        for (const char *p = joined; *p; p++)
+            if (*p != ' ')
+                b[nb++] = *p;
+        a[na] = b[nb] = 0;
+        cr_assert_str_eq(b, a, "width %d: nothing lost", width);
+    }
+}
