@@ -370,8 +370,10 @@ struct xlayout {
 int x_layout(const struct xrun *r, struct xlayout *L);
 void x_layout_free(struct xlayout *L);
 /* Split text into lines of at most width characters (UTF-8), at spaces;
- * a character is never split.  Returns the number of lines (at most max;
- * width at most X_WRAP_MAX, which fits a line of four-byte characters). */
+ * a character is never split.  Returns the number of lines; text beyond
+ * max lines is not returned, so callers size max for their longest text
+ * (length / width + 1).  width is at most X_WRAP_MAX, which fits a line of
+ * four-byte characters. */
 #define X_WRAP_MAX 120
 #define X_WRAP_LINE (4 * X_WRAP_MAX + 1)
 int x_wrap(const char *text, int width, char lines[][X_WRAP_LINE], int max);

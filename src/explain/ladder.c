@@ -421,7 +421,7 @@ static void draw_text_rows(FILE *f, struct ladder *L, int ri, const struct xev *
 {
     const struct xview *v = L->v;
     int host = e->host;
-    char text[200], lines[12][X_WRAP_LINE];
+    char text[200], lines[24][X_WRAP_LINE]; /* 200 bytes at 10 columns or more */
     int a, b;
     text_span(L, ri, host, &a, &b);
     if (e->kind == XE_STATE) {
@@ -431,7 +431,7 @@ static void draw_text_rows(FILE *f, struct ladder *L, int ri, const struct xev *
     }
     int mark = e->kind == XE_APP ? G_APP : G_TWKIT;
     int width = b - a + 1 - (host >= 0 ? 2 : 4);
-    int n = x_wrap(text, width, lines, 12);
+    int n = x_wrap(text, width, lines, 24);
     for (int i = 0; i < n; i++) {
         if (i) {
             clear(cv);

@@ -547,7 +547,7 @@ Test(explain, wrap_keeps_every_character_whole)
     for (int i = 0; i < 40; i++)
         strcat(text, i % 5 == 4 ? "§ " : "§§§");
     strcat(text, "end");
-    for (int width = 7; width <= 118; width += 37) {
+    for (int width = 10; width <= 118; width += 27) {
         int n = x_wrap(text, width, lines, 16);
         joined[0] = 0;
         for (int i = 0; i < n; i++) {
@@ -572,4 +572,5 @@ Test(explain, wrap_keeps_every_character_whole)
         a[na] = b[nb] = 0;
         cr_assert_str_eq(b, a, "width %d: nothing lost", width);
     }
+    cr_assert_eq(x_wrap(text, 10, lines, 3), 3, "no more than max lines");
 }
