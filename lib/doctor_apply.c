@@ -27,9 +27,8 @@
 #include <twkit/doctor.h>
 #include <twkit/error.h>
 
-#include "internal.h"
+#include "doctor_int.h"
 
-/* lib/doctor.c: true when key is in doctor's allow-list (any value). */
 
 #ifndef TW_VERSION
 #define TW_VERSION "?"

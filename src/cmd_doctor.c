@@ -20,7 +20,7 @@
 #include <twkit/error.h>
 #include <twkit/netns.h>
 
-#include "twx/json.h"
+#include "doctor.h"
 #include "tool.h"
 
 struct doctor_args {
@@ -155,250 +155,6 @@ static int parse_args(int argc, char **argv, struct doctor_args *a)
     return TWX_OPT_CONTINUE;
 }
 
-/* ---- text output ------------------------------------------------------------ */
-
-#define WIDTH 80
-
-/* Print text wrapped at WIDTH; first line after a label of width ind, then indented. */
-static void wrap(FILE *f, const char *label, int ind, const char *text)
-{
-    int col = fprintf(f, "%*s%-*s", 2, "", ind - 2, label);
-    const char *p = text;
-    bool first = true;
-    while (*p) {
-        if (*p == '\n') {
-            fprintf(f, "\n%*s", ind, "");
-            col = ind;
-            first = true;
-            p++;
-            continue;
-        }
-        size_t w = strcspn(p, " \n");
-        if (!first && col + 1 + (int)w > WIDTH) {
-            fprintf(f, "\n%*s", ind, "");
-            col = ind;
-            first = true;
-        }
-        if (!first) {
-            fputc(' ', f);
-            col++;
-        }
-        fprintf(f, "%.*s", (int)w, p);
-        col += (int)w;
-        first = false;
-        p += w;
-        while (*p == ' ')
-            p++;
-    }
-    fputc('\n', f);
-}
-
-static void print_finding(FILE *f, const struct tw_finding *x, bool full)
-{
-    char sev[8];
-    const char *name = tw_severity_name(x->severity);
-    for (size_t i = 0; i <= strlen(name); i++)
-        sev[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
-    const char *on = "", *off = "";
-    if (tool_color) {
-        on = x->severity == TW_SEV_CRIT ? "\033[1;31m" : x->severity == TW_SEV_WARN ? "\033[1;33m"
-                                                                                   : "\033[1m";
-        off = "\033[0m";
-    }
-    fprintf(f, "%s%-5s%s %s\n", on, sev, off, x->id);
-    wrap(f, "", 6, x->summary);
-    if (!full)
-        return;
-    /* evidence: key=value pairs, wrapped between pairs only */
-    int col = fprintf(f, "  %-10s", "evidence");
-    for (size_t i = 0; i < x->n_evidence; i++) {
-        int w = (int)(strlen(x->evidence[i].key) + 1 + strlen(x->evidence[i].value));
-        if (i && col + 2 + w > WIDTH) {
-            fprintf(f, "\n%12s", "");
-            col = 12;
-        } else if (i) {
-            fputs("  ", f);
-            col += 2;
-        }
-        fprintf(f, "%s=%s", x->evidence[i].key, x->evidence[i].value);
-        col += w;
-    }
-    fputc('\n', f);
-    wrap(f, "why", 12, x->explain);
-    wrap(f, "source", 12, x->source);
-    wrap(f, "fix", 12, x->fix);
-}
-
-static void render_text(const struct doctor_args *a, const struct tw_doctor_sample *s,
-                        const struct tw_doctor_result *r)
-{
-    size_t n_rules = 0, counts[4] = {0};
-    tw_doctor_rules(&n_rules);
-    for (size_t i = 0; i < r->n; i++)
-        counts[r->f[i].severity]++;
-    printf("twkit doctor: %s, %zu checks, sampled %.1f s, %.1f connects/s\n",
-           s->label[0] ? s->label : "current namespace", n_rules, s->seconds,
-           tw_doctor_connect_rate(s));
-    if (r->worst <= TW_SEV_INFO)
-        printf("All clear: no warning.%s\n",
-               counts[TW_SEV_INFO] ? " Notes:" : " TIME_WAIT settings fit this load.");
-    else
-        printf("%zu critical, %zu warning(s), %zu note(s).\n", counts[TW_SEV_CRIT],
-               counts[TW_SEV_WARN], counts[TW_SEV_INFO]);
-    for (size_t i = 0; i < r->n; i++) {
-        bool full = r->f[i].severity >= TW_SEV_WARN || a->verbose;
-        putchar('\n');
-        print_finding(stdout, &r->f[i], full);
-    }
-    if (a->verbose && r->n_passed) {
-        printf("\nPassed:");
-        int col = 7;
-        for (size_t i = 0; i < r->n_passed; i++) {
-            int w = (int)strlen(r->passed[i]) + 1;
-            if (col + w > WIDTH) {
-                printf("\n       ");
-                col = 7;
-            }
-            printf(" %s", r->passed[i]);
-            col += w;
-        }
-        putchar('\n');
-    }
-    if (r->n_changes && !a->apply) {
-        printf("\nJustified sysctl changes (dry run; --write-sysctl FILE or --apply):\n");
-        for (size_t i = 0; i < r->n_changes; i++) {
-            const struct tw_sysctl_change *c = &r->changes[i];
-            int w = printf("  %s = %s", c->key, c->value);
-            if (w + (int)strlen(c->current) + (int)strlen(c->finding) + 10 > WIDTH)
-                printf("\n   ");
-            printf("   (now %s; %s)\n", c->current, c->finding);
-        }
-    }
-}
-
-/* ---- JSON output ------------------------------------------------------------- */
-
-static void json_evidence(struct twx_json *j, const struct tw_evidence *e)
-{
-    if (!e->numeric) {
-        twx_json_str(j, e->key, e->value);
-        return;
-    }
-    char *end;
-    if (strchr(e->value, '.')) {
-        double v = strtod(e->value, &end);
-        if (*end)
-            twx_json_str(j, e->key, e->value);
-        else
-            twx_json_f64(j, e->key, v, 1);
-        return;
-    }
-    errno = 0;
-    long long v = strtoll(e->value, &end, 10);
-    if (errno || *end)
-        twx_json_str(j, e->key, e->value);
-    else
-        twx_json_i64(j, e->key, v);
-}
-
-static int exit_for(enum tw_severity w)
-{
-    return w == TW_SEV_CRIT ? 2 : w == TW_SEV_WARN ? 1 : 0;
-}
-
-static void render_json(const struct doctor_args *a, const struct tw_doctor_sample *s,
-                        const struct tw_doctor_result *r, bool applied)
-{
-    struct twx_json j;
-    const struct tw_kernel *k = &s->k;
-    twx_json_init(&j, stdout, true);
-    twx_json_obj_begin(&j, NULL);
-    twx_json_str(&j, "schema", "twkit.doctor.v1");
-    twx_json_str(&j, "twkit_version", TW_VERSION);
-    twx_json_i64(&j, "time", (int64_t)time(NULL));
-    twx_json_str(&j, "namespace", s->label[0] ? s->label : "current");
-    twx_json_f64(&j, "sample_seconds", s->seconds, 3);
-    twx_json_str(&j, "worst", tw_severity_name(r->worst));
-    twx_json_i64(&j, "exit_code", exit_for(r->worst));
-
-    twx_json_obj_begin(&j, "kernel");
-    twx_json_str(&j, "release", k->release);
-    twx_json_i64(&j, "ip_local_port_range_lo", k->port_lo);
-    twx_json_i64(&j, "ip_local_port_range_hi", k->port_hi);
-    twx_json_i64(&j, "reserved_in_range", k->n_reserved);
-    twx_json_i64(&j, "tcp_tw_reuse", k->tw_reuse);
-    twx_json_i64(&j, "tcp_tw_reuse_delay", k->tw_reuse_delay_ms);
-    twx_json_i64(&j, "tcp_timestamps", k->timestamps);
-    twx_json_i64(&j, "tcp_max_tw_buckets", k->max_tw_buckets);
-    twx_json_i64(&j, "tcp_fin_timeout", k->fin_timeout);
-    twx_json_i64(&j, "tcp_rfc1337", k->rfc1337);
-    twx_json_i64(&j, "sockstat_tw", s->tw1);
-    twx_json_obj_end(&j);
-
-    twx_json_obj_begin(&j, "rates");
-    twx_json_f64(&j, "active_opens_per_s", tw_doctor_connect_rate(s), 1);
-    static const struct {
-        const char *key;
-        enum tw_counter_id id;
-    } deltas[] = {
-        {"active_opens", TW_C_ACTIVE_OPENS},     {"passive_opens", TW_C_PASSIVE_OPENS},
-        {"attempt_fails", TW_C_ATTEMPT_FAILS},   {"estab_resets", TW_C_ESTAB_RESETS},
-        {"out_rsts", TW_C_OUT_RSTS},             {"tw", TW_C_TW},
-        {"tw_recycled", TW_C_TW_RECYCLED},       {"tw_overflow", TW_C_TW_OVERFLOW},
-        {"abort_on_data", TW_C_ABORT_ON_DATA},
-    };
-    twx_json_obj_begin(&j, "deltas");
-    for (size_t i = 0; i < sizeof(deltas) / sizeof(deltas[0]); i++)
-        twx_json_u64(&j, deltas[i].key, tw_doctor_delta(s, deltas[i].id));
-    twx_json_obj_end(&j);
-    twx_json_obj_end(&j);
-
-    twx_json_arr_begin(&j, "findings");
-    for (size_t i = 0; i < r->n; i++) {
-        const struct tw_finding *f = &r->f[i];
-        twx_json_obj_begin(&j, NULL);
-        twx_json_str(&j, "id", f->id);
-        twx_json_str(&j, "severity", tw_severity_name(f->severity));
-        twx_json_str(&j, "summary", f->summary);
-        twx_json_obj_begin(&j, "evidence");
-        for (size_t e = 0; e < f->n_evidence; e++)
-            json_evidence(&j, &f->evidence[e]);
-        twx_json_obj_end(&j);
-        twx_json_str(&j, "explanation", f->explain);
-        twx_json_str(&j, "source", f->source);
-        twx_json_str(&j, "fix", f->fix);
-        if (f->has_change) {
-            twx_json_obj_begin(&j, "sysctl");
-            twx_json_str(&j, "key", f->change.key);
-            twx_json_str(&j, "value", f->change.value);
-            twx_json_str(&j, "current", f->change.current);
-            twx_json_obj_end(&j);
-        } else {
-            twx_json_null(&j, "sysctl");
-        }
-        twx_json_obj_end(&j);
-    }
-    twx_json_arr_end(&j);
-    twx_json_arr_begin(&j, "passed");
-    for (size_t i = 0; i < r->n_passed; i++)
-        twx_json_str(&j, NULL, r->passed[i]);
-    twx_json_arr_end(&j);
-    twx_json_arr_begin(&j, "sysctl_changes");
-    for (size_t i = 0; i < r->n_changes; i++) {
-        twx_json_obj_begin(&j, NULL);
-        twx_json_str(&j, "key", r->changes[i].key);
-        twx_json_str(&j, "value", r->changes[i].value);
-        twx_json_str(&j, "current", r->changes[i].current);
-        twx_json_str(&j, "finding", r->changes[i].finding);
-        twx_json_obj_end(&j);
-    }
-    twx_json_arr_end(&j);
-    twx_json_bool(&j, "applied", applied);
-    twx_json_obj_end(&j);
-    twx_json_end(&j);
-    (void)a;
-}
-
 /* ---- the command --------------------------------------------------------------- */
 
 static int enter_netns(const char *spec, char *label, size_t len)
@@ -504,13 +260,14 @@ static int run_doctor(int argc, char **argv)
         }
     }
     if (!a.quiet && !(a.write && !strcmp(a.write, "-"))) {
+        struct doctor_view v = {.verbose = a.verbose, .color = tool_color, .list_changes = !a.apply};
         if (a.c.json)
-            render_json(&a, s, r, applied);
+            doctor_render_json(stdout, s, r, applied);
         else
-            render_text(&a, s, r);
+            doctor_render_text(stdout, s, r, &v);
     }
     if (!rc && a.exit_code)
-        rc = exit_for(r->worst);
+        rc = doctor_exit_for(r->worst);
     tw_doctor_result_free(r);
     tw_doctor_sample_free(s);
     if (fflush(stdout) != 0) {

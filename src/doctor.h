@@ -1,0 +1,29 @@
+/*
+ * doctor.h — the renderers of `twkit doctor` (80-column text, JSON).  Each
+ * takes a finished measurement and result and writes them; none judges
+ * anything (the rules are in libtwkit, twkit/doctor.h).
+ */
+#ifndef TWKIT_DOCTOR_VIEW_H
+#define TWKIT_DOCTOR_VIEW_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <twkit/doctor.h>
+
+struct doctor_view {
+    bool verbose;            /* info findings in full, the passed checks */
+    bool color;              /* ANSI colour on severities */
+    bool list_changes;       /* the dry-run list of justified changes */
+};
+
+/* The human view: header, findings worst first, wrapped at 80 columns. */
+void doctor_render_text(FILE *f, const struct tw_doctor_sample *s,
+                        const struct tw_doctor_result *r, const struct doctor_view *v);
+/* The JSON view (schema twkit.doctor.v1, docs/doctor-json.md). */
+void doctor_render_json(FILE *f, const struct tw_doctor_sample *s,
+                        const struct tw_doctor_result *r, bool applied);
+/* What --exit-code returns for a worst severity: 0, 1 (warn) or 2 (crit). */
+int doctor_exit_for(enum tw_severity worst);
+
+#endif
