@@ -30,16 +30,16 @@ struct rule {
 };
 
 static const struct rule rules[] = {
-    {"port-pressure", "destinations near ephemeral-port exhaustion, time to exhaustion",
+    {"port-pressure", "destinations near ephemeral-port exhaustion",
      tw__rule_port_pressure},
     {"tw-reuse-off", "tcp_tw_reuse = 0", tw__rule_reuse_off},
-    {"tw-reuse-loopback-only", "tcp_tw_reuse = 2 with pressure on non-loopback destinations",
+    {"tw-reuse-loopback-only", "tcp_tw_reuse = 2, pressure on non-loopback destinations",
      tw__rule_reuse_loopback},
     {"timestamps-off", "tcp_timestamps = 0: reuse cannot work", tw__rule_timestamps},
     {"tw-reuse-delay", "tcp_tw_reuse_delay (6.14+) and the rate it caps", tw__rule_reuse_delay},
-    {"tw-buckets", "tcp_max_tw_buckets reached (TCPTimeWaitOverflow) or close",
+    {"tw-buckets", "tcp_max_tw_buckets reached or close to it",
      tw__rule_buckets},
-    {"fin-timeout-myth", "tcp_fin_timeout lowered to shorten TIME_WAIT (it cannot)",
+    {"fin-timeout-myth", "tcp_fin_timeout lowered to shorten TIME_WAIT",
      tw__rule_fin_timeout},
     {"tw-recycle-config", "tcp_tw_recycle in a sysctl file (removed in 4.12)", tw__rule_recycle},
     {"port-range-narrow", "ip_local_port_range too narrow for the connect rate",
@@ -49,10 +49,10 @@ static const struct rule rules[] = {
      tw__rule_range_listeners},
     {"port-range-reserved", "ip_local_reserved_ports inside the range", tw__rule_range_reserved},
     {"server-tw", "server-side TIME_WAIT dominating (memory only)", tw__rule_server_tw},
-    {"rst-close", "RST closes (SO_LINGER 0): TCPAbortOnData with EstabResets rising",
+    {"rst-close", "RST closes (SO_LINGER {1, 0}) instead of TIME_WAIT",
      tw__rule_rst_close},
     {"rfc1337", "tcp_rfc1337 = 0 with RSTs killing TIME_WAIT", tw__rule_rfc1337},
-    {"sysctl-conf", "unreadable or malformed sysctl files, out-of-range values", tw__rule_conf},
+    {"sysctl-conf", "unreadable, malformed or out-of-range sysctl files", tw__rule_conf},
 };
 
 #define N_RULES TW__ARRAY_LEN(rules)

@@ -22,10 +22,11 @@
 
 #include "doctor.h"
 #include "tool.h"
+#include "twx/json.h"
 
 struct doctor_args {
     struct tool_common c;
-    bool exit_code, apply, rollback, verbose, quiet;
+    bool exit_code, apply, rollback, verbose, quiet, list_rules;
     const char *write, *root;
     double sample;
 };
@@ -80,8 +81,7 @@ static const struct twx_opt doctor_opts[] = {
             "values through /proc/sys, then write */etc/sysctl.d/90-twkit.conf* "
             "atomically. If the kernel rejects a value, the values already set are "
             "restored and nothing is written. Refused while an earlier apply has not been "
-            "rolled back. When no change is justified, nothing is written."TW_DOCTOR_DROPIN " so that "
-            "they hold after a reboot, keeping what is needed for *--rollback*. Needs root.",
+            "rolled back. When no change is justified, nothing is written.",
      .excl = X_RB_APPLY},
     {.lng = "rollback", .type = TWX_FLAG, .off = offsetof(struct doctor_args, rollback),
      .help = "root: undo the last --apply exactly",
@@ -104,6 +104,11 @@ static const struct twx_opt doctor_opts[] = {
             "auditing a container's root file system. An absolute path.",
      .example = "/", .fn = opt_root},
     TOOL_OPT_SOURCE(struct doctor_args),
+    {.lng = "list-rules", .type = TWX_FLAG, .off = offsetof(struct doctor_args, list_rules),
+     .help = "list the rules (id and what each checks) and exit",
+     .doc = "Print every rule of the engine, one per line: its id and what it checks "
+            "(with *--json*, an array of objects with *id* and *title*). Measures nothing.",
+     .excl = X_RB_APPLY | X_RB_WRITE | X_RB_EXIT},
     TOOL_OPT_HELP,
 };
 
@@ -177,12 +182,38 @@ static int enter_netns(const char *spec, char *label, size_t len)
     return 0;
 }
 
+/* --list-rules: the engine's own table, so that docs and tests derive from it. */
+static int list_rules(bool json)
+{
+    size_t n = 0;
+    const struct tw_doctor_rule *t = tw_doctor_rules(&n);
+    if (json) {
+        struct twx_json j;
+        twx_json_init(&j, stdout, true);
+        twx_json_arr_begin(&j, NULL);
+        for (size_t i = 0; i < n; i++) {
+            twx_json_obj_begin(&j, NULL);
+            twx_json_str(&j, "id", t[i].id);
+            twx_json_str(&j, "title", t[i].title);
+            twx_json_obj_end(&j);
+        }
+        twx_json_arr_end(&j);
+        twx_json_end(&j);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            printf("%-24s %s\n", t[i].id, t[i].title);
+    }
+    return fflush(stdout) ? TW_EXIT_RUNTIME : TW_EXIT_OK;
+}
+
 static int run_doctor(int argc, char **argv)
 {
     struct doctor_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc != TWX_OPT_CONTINUE)
         return rc;
+    if (a.list_rules)
+        return list_rules(a.c.json);
     const int runtime = a.exit_code ? 3 : TW_EXIT_RUNTIME;
     char label[96] = "", err[512] = "";
     tool_color_init(a.c.json || a.quiet ? 2 : 0, stdout);

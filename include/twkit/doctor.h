@@ -204,11 +204,12 @@ struct tw_doctor_result {
 
 /* A rule in the table (exposed so that docs and tests can list them). */
 struct tw_doctor_rule {
-    const char *id;
-    const char *title;         /* what it checks, one line */
+    const char *id;            /* stable, lower case and '-', at most 23 characters */
+    const char *title;         /* what it checks, one line of at most 55 characters */
 };
 
-/* The rule table; *n gets its length. */
+/* The rule table, in the order the rules run; *n gets its length.
+ * `twkit doctor --list-rules` prints it. */
 TW_EXTERN const struct tw_doctor_rule *tw_doctor_rules(size_t *n);
 
 /* Run every rule over s.  Returns 0 or -ENOMEM.  Free with tw_doctor_result_free. */

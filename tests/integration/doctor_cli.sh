@@ -35,10 +35,26 @@ check "--sample message is clear" grep -q "'99' is not a decimal number from 0 t
 for opt in $("$TWKIT" doctor --help | grep -oE -- '--[a-z0-9-]+' | sort -u); do
     check "doctor $opt in twkit-doctor.1.scd" grep -q -- "\*$opt\*" docs/twkit-doctor.1.scd
 done
-for id in $("$TWKIT" doctor --help >/dev/null; grep -oE '\{"[a-z0-9-]+", "' lib/doctor.c | sed -E 's/\{"([a-z0-9-]+)".*/\1/'); do
+# The rule ids come from the engine itself (--list-rules), never from its source.
+"$TWKIT" doctor --list-rules >"$T/rules"; rc=$?
+eq "--list-rules exit" "$rc" 0
+ids=$(awk '{print $1}' "$T/rules")
+check "--list-rules lists the rules (got $(wc -l <"$T/rules"))" test "$(wc -l <"$T/rules")" -ge 16
+eq "--list-rules ids are unique" "$(sort "$T/rules" | awk '{print $1}' | uniq -d | wc -l)" 0
+eq "--list-rules fits 80 columns" "$(awk 'length > 80' "$T/rules" | wc -l)" 0
+eq "--list-rules --json has the same ids" "$("$TWKIT" doctor --list-rules --json | jq -r '.[].id' | tr "\n" " ")" "$(tr "\n" " " <<<"$ids")"
+for id in $ids; do
     check "rule $id in the man page" grep -q -- "\*$id\*" docs/twkit-doctor.1.scd
-    check "rule $id in doctor-json.md" grep -q -- "\`$id\`" docs/doctor-json.md
+    check "rule $id in doctor-json.md" grep -q -- "^| \`$id\` |" docs/doctor-json.md
 done
+# and the other way round: the docs name no rule the engine does not have
+for id in $(sed -n '/^# RULES/,/^# /p' docs/twkit-doctor.1.scd | grep -oE '^\*[a-z0-9-]+\*(, \*[a-z0-9-]+\*)*' | grep -oE '[a-z0-9-]+'); do
+    check "man page rule $id exists in the engine" grep -qx -- "$id" <<<"$ids"
+done
+for id in $(sed -n '/^## Rule ids/,/^## /s/^| `\([a-z0-9-]*\)` | .*/\1/p' docs/doctor-json.md); do
+    check "doctor-json.md rule $id exists in the engine" grep -qx -- "$id" <<<"$ids"
+done
+usage "--list-rules with --apply" --list-rules --apply
 
 if [ "$(id -u)" -eq 0 ] && unshare --net true 2>/dev/null; then
     "$TWKIT" doctor --netns twkit-no-such-ns-$$ >/dev/null 2>"$T/e"; rc=$?
