@@ -144,6 +144,7 @@ int tw_doctor_run(const struct tw_doctor_sample *s, struct tw_doctor_result **ou
         return -ENOMEM;
     }
     struct tw__dctx x = {.s = s, .k = &s->k, .rep = s->report, .r = r};
+    tw__doctor_oom = 0;
     derive(&x);
     for (size_t i = 0; i < N_RULES && !x.err; i++) {
         size_t before = r->n;
@@ -165,6 +166,9 @@ int tw_doctor_run(const struct tw_doctor_sample *s, struct tw_doctor_result **ou
         if (r->f[i].severity > r->worst)
             r->worst = r->f[i].severity;
     merge_changes(r, &x.err);
+    if (!x.err && tw__doctor_oom)
+        x.err = -ENOMEM;
+    tw__doctor_oom = 0;
     if (x.err) {
         tw_doctor_result_free(r);
         return x.err;
@@ -177,6 +181,12 @@ void tw_doctor_result_free(struct tw_doctor_result *r)
 {
     if (!r)
         return;
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->f[i].summary);
+        free(r->f[i].fix);
+        for (size_t e = 0; e < r->f[i].n_evidence; e++)
+            free(r->f[i].evidence[e].value);
+    }
     free(r->f);
     free(r->passed);
     free(r->changes);

@@ -205,13 +205,21 @@ char *tw_doctor_dropin_text(const struct tw_doctor_result *r, const char *label)
                 !strcmp(r->f[j].id, c->finding))
                 f = &r->f[j];
         sb_add(&b, "\n");
-        char line[256];
-        snprintf(line, sizeof(line), "[%s] %s: %s", tw_severity_name(c->severity), c->finding,
-                 f ? f->summary : "");
+        char *line = NULL;
+        if (asprintf(&line, "[%s] %s: %s", tw_severity_name(c->severity), c->finding,
+                     f && f->summary ? f->summary : "") < 0) {
+            b.oom = true;
+            break;
+        }
         sb_comment(&b, line);
+        free(line);
         if (f && f->source) {
-            snprintf(line, sizeof(line), "Source: %s", f->source);
+            if (asprintf(&line, "Source: %s", f->source) < 0) {
+                b.oom = true;
+                break;
+            }
             sb_comment(&b, line);
+            free(line);
         }
         sb_add(&b, "# Previous value: %s\n", c->current);
         sb_add(&b, "%s = %s\n", c->key, c->value);

@@ -46,13 +46,27 @@ const char *tw_finding_evidence(const struct tw_finding *f, const char *key)
     return NULL;
 }
 
+/* Set when an allocation of a finding's text failed; the engine reports it. */
+__thread int tw__doctor_oom;
+
+/* printf into a new string (NULL and tw__doctor_oom set on failure). */
+static char *vfmt(const char *fmt, va_list ap)
+{
+    char *p = NULL;
+    if (vasprintf(&p, fmt, ap) < 0) {
+        tw__doctor_oom = 1;
+        return NULL;
+    }
+    return p;
+}
+
 struct tw_finding *tw__doctor_add(struct tw__dctx *x, const char *id, enum tw_severity sev,
                                   const char *explain, const char *source, const char *fmt, ...)
 {
-    static __thread struct tw_finding sink; /* written when out of memory; never read */
+    static __thread struct tw_finding sink; /* id NULL: the helpers ignore it */
     struct tw_doctor_result *r = x->r;
 
-    if (x->err)
+    if (x->err || tw__doctor_oom)
         return memset(&sink, 0, sizeof(sink));
     if (r->n % 16 == 0) { /* grow by one chunk of 16 */
         void *p = realloc(r->f, (r->n + 16) * sizeof(*r->f));
@@ -70,35 +84,54 @@ struct tw_finding *tw__doctor_add(struct tw__dctx *x, const char *id, enum tw_se
     f->source = source;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(f->summary, sizeof(f->summary), fmt, ap);
+    f->summary = vfmt(fmt, ap);
     va_end(ap);
     return f;
 }
 
 void tw__doctor_ev(struct tw_finding *f, bool numeric, const char *key, const char *fmt, ...)
 {
-    if (f->n_evidence >= TW_DOCTOR_EVIDENCE_MAX)
+    if (!f->id || f->n_evidence >= TW_DOCTOR_EVIDENCE_MAX) {
+        if (f->id) /* a rule with more evidence than the array holds: a bug */
+            tw__doctor_oom = 1;
         return;
+    }
     struct tw_evidence *e = &f->evidence[f->n_evidence++];
     snprintf(e->key, sizeof(e->key), "%s", key);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->value, sizeof(e->value), fmt, ap);
+    e->value = vfmt(fmt, ap);
     va_end(ap);
     e->numeric = numeric;
 }
 
 void tw__doctor_fix(struct tw_finding *f, const char *fmt, ...)
 {
-    size_t used = strlen(f->fix);
-    if (used && used + 1 < sizeof(f->fix))
-        f->fix[used++] = '\n', f->fix[used] = '\0';
-    if (used + 1 >= sizeof(f->fix))
+    if (!f->id)
         return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(f->fix + used, sizeof(f->fix) - used, fmt, ap);
+    char *step = vfmt(fmt, ap);
     va_end(ap);
+    if (!step)
+        return;
+    for (char *c = step; *c; c++) /* '\n' separates steps: none inside one */
+        if (*c == '\n' || *c == '\r')
+            *c = '?';
+    if (!f->fix) {
+        f->fix = step;
+        return;
+    }
+    size_t a = strlen(f->fix), b = strlen(step);
+    char *p = realloc(f->fix, a + 1 + b + 1);
+    if (!p) {
+        tw__doctor_oom = 1;
+    } else {
+        p[a] = '\n';
+        memcpy(p + a + 1, step, b + 1);
+        f->fix = p;
+    }
+    free(step);
 }
 
 void tw__doctor_change(struct tw_finding *f, const char *key, const char *current,
@@ -109,7 +142,8 @@ void tw__doctor_change(struct tw_finding *f, const char *key, const char *curren
     va_start(ap, fmt);
     int n = vsnprintf(value, sizeof(value), fmt, ap);
     va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof(value) || !tw_doctor_change_safe(key, value) || !f->id)
+    if (!f->id || n < 0 || (size_t)n >= sizeof(value) ||
+        strlen(current) >= sizeof(f->change.current) || !tw_doctor_change_safe(key, value))
         return; /* a rule must never propose what apply would refuse, nor a cut value */
     f->has_change = true;
     snprintf(f->change.key, sizeof(f->change.key), "%s", key);

@@ -39,6 +39,9 @@ struct tw__dctx {
 
 /* ---- building findings (doctor_finding.c) ------------------------------- */
 
+/* Set (per thread) when a finding's text could not be allocated. */
+extern __thread int tw__doctor_oom;
+
 /* Add a finding; returns it (a scratch finding if out of memory: x->err set). */
 struct tw_finding *tw__doctor_add(struct tw__dctx *x, const char *id, enum tw_severity sev,
                                   const char *explain, const char *source, const char *fmt,

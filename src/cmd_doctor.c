@@ -36,6 +36,7 @@ enum {
     X_RB_WRITE = TOOL_X_CMD << 1,
     X_RB_JSON = TOOL_X_CMD << 2,
     X_RB_EXIT = TOOL_X_CMD << 3,
+    X_SAMPLE = TOOL_X_CMD << 4,
 };
 
 static int opt_root(void *field, const char *v, char *err, size_t len)
@@ -67,7 +68,7 @@ static const struct twx_opt doctor_opts[] = {
      .arg = "S", .help = "counter window in seconds",
      .doc = "The counter window in seconds (fractions allowed). 0 measures no rates: "
             "the rules that need one stay silent.",
-     .dflt = "2", .example = "0.5", .min = 0, .max = 60},
+     .dflt = "2", .example = "0.5", .min = 0, .max = 60, .excl = X_SAMPLE},
     {.lng = "write-sysctl", .type = TWX_STR, .off = offsetof(struct doctor_args, write),
      .arg = "FILE", .help = "write the justified changes as a sysctl.d file ('-': stdout)",
      .doc = "Write the changes the findings justify as a commented sysctl.d drop-in to "
@@ -104,6 +105,17 @@ static const struct twx_opt doctor_opts[] = {
             "auditing a container's root file system. An absolute path.",
      .example = "/", .fn = opt_root},
     TOOL_OPT_SOURCE(struct doctor_args),
+    TOOL_OPT_COLOR(struct doctor_args),
+    {.lng = "fixture", .type = TWX_STR, .off = offsetof(struct doctor_args, c.fixture),
+     .arg = "DIR", .help = "judge a recording in DIR instead of the live kernel",
+     .doc = "Judge a recording instead of the live namespace: the socket dump and "
+            "kernel files of *twkit stat --record* in _DIR_, the counters at the start "
+            "of the window in _DIR_/window/ (*net/snmp*, *net/netstat*, *net/sockstat* "
+            "and a file *seconds*; without it there are no rates), and the sysctl files "
+            "below _DIR_/root/ (or *--root*). Nothing is slept and no TIME_WAIT is "
+            "followed. For reviewing another host's state, and for tests.",
+     .example = "tests/fixtures/doctor/golden/ipv6-long",
+     .excl = TOOL_X_FIXTURE_NETNS | TOOL_X_FIXTURE_SOURCE | X_RB_APPLY | X_SAMPLE},
     {.lng = "list-rules", .type = TWX_FLAG, .off = offsetof(struct doctor_args, list_rules),
      .help = "list the rules (id and what each checks) and exit",
      .doc = "Print every rule of the engine, one per line: its id and what it checks "
@@ -216,11 +228,13 @@ static int run_doctor(int argc, char **argv)
         return list_rules(a.c.json);
     const int runtime = a.exit_code ? 3 : TW_EXIT_RUNTIME;
     char label[96] = "", err[512] = "";
-    tool_color_init(a.c.json || a.quiet ? 2 : 0, stdout);
+    tool_color_init(a.c.json || a.quiet ? 2 : a.c.color, stdout);
 
     if (a.c.netns && enter_netns(a.c.netns, label, sizeof(label)))
         return runtime;
-    if (!a.c.netns) /* "host" or "current", as twkit stat says */
+    if (a.c.fixture)
+        snprintf(label, sizeof(label), "fixture %s", a.c.fixture);
+    else if (!a.c.netns) /* "host" or "current", as twkit stat says */
         tool_netns_label(label, sizeof(label), NULL);
     struct tw_doctor_apply_opts ao = {.root = a.root, .label = label};
     if (a.rollback) {
@@ -235,7 +249,10 @@ static int run_doctor(int argc, char **argv)
         return TW_EXIT_OK;
     }
 
-    struct tw_doctor_opts o = {.sample_s = a.sample, .root = a.root, .source = tool_source_kind(a.c.source)};
+    struct tw_doctor_opts o = {.sample_s = a.sample,
+                               .root = a.root,
+                               .source = tool_source_kind(a.c.source),
+                               .fixture = a.c.fixture};
     struct tw_doctor_sample *s = NULL;
     struct tw_doctor_result *r = NULL;
     int e = tw_doctor_measure(&o, &s, err, sizeof(err));

@@ -93,14 +93,14 @@ void doctor_render_json(FILE *out, const struct tw_doctor_sample *s,
         twx_json_obj_begin(&j, NULL);
         twx_json_str(&j, "id", f->id);
         twx_json_str(&j, "severity", tw_severity_name(f->severity));
-        twx_json_str(&j, "summary", f->summary);
+        twx_json_str(&j, "summary", f->summary ? f->summary : "");
         twx_json_obj_begin(&j, "evidence");
         for (size_t e = 0; e < f->n_evidence; e++)
             json_evidence(&j, &f->evidence[e]);
         twx_json_obj_end(&j);
         twx_json_str(&j, "explanation", f->explain);
         twx_json_str(&j, "source", f->source);
-        twx_json_str(&j, "fix", f->fix);
+        twx_json_str(&j, "fix", f->fix ? f->fix : "");
         if (f->has_change) {
             twx_json_obj_begin(&j, "sysctl");
             twx_json_str(&j, "key", f->change.key);

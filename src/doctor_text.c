@@ -94,14 +94,15 @@ static void flow_text(struct flow *w, const char *t)
     }
 }
 
-/* "  LABEL     text...": the label padded to ind, the text wrapped at ind;
- * each '\n' of text starts a new line (lines are escaped one by one). */
-static void labelled(FILE *f, const char *label, int ind, const char *text)
+/* "  LABEL     text...": the label padded to ind, the text wrapped at ind.
+ * With steps, each '\n' of text starts a new line (a fix: one step per
+ * line); otherwise a '\n' is data and is escaped like any control byte. */
+static void labelled(FILE *f, const char *label, int ind, const char *text, bool steps)
 {
     struct flow w = {f, 0, ind, true};
     w.col = fprintf(f, "  %-*s", ind - 2, label);
     for (const char *p = text;;) {
-        size_t n = strcspn(p, "\n");
+        size_t n = steps ? strcspn(p, "\n") : strlen(p);
         char *line = strndup(p, n), *t = esc(line ? line : "");
         flow_text(&w, t);
         free(t);
@@ -156,13 +157,13 @@ static void finding(FILE *f, const struct tw_finding *x, bool full, bool color)
         off = "\033[0m";
     }
     fprintf(f, "%s%-5s%s %s\n", on, sev, off, x->id);
-    labelled(f, "", 6, x->summary);
+    labelled(f, "", 6, x->summary ? x->summary : "", false);
     if (!full)
         return;
     evidence(f, x);
-    labelled(f, "why", 12, x->explain);
-    labelled(f, "source", 12, x->source);
-    labelled(f, "fix", 12, x->fix);
+    labelled(f, "why", 12, x->explain, false);
+    labelled(f, "source", 12, x->source, false);
+    labelled(f, "fix", 12, x->fix ? x->fix : "", true);
 }
 
 void doctor_render_text(FILE *f, const struct tw_doctor_sample *s,
@@ -172,14 +173,23 @@ void doctor_render_text(FILE *f, const struct tw_doctor_sample *s,
     tw_doctor_rules(&n_rules);
     for (size_t i = 0; i < r->n; i++)
         counts[r->f[i].severity]++;
-    char head[512], *label = esc(s->label[0] ? s->label : "current namespace");
-    snprintf(head, sizeof(head), "%s, %zu checks, sampled %.1f s, %.1f connects/s", label,
-             n_rules, s->seconds, tw_doctor_connect_rate(s));
-    free(label);
+    char rest[160], *label = esc(s->label[0] ? s->label : "current namespace");
+    if (s->seconds > 0)
+        snprintf(rest, sizeof(rest), ", %zu checks, sampled %.1f s, %.1f connects/s", n_rules,
+                 s->seconds, tw_doctor_connect_rate(s));
+    else
+        snprintf(rest, sizeof(rest), ", %zu checks, no counter window", n_rules);
     struct flow w = {f, 0, 2, true};
     w.col = fprintf(f, "twkit doctor:");
     w.fresh = false;
-    flow_text(&w, head); /* already escaped */
+    flow_text(&w, label);
+    free(label);
+    if (w.col + (int)strlen(rest) > WIDTH) { /* the numbers stay together */
+        flow_newline(&w);
+        w.col += fprintf(f, "%s", rest + 2);
+    } else {
+        w.col += fprintf(f, "%s", rest);
+    }
     fputc('\n', f);
     if (r->worst <= TW_SEV_INFO)
         fprintf(f, "All clear: no warning.%s\n",
@@ -202,10 +212,12 @@ void doctor_render_text(FILE *f, const struct tw_doctor_sample *s,
         fprintf(f, "\nJustified sysctl changes (dry run; --write-sysctl FILE or --apply):\n");
         for (size_t i = 0; i < r->n_changes; i++) {
             const struct tw_sysctl_change *c = &r->changes[i];
-            char line[512], *t;
-            snprintf(line, sizeof(line), "%s = %s (now %s; %s)", c->key, c->value, c->current,
-                     c->finding);
+            char *line = NULL, *t;
+            if (asprintf(&line, "%s = %s (now %s; %s)", c->key, c->value, c->current,
+                         c->finding) < 0)
+                line = NULL;
             t = esc(line);
+            free(line);
             struct flow cw = {f, 2, 6, true};
             fputs("  ", f);
             flow_text(&cw, t);

@@ -57,14 +57,15 @@ TW_BEGIN_DECLS
 struct tw_sysctl_entry {
     char key[128];   /* dotted ("net.ipv4.tcp_tw_reuse"), '/' form normalised */
     char value[128]; /* trimmed; inner whitespace kept ("1024 65535") */
-    char file[256];  /* path as read (with the root prefix) */
+    const char *file; /* path as read (with the root prefix), whole; owned by the
+                         tw_sysctl_conf (NULL from tw_sysctl_conf_parse) */
     unsigned line;   /* 1-based */
     bool ignore_err; /* the line started with '-' (sysctl.d(5): ignore failure) */
 };
 
 /* A line or a file that could not be used. */
 struct tw_sysctl_problem {
-    char file[256];
+    const char *file; /* whole path, owned by the tw_sysctl_conf */
     unsigned line;   /* 0: the whole file (unreadable) */
     char msg[128];
 };
@@ -76,10 +77,12 @@ struct tw_sysctl_conf {
     size_t n_problems, cap_problems;
     struct tw_sysctl_problem *p;
     unsigned n_files;  /* files read */
+    size_t n_paths;    /* the paths entries and problems point into (owned) */
+    char **paths;
 };
 
 /*
- * Callback for tw_sysctl_conf_parse: one assignment (entry.file is "" and
+ * Callback for tw_sysctl_conf_parse: one assignment (entry.file is NULL and
  * entry.line set).  Return 0 to go on.
  */
 typedef int (*tw_sysctl_entry_cb)(const struct tw_sysctl_entry *e, void *arg);
@@ -120,6 +123,15 @@ struct tw_doctor_opts {
     const char *proc_root; /* NULL = /proc */
     const char *root;      /* prefix for /etc, /run, /usr files; NULL = "/" */
     enum tw_source_kind source; /* socket source (TW_SOURCE_AUTO) */
+    /*
+     * A recording instead of the live namespace (NULL: live): the layout of
+     * `twkit stat --record` (sock_diag.bin or net/tcp and net/tcp6, the
+     * files of net/, sys/net/ipv4/ and slab/), plus optionally window/ (net/snmp,
+     * net/netstat, net/sockstat at the start of the window, and a file
+     * "seconds" with its length) and root/ (the sysctl files, used when
+     * root is NULL).  Nothing is slept and no TIME_WAIT is followed.
+     */
+    const char *fixture;
 };
 
 /* Everything the rules look at. */
@@ -131,14 +143,27 @@ struct tw_doctor_sample {
     long tw0, tw1;                /* sockstat tw at the start and at the end */
     bool tw_recycle_exists;       /* /proc/sys/net/ipv4/tcp_tw_recycle exists (< 4.12) */
     int tw_recycle;               /* its value, -1 if absent */
-    /* TIME_WAIT followed through the window (tcp_rfc1337 rule) */
+    long ehash_entries;           /* |tcp_ehash_entries| (6.1+; 0: unknown): the kernel
+                                     sets tcp_max_tw_buckets to half of it in a new namespace */
+    /* TIME_WAIT followed through the window (rfc1337 rule) */
     uint64_t tw_tracked;          /* TIME_WAIT seen at the start with > window + 2 s left */
     uint64_t tw_vanished;         /* of those: gone at the end, 4-tuple not in use again */
+    uint64_t tw_tracked_server;   /* of tw_tracked: server side (the local port was
+                                     listening at the start) */
+    uint64_t tw_vanished_server;  /* of tw_vanished: server side */
     bool tw_track_capped;         /* too many to follow all */
     struct tw_report *report;     /* at the end of the window; NULL if unavailable */
+    bool have_listen;             /* listen[] was read */
+    uint8_t listen[65536 / 8];    /* ports with a listening socket at the end (bitmap) */
     struct tw_sysctl_conf conf;   /* configuration files */
     char label[96];               /* namespace label for output ("" = current) */
 };
+
+/* True when port p had a listening socket at the end of the window. */
+static inline bool tw_doctor_listening(const struct tw_doctor_sample *s, unsigned p)
+{
+    return s->have_listen && p < 65536 && ((s->listen[p >> 3] >> (p & 7)) & 1);
+}
 
 /*
  * Measure the calling thread's namespace.  Sleeps o->sample_s seconds.
@@ -161,19 +186,20 @@ enum tw_severity { TW_SEV_OK = 0, TW_SEV_INFO, TW_SEV_WARN, TW_SEV_CRIT };
 /* "ok", "info", "warn", "crit". */
 TW_EXTERN const char *tw_severity_name(enum tw_severity s);
 
-#define TW_DOCTOR_EVIDENCE_MAX 14
+#define TW_DOCTOR_EVIDENCE_MAX 16
 
 struct tw_evidence {
     char key[32];     /* snake_case, stable */
-    char value[96];   /* as printed */
+    char *value;      /* as printed, whole (owned by the result) */
     bool numeric;     /* value is a number (JSON number) */
 };
 
-/* A sysctl value a finding justifies. */
+/* A sysctl value a finding justifies.  A value that would not fit is never
+ * proposed (the finding's fix still gives the whole line). */
 struct tw_sysctl_change {
     char key[64];     /* dotted */
-    char value[64];   /* the new value */
-    char current[64]; /* the running value */
+    char value[256];  /* the new value */
+    char current[256]; /* the running value */
     const char *finding; /* id of the finding that justifies it (static) */
     enum tw_severity severity; /* of that finding */
 };
@@ -181,12 +207,15 @@ struct tw_sysctl_change {
 struct tw_finding {
     const char *id;            /* stable id (static), e.g. "port-pressure" */
     enum tw_severity severity;
-    char summary[160];         /* one line, with the key number */
+    char *summary;             /* one line, with the key number (owned by the result) */
     size_t n_evidence;
     struct tw_evidence evidence[TW_DOCTOR_EVIDENCE_MAX];
     const char *explain;       /* the correct explanation (static) */
     const char *source;        /* kernel file / commit / RFC (static) */
-    char fix[1024];            /* commands, sysctl line or code-level change; '\n' between steps */
+    char *fix;                 /* commands, sysctl line or code-level change; '\n' between
+                                  steps, none inside one (a newline in a quoted path
+                                  shows as '?': the evidence has it exact); owned by
+                                  the result */
     bool has_change;
     struct tw_sysctl_change change;
 };
