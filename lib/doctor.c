@@ -32,6 +32,8 @@ struct rule {
 static const struct rule rules[] = {
     {"port-pressure", "destinations near ephemeral-port exhaustion",
      tw__rule_port_pressure},
+    {"bind-before-connect", "bind() before connect(): one host-wide pool of ports",
+     tw__rule_bind_connect},
     {"tw-reuse-off", "tcp_tw_reuse = 0", tw__rule_reuse_off},
     {"tw-reuse-loopback-only", "tcp_tw_reuse = 2, pressure on non-loopback destinations",
      tw__rule_reuse_loopback},
@@ -51,7 +53,7 @@ static const struct rule rules[] = {
     {"server-tw", "server-side TIME_WAIT dominating (memory only)", tw__rule_server_tw},
     {"rst-close", "RST closes (SO_LINGER {1, 0}) instead of TIME_WAIT",
      tw__rule_rst_close},
-    {"rfc1337", "tcp_rfc1337 = 0 with RSTs killing TIME_WAIT", tw__rule_rfc1337},
+    {"rfc1337", "TIME_WAIT ended early: RSTs (tcp_rfc1337) or new SYNs", tw__rule_rfc1337},
     {"sysctl-conf", "unreadable, malformed or out-of-range sysctl files", tw__rule_conf},
 };
 
@@ -105,14 +107,24 @@ static void derive(struct tw__dctx *x)
         if (p->reuse_applies)
             x->hot_reuse++;
     }
+    for (size_t i = 0; i < rep->n_pressure; i++) {
+        x->n_dest++;
+        x->sum_in_use += rep->pressure[i].in_use;
+    }
+    x->shared = x->sum_in_use > rep->host_ports_in_use ? x->sum_in_use - rep->host_ports_in_use : 0;
 }
 
-/* One change per key: the worst finding's value wins. */
+/*
+ * The changes to write or apply: those of warn and crit findings, one per
+ * key (the worst finding's value wins).  An info finding's change stays a
+ * suggestion in the finding: a host with nothing above info is all clear,
+ * and --apply changes nothing on it.
+ */
 static void merge_changes(struct tw_doctor_result *r, int *err)
 {
     for (size_t i = 0; i < r->n && !*err; i++) {
         const struct tw_finding *f = &r->f[i];
-        if (!f->has_change)
+        if (!f->has_change || f->severity < TW_SEV_WARN)
             continue;
         size_t j;
         for (j = 0; j < r->n_changes; j++)

@@ -22,7 +22,7 @@
 struct managed {
     const char *key;
     long lo, hi;     /* inclusive range of each number */
-    int nums;        /* numbers in the value (2 for the port range) */
+    int nums;        /* numbers in the value (2 for the port range); 0: a port list */
 };
 
 /* What the kernel accepts (net/ipv4/sysctl_net_ipv4.c extra1/extra2). */
@@ -33,6 +33,7 @@ static const struct managed managed[] = {
     {"net.ipv4.tcp_max_tw_buckets", 0, INT_MAX, 1},
     {"net.ipv4.tcp_rfc1337", 0, 1, 1},
     {"net.ipv4.ip_local_port_range", 1, 65535, 2},
+    {"net.ipv4.ip_local_reserved_ports", 0, 65535, 0},
 };
 
 /* Settings a conf file may hold that doctor checks but never writes. */
@@ -52,12 +53,47 @@ static const struct managed *find_managed(const char *key, bool include_checked)
     return NULL;
 }
 
+/* One decimal number in [lo, hi] at *p; advances *p. */
+static bool number(const char **p, long lo, long hi, long *out)
+{
+    if (**p < '0' || **p > '9')
+        return false;
+    char *end;
+    errno = 0;
+    long x = strtol(*p, &end, 10);
+    if (errno || x < lo || x > hi || end - *p > 6)
+        return false;
+    *p = end;
+    *out = x;
+    return true;
+}
+
+/* "N", "N-M" items separated by ',' (as the kernel prints the list); "" clears it. */
+static bool port_list_ok(const struct managed *m, const char *p)
+{
+    while (*p) {
+        long a, b;
+        if (!number(&p, m->lo, m->hi, &a))
+            return false;
+        b = a;
+        if (*p == '-' && (p++, !number(&p, m->lo, m->hi, &b)))
+            return false;
+        if (b < a || (*p && *p != ','))
+            return false;
+        if (*p == ',' && !*++p)
+            return false;
+    }
+    return true;
+}
+
 /* Parse value as m->nums decimal numbers in range (whitespace separated). */
 static bool value_ok(const struct managed *m, const char *value)
 {
     const char *p = value;
     long v[2] = {0, 0};
 
+    if (m->nums == 0)
+        return port_list_ok(m, value);
     for (int i = 0; i < m->nums; i++) {
         while (*p == ' ' || *p == '\t')
             p++;
@@ -94,7 +130,9 @@ int tw__doctor_value_check(const char *key, const char *value, char *accepted, s
     const struct managed *m = key && value ? find_managed(key, true) : NULL;
     if (!m)
         return -1;
-    if (m->nums == 2)
+    if (m->nums == 0)
+        snprintf(accepted, len, "ports %ld-%ld and ranges A-B, comma separated", m->lo, m->hi);
+    else if (m->nums == 2)
         snprintf(accepted, len, "two numbers %ld-%ld, low <= high", m->lo, m->hi);
     else
         snprintf(accepted, len, "%ld-%ld", m->lo, m->hi);

@@ -35,7 +35,22 @@ struct tw__dctx {
     const struct tw_pressure *busiest; /* highest pct, or NULL */
     unsigned hot, hot_nonloop, hot_reuse; /* destinations >= TW_DOCTOR_HOT_PCT */
     uint32_t eff;                     /* effective range */
+    /* the host-wide pool (bind() before connect() draws from it) */
+    unsigned n_dest;                  /* destinations with a client port in the range */
+    uint64_t sum_in_use;              /* their in_use added up */
+    uint64_t shared;                  /* sum_in_use - distinct ports: port reuse across
+                                         destinations (0: no port is shared) */
 };
+
+/*
+ * True when tcp_tw_reuse is known to reclaim this destination's TIME_WAIT:
+ * it applies and the source saw the peer's timestamps (an exact count).
+ * With sock_diag or /proc it is never known: reuse is then only a bound.
+ */
+static inline bool tw__doctor_reuse_verified(const struct tw__dctx *x, const struct tw_pressure *p)
+{
+    return p->reuse_applies && x->rep && x->rep->reuse_exact;
+}
 
 /* ---- building findings (doctor_finding.c) ------------------------------- */
 
@@ -85,6 +100,8 @@ int tw__doctor_value_check(const char *key, const char *value, char *accepted, s
 
 /* doctor_rules_ports.c */
 void tw__rule_port_pressure(struct tw__dctx *x);
+void tw__rule_bind_connect(struct tw__dctx *x);
+/* doctor_rules_range.c */
 void tw__rule_range_narrow(struct tw__dctx *x);
 void tw__rule_range_parity(struct tw__dctx *x);
 void tw__rule_range_listeners(struct tw__dctx *x);

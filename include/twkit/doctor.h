@@ -228,7 +228,9 @@ struct tw_doctor_result {
     size_t n_passed;
     const char **passed;       /* ids of rules that found nothing (static strings) */
     size_t n_changes;
-    struct tw_sysctl_change *changes; /* merged by key: the worst finding wins */
+    struct tw_sysctl_change *changes; /* of warn and crit findings only, merged by key:
+                                         the worst finding wins (an info finding's change
+                                         is a suggestion, never written or applied) */
 };
 
 /* A rule in the table (exposed so that docs and tests can list them). */
@@ -255,8 +257,10 @@ TW_EXTERN const char *tw_finding_evidence(const struct tw_finding *f, const char
 /*
  * True when doctor may write key = value: key is one of the settings doctor
  * manages (tcp_tw_reuse, tcp_tw_reuse_delay, tcp_timestamps,
- * tcp_max_tw_buckets, tcp_rfc1337, ip_local_port_range) and the value is in
- * its documented range.  tcp_tw_recycle (removed in 4.12) and
+ * tcp_max_tw_buckets, tcp_rfc1337, ip_local_port_range,
+ * ip_local_reserved_ports) and the value is in the range the kernel accepts
+ * (for ip_local_reserved_ports: ports 0-65535 and ranges A-B, comma
+ * separated, as the kernel prints them; "" clears the list).  tcp_tw_recycle (removed in 4.12) and
  * tcp_fin_timeout (does not touch TIME_WAIT) are never written.
  */
 TW_EXTERN bool tw_doctor_change_safe(const char *key, const char *value);
