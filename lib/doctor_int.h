@@ -96,6 +96,20 @@ bool tw__doctor_managed(const char *key);
  */
 int tw__doctor_value_check(const char *key, const char *value, char *accepted, size_t len);
 
+/* ---- files (doctor_write.c) ---------------------------------------------- */
+
+/* A growing string; oom set once an allocation failed (then p is to be freed). */
+struct tw__sbuf {
+    char *p;
+    size_t n, cap;
+    bool oom;
+};
+void tw__sb_add(struct tw__sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Split path into its directory ("." or "/" when none) and base name. */
+int tw__doctor_split_path(const char *path, char *dir, size_t dlen, char *base, size_t blen);
+/* Files doctor reads back (its drop-in, its state) are small. */
+#define TW__DOCTOR_FILE_MAX (4u << 20)
+
 /* ---- the rules ---------------------------------------------------------- */
 
 /* doctor_rules_ports.c */

@@ -203,6 +203,7 @@ static int measure_end(const struct tw_doctor_opts *o, struct tw_doctor_sample *
         snprintf(errbuf, errlen, "reading the sysctl files: %s", tw_strerror(e));
         return e;
     }
+    s->conf_read = conf_root != NULL;
     return 0;
 }
 

@@ -41,7 +41,7 @@ int doctor_exit_for(enum tw_severity w)
 }
 
 void doctor_render_json(FILE *out, const struct tw_doctor_sample *s,
-                        const struct tw_doctor_result *r, bool applied)
+                        const struct tw_doctor_result *r, const struct doctor_view *v)
 {
     struct twx_json j;
     const struct tw_kernel *k = &s->k;
@@ -52,6 +52,10 @@ void doctor_render_json(FILE *out, const struct tw_doctor_sample *s,
     twx_json_i64(&j, "time", (int64_t)time(NULL));
     twx_json_str(&j, "namespace", s->label[0] ? s->label : "current");
     twx_json_f64(&j, "sample_seconds", s->seconds, 3);
+    if (s->conf_read)
+        twx_json_u64(&j, "sysctl_files", s->conf.n_files);
+    else
+        twx_json_null(&j, "sysctl_files");
     twx_json_str(&j, "worst", tw_severity_name(r->worst));
     twx_json_i64(&j, "exit_code", doctor_exit_for(r->worst));
 
@@ -127,7 +131,29 @@ void doctor_render_json(FILE *out, const struct tw_doctor_sample *s,
         twx_json_obj_end(&j);
     }
     twx_json_arr_end(&j);
-    twx_json_bool(&j, "applied", applied);
+    const struct doctor_applied *ap = v->applied;
+    twx_json_bool(&j, "applied", ap != NULL);
+    if (ap) {
+        twx_json_obj_begin(&j, "apply");
+        twx_json_str(&j, "scope", tw_doctor_scope_name(ap->scope));
+        if (ap->dropin)
+            twx_json_str(&j, "dropin", ap->dropin);
+        else
+            twx_json_null(&j, "dropin");
+        twx_json_str(&j, "rollback", ap->undo);
+        twx_json_bool(&j, "findings_after", ap->remeasured);
+        twx_json_arr_begin(&j, "changes");
+        for (size_t i = 0; i < ap->n; i++) {
+            twx_json_obj_begin(&j, NULL);
+            twx_json_str(&j, "key", ap->changes[i].key);
+            twx_json_str(&j, "value", ap->changes[i].value);
+            twx_json_str(&j, "previous", ap->changes[i].current);
+            twx_json_str(&j, "finding", ap->changes[i].finding);
+            twx_json_obj_end(&j);
+        }
+        twx_json_arr_end(&j);
+        twx_json_obj_end(&j);
+    }
     twx_json_obj_end(&j);
     twx_json_end(&j);
 }

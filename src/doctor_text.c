@@ -191,6 +191,54 @@ void doctor_render_text(FILE *f, const struct tw_doctor_sample *s,
         w.col += fprintf(f, "%s", rest);
     }
     fputc('\n', f);
+    const struct doctor_applied *ap = v->applied;
+    if (ap) {
+        struct flow a = {f, 0, 2, true};
+        char *t = NULL;
+        if (ap->scope == TW_DOCTOR_SCOPE_HOST) {
+            if (asprintf(&t, "Applied %zu change%s to this namespace and wrote %s, so that "
+                             "%s after a reboot:",
+                         ap->n, ap->n == 1 ? "" : "s", ap->dropin ? ap->dropin : "?",
+                         ap->n == 1 ? "it holds" : "they hold") < 0)
+                t = NULL;
+        } else if (asprintf(&t, "Applied %zu change%s live to this namespace only; nothing "
+                                "written to the host's boot configuration (they last as long "
+                                "as the namespace):",
+                            ap->n, ap->n == 1 ? "" : "s") < 0) {
+            t = NULL;
+        }
+        char *e = esc(t);
+        a.col = 0;
+        flow_text(&a, e);
+        fputc('\n', f);
+        free(e);
+        free(t);
+        for (size_t i = 0; i < ap->n; i++) {
+            const struct tw_sysctl_change *c = &ap->changes[i];
+            char *line = NULL;
+            if (asprintf(&line, "%s = %s (was %s; %s)", c->key, c->value, c->current,
+                         c->finding) < 0)
+                line = NULL;
+            e = esc(line);
+            struct flow cw = {f, 2, 6, true};
+            fputs("  ", f);
+            flow_text(&cw, e);
+            fputc('\n', f);
+            free(e);
+            free(line);
+        }
+        e = esc(ap->undo);
+        struct flow u = {f, 0, 2, true};
+        u.col = fprintf(f, "Undo:");
+        u.fresh = false;
+        flow_text(&u, e);
+        fputc('\n', f);
+        free(e);
+        fputs(ap->remeasured ? "Measured again after the change:\n"
+                             : "Measuring again failed; the findings are from before the "
+                               "change:\n",
+              f);
+    }
     if (r->worst <= TW_SEV_INFO)
         fprintf(f, "All clear: no warning.%s\n",
                 counts[TW_SEV_INFO] ? " Notes:" : " TIME_WAIT settings fit this load.");

@@ -156,6 +156,7 @@ struct tw_doctor_sample {
     bool have_listen;             /* listen[] was read */
     uint8_t listen[65536 / 8];    /* ports with a listening socket at the end (bitmap) */
     struct tw_sysctl_conf conf;   /* configuration files */
+    bool conf_read;               /* they were looked for (a recording may have none) */
     char label[96];               /* namespace label for output ("" = current) */
 };
 
@@ -266,11 +267,49 @@ TW_EXTERN const char *tw_finding_evidence(const struct tw_finding *f, const char
 TW_EXTERN bool tw_doctor_change_safe(const char *key, const char *value);
 
 /*
+ * Where the changes go.  Values written to /etc/sysctl.d are loaded by the
+ * host's `sysctl --system` into the host's namespace at boot, so they may
+ * only come from the host's namespace (that of PID 1 as this process sees
+ * it: in a container with its own PID and mount namespaces, the
+ * container's).  A namespace's values are set live in it, and nothing the
+ * host loads at boot is written.
+ */
+enum tw_doctor_scope {
+    TW_DOCTOR_SCOPE_AUTO = 0, /* HOST in the host's namespace, NETNS anywhere else */
+    TW_DOCTOR_SCOPE_HOST,     /* live values and the boot drop-in; refused elsewhere */
+    TW_DOCTOR_SCOPE_NETNS,    /* live values of the calling thread's namespace only */
+};
+
+/* "host", "netns" (AUTO: "auto"). */
+TW_EXTERN const char *tw_doctor_scope_name(enum tw_doctor_scope s);
+
+/*
+ * The scope an apply or rollback would use from the calling thread: HOST or
+ * NETNS for AUTO; HOST only when this is the host's namespace.  Returns the
+ * scope, or TW_EFOREIGN (HOST asked outside the host's namespace), or a
+ * negative errno when the namespaces cannot be compared (then nothing may be
+ * written to the boot configuration).
+ */
+TW_EXTERN int tw_doctor_scope_resolve(enum tw_doctor_scope want);
+
+/*
+ * True when the host's `sysctl --system` reads path at boot: a file directly
+ * in /etc/sysctl.d, /run/sysctl.d, /usr/local/lib/sysctl.d,
+ * /usr/lib/sysctl.d or /lib/sysctl.d, or /etc/sysctl.conf, after resolving
+ * symbolic links (of the file if it exists, of its directory otherwise).
+ * A namespace's changes must never be written there.
+ */
+TW_EXTERN bool tw_doctor_boot_path(const char *path);
+
+/*
  * Render the drop-in text for the changes of r: a commented header, then for
  * each change the finding, its summary and the previous value as comments,
- * and the "key = value" line.  Returns a malloc'd string or NULL (ENOMEM).
+ * and the "key = value" line.  For a NETNS scope the header says the file
+ * is for that namespace only and must not be put where the host's
+ * `sysctl --system` reads.  Returns a malloc'd string or NULL (ENOMEM).
  */
-TW_EXTERN char *tw_doctor_dropin_text(const struct tw_doctor_result *r, const char *label);
+TW_EXTERN char *tw_doctor_dropin_text(const struct tw_doctor_result *r, const char *label,
+                                      enum tw_doctor_scope scope);
 
 /*
  * Write text to path atomically: an unnamed temporary file in the same
@@ -283,30 +322,35 @@ TW_EXTERN int tw_doctor_write_atomic(const char *path, const char *text, size_t 
 
 #define TW_DOCTOR_DROPIN "/etc/sysctl.d/90-twkit.conf"
 #define TW_DOCTOR_STATE "/var/lib/twkit/doctor-rollback"
+/* A namespace's rollback state: PREFIX.netns-ID, ID its netns cookie (it
+ * lives no longer than the namespace, so under /run). */
+#define TW_DOCTOR_NETNS_STATE "/run/twkit/doctor-rollback"
 
 struct tw_doctor_apply_opts {
-    const char *root;       /* prefix for the drop-in and the state file; NULL = "/" */
+    const char *root;       /* prefix for the drop-in and the state files; NULL = "/" */
     const char *proc_root;  /* NULL = /proc */
     const char *label;      /* namespace label for comments */
+    enum tw_doctor_scope scope; /* AUTO: as tw_doctor_scope_resolve says */
 };
 
 /*
- * Apply the n changes: check each is safe, read and record the previous
- * values and the previous drop-in in the state file (atomically), set the
- * values through /proc/sys (if the kernel rejects one, restore those already
- * set and fail with -EINVAL, leaving nothing changed), then write the
- * drop-in atomically.  Returns 0, -EPERM/-EACCES (not root), -EINVAL
- * (unsafe or rejected value: errbuf says which), -EEXIST (a state file from
- * an earlier apply is present: roll back first), or -errno.
+ * Apply r's changes in the calling thread's namespace: check each is safe,
+ * read and record the previous values (HOST: and the previous drop-in) in
+ * the state file (atomically), set the values through /proc/sys (if the
+ * kernel rejects one, restore those already set and fail with -EINVAL,
+ * leaving nothing changed), then, HOST only, write the drop-in atomically.
+ * Returns 0, -EPERM/-EACCES (not root), -EINVAL (unsafe or rejected value:
+ * errbuf says which), -EEXIST (an earlier apply in this scope was not rolled
+ * back), TW_EFOREIGN (HOST outside the host's namespace), or -errno.
  */
 TW_EXTERN int tw_doctor_apply(const struct tw_doctor_apply_opts *o, const struct tw_doctor_result *r,
                               char *errbuf, size_t errlen);
 /*
- * Undo the last apply: restore every recorded value through /proc/sys and
- * the previous drop-in (or remove it if there was none), then delete the
- * state file.  Returns 0, -ENOENT (nothing to roll back), TW_EMALFORMED (bad
- * state file), TW_EFOREIGN (the state belongs to another network
- * namespace), or -errno.  errbuf gets a reason.
+ * Undo the last apply of this scope: restore every recorded value through
+ * /proc/sys and (HOST) the previous drop-in, or remove it if there was none,
+ * then delete the state file.  Returns 0, -ENOENT (nothing to roll back),
+ * TW_EMALFORMED (bad state file), TW_EFOREIGN (the state belongs to another
+ * network namespace), or -errno.  errbuf gets a reason.
  */
 TW_EXTERN int tw_doctor_rollback(const struct tw_doctor_apply_opts *o, char *errbuf, size_t errlen);
 

@@ -29,6 +29,11 @@ usage "--sample missing" --sample
 usage "--rollback with --apply" --rollback --apply
 usage "--quiet without --exit-code" -q
 usage "--root relative" --root etc
+usage "--root that does not exist" --root /nonexistent-twkit-$$
+usage "--root that is a file" --root /etc/hostname
+check "--root names the problem" grep -q "'/nonexistent-twkit-$$' is not a directory" <("$TWKIT" doctor --root /nonexistent-twkit-$$ 2>&1)
+usage "--fixture with --apply" --fixture tests/fixtures/doctor/golden/healthy --apply
+usage "--fixture with --sample" --fixture tests/fixtures/doctor/golden/healthy --sample 1
 usage "stray argument" extra
 check "--sample message is clear" grep -q "'99' is not a decimal number from 0 to 60" <("$TWKIT" doctor --sample 99 2>&1)
 
@@ -68,8 +73,10 @@ if [ "$(id -u)" -eq 0 ] && unshare --net true 2>/dev/null; then
         sysctl -qw net.ipv4.ip_local_port_range="40000 40100" net.ipv4.tcp_tw_reuse=0 net.ipv4.tcp_fin_timeout=5 net.ipv4.tcp_rfc1337=1
         "$1" --connect 127.0.0.1:9001 --count 95 >/dev/null
         mkdir -p "$2/root"
-        "$3" doctor --root "$2/root" --sample 0.3 --json >"$2/j"
+        "$3" doctor --root "$2/root" --sample 0.3 --json >"$2/j" 2>"$2/err"
         "$3" doctor --root "$2/root" --sample 0.3 -v >"$2/txt"' _ "$HELPERS/doctor_load" "$T" "$TWKIT"
+    check "an empty --root is said (issue 9 item 20)" grep -q "no sysctl file below $T/root" "$T/err"
+    eq "sysctl_files in JSON" "$(jq -r .sysctl_files "$T/j")" 0
     j=$(cat "$T/j")
     eq "schema" "$(jq -r .schema <<<"$j")" twkit.doctor.v1
     eq "worst" "$(jq -r .worst <<<"$j")" crit

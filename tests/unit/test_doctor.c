@@ -96,7 +96,7 @@ Test(doctor, dropin_text_has_only_justified_lines)
     s->conf.n = 1;
     s->k.fin_timeout = 10;
     struct tw_doctor_result *r = run(s);
-    char *t = tw_doctor_dropin_text(r, "netns test");
+    char *t = tw_doctor_dropin_text(r, "netns test", TW_DOCTOR_SCOPE_HOST);
     cr_assert_not_null(t);
     cr_assert(strstr(t, "\nnet.ipv4.tcp_tw_reuse = 1\n"), "%s", t);
     cr_assert(strstr(t, "# Previous value: 2\n"));
@@ -178,7 +178,7 @@ Test(doctor, info_changes_are_suggestions_never_merged)
     cr_assert(f->has_change, "the finding keeps its suggestion");
     cr_assert_eq(r->worst, TW_SEV_INFO);
     cr_assert_eq(r->n_changes, 0, "nothing to write or apply on an all-clear host");
-    char *t = tw_doctor_dropin_text(r, NULL);
+    char *t = tw_doctor_dropin_text(r, NULL, TW_DOCTOR_SCOPE_HOST);
     cr_assert(strstr(t, "No change is justified"), "%s", t);
     free(t);
     done(s, r);
