@@ -135,7 +135,8 @@ case_reuse_peer_without_timestamps() {
     peer_ns
     small_range; sc net.ipv4.tcp_tw_reuse 1; sc net.ipv4.tcp_rfc1337 1
     in_peer sysctl -qw net.ipv4.tcp_timestamps=0
-    in_peer "$LOAD" --connect 198.18.0.2:9001 --count 0 --hold 40 --time 50 >/dev/null &
+    in_peer "$LOAD" --connect 198.18.0.2:9001 --count 0 --hold 10 --time 20 >/dev/null &
+    local srv=$!
     wait_listen 9001 in_peer
     local out j
     out=$("$LOAD" --connect 198.18.0.2:9001 --no-server --count 100)
@@ -154,6 +155,7 @@ case_reuse_peer_without_timestamps() {
     check "fix: how to see whether the peer sends timestamps" jqe '[.findings[] | select(.id=="port-pressure")][0].fix | test("tshark .*src host 198.18.0.2 and src port 9001")' <<<"$j"
     out=$("$LOAD" --connect 198.18.0.2:9001 --no-server --count 20 --keep-going)
     eq "and indeed the next 20 connects fail" "$(kv fail "$out")/$(kv first_errno "$out")" "20/EADDRNOTAVAIL"
+    wait $srv # the server leaves once its --hold is over
 }
 
 # issue 9 item 2: bind() before connect() draws every port from one host-wide
