@@ -30,10 +30,11 @@ struct rule {
 };
 
 static const struct rule rules[] = {
-    {"port-pressure", "destinations near ephemeral-port exhaustion",
-     tw__rule_port_pressure},
+    /* the host-wide cause first: within a severity, findings keep this order */
     {"bind-before-connect", "bind() before connect(): one host-wide pool of ports",
      tw__rule_bind_connect},
+    {"port-pressure", "destinations near ephemeral-port exhaustion",
+     tw__rule_port_pressure},
     {"tw-reuse-off", "tcp_tw_reuse = 0", tw__rule_reuse_off},
     {"tw-reuse-loopback-only", "tcp_tw_reuse = 2, pressure on non-loopback destinations",
      tw__rule_reuse_loopback},

@@ -44,6 +44,9 @@ void tw__rule_reuse_off(struct tw__dctx *x)
         x->hot_nonloop ? "   (1: every destination; 2 covers loopback only)" : "");
     if (x->k->timestamps == 0)
         FIX(f, "and turn timestamps back on (tcp_timestamps=1): reuse needs them.");
+    FIX(f, "It reclaims only TIME_WAIT whose peer sent TCP timestamps, which twkit cannot see "
+           "(port-pressure says how to check): it relieves the pressure only as far as the "
+           "peers send them.");
     FIX(f, "Better still: keep-alive or a connection pool.");
     CHANGE(f, "net.ipv4.tcp_tw_reuse", "0", "%s", v);
 }
