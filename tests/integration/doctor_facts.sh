@@ -160,32 +160,11 @@ fact_linger0() {
     eq "EstabResets delta (both ends here)" $(( $(ctr Tcp EstabResets) - e0 )) 20
 }
 
-# peer_ns: a second namespace linked by a veth pair (here 198.18.0.1, there
-# 198.18.0.2); PEER holds it, in_peer runs a command there.
-PEER=
-peer_ns() {
-    unshare --net sleep 120 &
-    PEER=$!
-    for _ in $(seq 200); do
-        [ "$(readlink /proc/$PEER/ns/net)" != "$(readlink /proc/self/ns/net)" ] && break
-        sleep 0.02
-    done
-    trap 'kill $PEER 2>/dev/null' EXIT
-    ip link add twc0 type veth peer name tws0 netns "$PEER"
-    ip addr add 198.18.0.1/30 dev twc0
-    ip link set twc0 up
-    in_peer ip link set lo up
-    in_peer ip addr add 198.18.0.2/30 dev tws0
-    in_peer ip link set tws0 up
-}
-in_peer() { nsenter -t "$PEER" -n "$@"; }
-wait_listen() { # PORT [in_peer]
-    for _ in $(seq 200); do ${2:-} ss -Hltn "sport = :$1" | grep -q . && return 0; sleep 0.05; done
-    return 1
-}
+. tests/helpers/peer_ns.sh # peer_ns, in_peer, wait_listen
 
 fact_reuse_needs_peer_ts() {
     peer_ns
+    trap 'kill $PEER 2>/dev/null' EXIT
     small_range; sc net.ipv4.tcp_tw_reuse 1; sc net.ipv4.tcp_rfc1337 1
     local out ts
     for ts in 0 1; do
@@ -209,6 +188,7 @@ fact_reuse_needs_peer_ts() {
 fact_peer_ts_tshark() {
     command -v tshark >/dev/null || { skip_case "peer_ts_tshark" "needs tshark"; return; }
     peer_ns
+    trap 'kill $PEER 2>/dev/null' EXIT
     local ts out
     for ts in 1 0; do
         in_peer sysctl -qw net.ipv4.tcp_timestamps=$ts

@@ -25,30 +25,7 @@ small_range() { sc net.ipv4.ip_local_port_range "40000 40099"; }
 nonloop_addr() { ip addr add 198.18.0.1/32 dev lo; } # a local address outside 127/8
 jqe() { jq -e "$@" >/dev/null; }
 wait_file() { for _ in $(seq 200); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
-# peer_ns: a second namespace (the server's host), linked by a veth pair:
-# here 198.18.0.1/30, there 198.18.0.2/30.  PEER is the PID holding it (killed
-# at the end of the case); in_peer runs a command there.
-PEER=
-peer_ns() {
-    unshare --net sleep 120 &
-    PEER=$!
-    for _ in $(seq 200); do
-        [ "$(readlink /proc/$PEER/ns/net)" != "$(readlink /proc/self/ns/net)" ] && break
-        sleep 0.02
-    done
-    ip link add twc0 type veth peer name tws0 netns "$PEER"
-    ip addr add 198.18.0.1/30 dev twc0
-    ip link set twc0 up
-    in_peer ip link set lo up
-    in_peer ip addr add 198.18.0.2/30 dev tws0
-    in_peer ip link set tws0 up
-}
-in_peer() { nsenter -t "$PEER" -n "$@"; }
-# wait_listen PORT [in_peer]: until a socket listens on PORT
-wait_listen() {
-    for _ in $(seq 200); do ${2:-} ss -Hltn "sport = :$1" | grep -q . && return 0; sleep 0.05; done
-    return 1
-}
+. tests/helpers/peer_ns.sh # peer_ns, in_peer, wait_listen
 kv() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
 case_clean() {
@@ -393,8 +370,9 @@ if [ -n "${TW_DOCTOR_CASE:-}" ]; then
     ip link set lo up
     T=$(mktemp -d)
     trap 'rm -rf "$T"; [ -n "$PEER" ] && kill "$PEER" 2>/dev/null' EXIT
-    EMPTY=$T/empty-root
-    mkdir -p "$EMPTY"
+    EMPTY=$T/empty-root # keeps the host's sysctl files out: one empty file
+    mkdir -p "$EMPTY/etc"
+    : >"$EMPTY/etc/sysctl.conf"
     # shellcheck disable=SC2086
     case_$TW_DOCTOR_CASE ${TW_DOCTOR_ARG:-}
     finish
