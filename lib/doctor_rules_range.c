@@ -105,8 +105,8 @@ static const char SRC_LISTEN[] = "net/ipv4/inet_hashtables.c __inet_hash_connect
 static const char EXPL_LISTEN[] =
     "A service port inside ip_local_port_range is an ephemeral port like the others: "
     "while the service is down (a restart, a deploy), outgoing connections can take it, "
-    "and the service then cannot bind it (EADDRINUSE, SO_REUSEADDR or not) until every "
-    "socket on it has gone, their TIME_WAIT and FIN_WAIT2 included. While it listens, "
+    "and the service then cannot bind it (EADDRINUSE, with SO_REUSEADDR too) until every "
+    "socket on it has gone, TIME_WAIT included. While it listens, "
     "connect() skips the port, so it also takes one port from every destination's range. "
     "ip_local_reserved_ports keeps connect() and bind(0) off those ports; an explicit "
     "bind() still gets them.";

@@ -206,6 +206,7 @@ void tw__rule_rfc1337(struct tw__dctx *x)
     EVN(f, "tw_ended_early_server", "%" PRIu64, vs);
     EVN(f, "tw_ended_early_client", "%" PRIu64, vc);
     EVN(f, "tw_killed_min", "%" PRIu64, killed);
+    EVN(f, "tw_killed_early", "%" PRIu64, killed); /* v1 name of the same number */
     EVN(f, "passive_opens", "%" PRIu64, passive);
     EVN(f, "tw_recycled", "%" PRIu64, recycled);
     EVN(f, "window_s", "%.1f", s->seconds);

@@ -21,6 +21,7 @@
 #   listener_port  a service port inside the range is taken by connect();
 #                  the service cannot bind it even after the clients closed;
 #                  ip_local_reserved_ports prevents it; "\n" clears the list [5, 11]
+#   sock_destroy   ss -K (SOCK_DESTROY) ends TIME_WAIT sockets, no counter moves [11]
 #   tw_buckets_default  a new namespace gets tcp_max_tw_buckets =
 #                  |tcp_ehash_entries| / 2                                  [4]
 # tcp_rfc1337=1 is set where exact counts matter: on this kernel a plain
@@ -274,6 +275,17 @@ fact_listener_port() {
     eq "a newline clears it" "$(sysctl -n net.ipv4.ip_local_reserved_ports)" ""
 }
 
+fact_sock_destroy() {
+    sc net.ipv4.tcp_rfc1337 1
+    "$LOAD" --connect 127.0.0.1:9001 --count 20 >/dev/null
+    eq "TIME_WAIT" "$(tw_count)" 20
+    local k0 r0; k0=$(ctr TcpExt TWKilled); r0=$(ctr TcpExt TWRecycled)
+    ss -K state time-wait >/dev/null 2>&1
+    eq "ss -K state time-wait ends them all" "$(tw_count)" 0
+    eq "TWKilled unchanged" "$(ctr TcpExt TWKilled)" "$k0"
+    eq "TWRecycled unchanged" "$(ctr TcpExt TWRecycled)" "$r0"
+}
+
 fact_tw_buckets_default() {
     local e m
     e=$(unshare --net sysctl -n net.ipv4.tcp_ehash_entries)
@@ -297,7 +309,8 @@ if [ -n "${TW_FACT:-}" ]; then
 fi
 failed=()
 for f in ${TW_FACTS:-timewait_len reuse2_loopback reuse_needs_ts overflow bind_no_port parity rfc1337 linger0
-         reuse_needs_peer_ts peer_ts_tshark bind_pool syn_takeover listener_port tw_buckets_default}; do
+         reuse_needs_peer_ts peer_ts_tshark bind_pool syn_takeover listener_port sock_destroy
+         tw_buckets_default}; do
     echo "== $f"
     TW_FACT=$f unshare --net -- bash "$0" || failed+=("$f")
 done
