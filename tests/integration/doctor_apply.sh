@@ -127,6 +127,7 @@ eq "--apply --root exit" "$rc" 0
 check "says what it did" grep -qF "Applied 1 change to this namespace and wrote $T/r$DROPIN, so that it holds after a reboot:" <(tr '\n' ' ' <"$T/out" | tr -s ' ')
 check "undo line with --root" grep -qx "Undo: twkit doctor --root $T/r --rollback" "$T/out"
 check "measured again" grep -q "^Measured again after the change:" "$T/out"
+eq "the view after --apply fits 80 columns" "$(awk 'length > 80' "$T/out" | wc -l)" 0
 check "drop-in below --root" test -s "$T/r$DROPIN"
 "$TWKIT" doctor --root "$T/r" --rollback >/dev/null 2>"$T/err"; rc=$?
 eq "the undo line works" "$rc" 0
