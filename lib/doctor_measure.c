@@ -30,7 +30,6 @@
 #include <time.h>
 
 #include <twkit/doctor.h>
-
 #include <twkit/error.h>
 
 #include "twx/clock.h"
@@ -161,9 +160,9 @@ static int dump(enum tw_source_kind kind, const char *proc_root, unsigned states
 
 /* What is read the same way live and from a recording: the report, the
  * listeners, the sysctls the report does not keep, the sysctl files. */
-static int measure_end(const struct tw_doctor_opts *o, struct tw_doctor_sample *s,
-                       enum tw_source_kind kind, const char *path, const char *proc_root,
-                       const char *conf_root, char *errbuf, size_t errlen)
+static int measure_end(struct tw_doctor_sample *s, enum tw_source_kind kind, const char *path,
+                       const char *proc_root, const char *conf_root, char *errbuf,
+                       size_t errlen)
 {
     struct tw_source *src = NULL;
     int e = tw_source_open(kind, path, &src);
@@ -198,7 +197,6 @@ static int measure_end(const struct tw_doctor_opts *o, struct tw_doctor_sample *
         long v = strtol(buf, NULL, 10);
         s->ehash_entries = v < 0 ? -v : v;
     }
-    (void)o;
     if (conf_root && (e = tw_sysctl_conf_load(&s->conf, conf_root))) {
         snprintf(errbuf, errlen, "reading the sysctl files: %s", tw_strerror(e));
         return e;
@@ -217,7 +215,7 @@ static bool is_dir(const char *path)
 static int measure_fixture(const struct tw_doctor_opts *o, struct tw_doctor_sample *s,
                            char *errbuf, size_t errlen)
 {
-    char win[4096], root[4096], buf[64];
+    char win[4096], root[4096];
     const char *dir = o->fixture;
     struct tw_kernel sk;
     int e = tw_counters_read(&s->c1, dir);
@@ -258,8 +256,7 @@ static int measure_fixture(const struct tw_doctor_opts *o, struct tw_doctor_samp
     }
     snprintf(root, sizeof(root), "%s/root", dir);
     const char *conf_root = o->root ? o->root : is_dir(root) ? root : NULL;
-    (void)buf;
-    return measure_end(o, s, TW_SOURCE_FIXTURE, dir, dir, conf_root, errbuf, errlen);
+    return measure_end(s, TW_SOURCE_FIXTURE, dir, dir, conf_root, errbuf, errlen);
 }
 
 int tw_doctor_measure(const struct tw_doctor_opts *o, struct tw_doctor_sample **out,
@@ -350,7 +347,7 @@ int tw_doctor_measure(const struct tw_doctor_opts *o, struct tw_doctor_sample **
         }
         s->tw_track_capped = tr->capped;
     }
-    e = measure_end(o, s, o->source, o->source == TW_SOURCE_NETLINK ? NULL : o->proc_root,
+    e = measure_end(s, o->source, o->source == TW_SOURCE_NETLINK ? NULL : o->proc_root,
                     o->proc_root, o->root ? o->root : "/", errbuf, errlen);
     if (e)
         goto fail;

@@ -166,6 +166,58 @@ static void finding(FILE *f, const struct tw_finding *x, bool full, bool color)
     labelled(f, "fix", 12, x->fix ? x->fix : "", true);
 }
 
+/* A paragraph from outside text: "PREFIX text", continuation lines at ind. */
+static void para(FILE *f, const char *prefix, int ind, const char *text)
+{
+    char *e = esc(text);
+    struct flow w = {f, 0, ind, !*prefix};
+    w.col = fprintf(f, "%s", prefix);
+    flow_text(&w, e);
+    fputc('\n', f);
+    free(e);
+}
+
+/* "  key = value (WORD current; finding)", wrapped at 6. */
+static void change_line(FILE *f, const struct tw_sysctl_change *c, const char *word)
+{
+    char *line = NULL;
+    if (asprintf(&line, "%s = %s (%s %s; %s)", c->key, c->value, word, c->current,
+                 c->finding) < 0)
+        line = NULL;
+    char *e = esc(line);
+    struct flow w = {f, 2, 6, true};
+    fputs("  ", f);
+    flow_text(&w, e);
+    fputc('\n', f);
+    free(e);
+    free(line);
+}
+
+/* What --apply did, above the findings measured after it. */
+static void applied_block(FILE *f, const struct doctor_applied *ap)
+{
+    char *t = NULL;
+    int n;
+    if (ap->scope == TW_DOCTOR_SCOPE_HOST)
+        n = asprintf(&t, "Applied %zu change%s to this namespace and wrote %s, so that %s after "
+                         "a reboot:",
+                     ap->n, ap->n == 1 ? "" : "s", ap->dropin ? ap->dropin : "?",
+                     ap->n == 1 ? "it holds" : "they hold");
+    else
+        n = asprintf(&t, "Applied %zu change%s live to this namespace only; nothing written to "
+                         "the host's boot configuration (they last as long as the namespace):",
+                     ap->n, ap->n == 1 ? "" : "s");
+    para(f, "", 2, n < 0 ? "" : t);
+    if (n >= 0)
+        free(t);
+    for (size_t i = 0; i < ap->n; i++)
+        change_line(f, &ap->changes[i], "was");
+    para(f, "Undo:", 2, ap->undo);
+    fputs(ap->remeasured ? "Measured again after the change:\n"
+                         : "Measuring again failed; the findings are from before the change:\n",
+          f);
+}
+
 void doctor_render_text(FILE *f, const struct tw_doctor_sample *s,
                         const struct tw_doctor_result *r, const struct doctor_view *v)
 {
@@ -191,54 +243,8 @@ void doctor_render_text(FILE *f, const struct tw_doctor_sample *s,
         w.col += fprintf(f, "%s", rest);
     }
     fputc('\n', f);
-    const struct doctor_applied *ap = v->applied;
-    if (ap) {
-        struct flow a = {f, 0, 2, true};
-        char *t = NULL;
-        if (ap->scope == TW_DOCTOR_SCOPE_HOST) {
-            if (asprintf(&t, "Applied %zu change%s to this namespace and wrote %s, so that "
-                             "%s after a reboot:",
-                         ap->n, ap->n == 1 ? "" : "s", ap->dropin ? ap->dropin : "?",
-                         ap->n == 1 ? "it holds" : "they hold") < 0)
-                t = NULL;
-        } else if (asprintf(&t, "Applied %zu change%s live to this namespace only; nothing "
-                                "written to the host's boot configuration (they last as long "
-                                "as the namespace):",
-                            ap->n, ap->n == 1 ? "" : "s") < 0) {
-            t = NULL;
-        }
-        char *e = esc(t);
-        a.col = 0;
-        flow_text(&a, e);
-        fputc('\n', f);
-        free(e);
-        free(t);
-        for (size_t i = 0; i < ap->n; i++) {
-            const struct tw_sysctl_change *c = &ap->changes[i];
-            char *line = NULL;
-            if (asprintf(&line, "%s = %s (was %s; %s)", c->key, c->value, c->current,
-                         c->finding) < 0)
-                line = NULL;
-            e = esc(line);
-            struct flow cw = {f, 2, 6, true};
-            fputs("  ", f);
-            flow_text(&cw, e);
-            fputc('\n', f);
-            free(e);
-            free(line);
-        }
-        e = esc(ap->undo);
-        struct flow u = {f, 0, 2, true};
-        u.col = fprintf(f, "Undo:");
-        u.fresh = false;
-        flow_text(&u, e);
-        fputc('\n', f);
-        free(e);
-        fputs(ap->remeasured ? "Measured again after the change:\n"
-                             : "Measuring again failed; the findings are from before the "
-                               "change:\n",
-              f);
-    }
+    if (v->applied)
+        applied_block(f, v->applied);
     if (r->worst <= TW_SEV_INFO)
         fprintf(f, "All clear: no warning.%s\n",
                 counts[TW_SEV_INFO] ? " Notes:" : " TIME_WAIT settings fit this load.");
@@ -258,19 +264,7 @@ void doctor_render_text(FILE *f, const struct tw_doctor_sample *s,
     }
     if (r->n_changes && v->list_changes) {
         fprintf(f, "\nJustified sysctl changes (dry run; --write-sysctl FILE or --apply):\n");
-        for (size_t i = 0; i < r->n_changes; i++) {
-            const struct tw_sysctl_change *c = &r->changes[i];
-            char *line = NULL, *t;
-            if (asprintf(&line, "%s = %s (now %s; %s)", c->key, c->value, c->current,
-                         c->finding) < 0)
-                line = NULL;
-            t = esc(line);
-            free(line);
-            struct flow cw = {f, 2, 6, true};
-            fputs("  ", f);
-            flow_text(&cw, t);
-            fputc('\n', f);
-            free(t);
-        }
+        for (size_t i = 0; i < r->n_changes; i++)
+            change_line(f, &r->changes[i], "now");
     }
 }
