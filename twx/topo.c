@@ -567,7 +567,12 @@ int twx_topo_wait(struct twx_topo *t, int idx, int timeout_ms)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-int twx_topo_wait_port(struct twx_topo *t, int hi, const char *addr, int port, int timeout_ms)
+/*
+ * In a child inside host hi's network namespace, call ready(arg) every
+ * 20 ms until it returns true or timeout_ms passes.  0 or -ETIMEDOUT.
+ */
+static int poll_in_host(struct twx_topo *t, int hi, bool (*ready)(void *), void *arg,
+                        int timeout_ms)
 {
     pid_t p = fork();
     if (p < 0)
@@ -576,16 +581,9 @@ int twx_topo_wait_port(struct twx_topo *t, int hi, const char *addr, int port, i
         child_guard();
         if (setns(t->host[hi].netns_fd, CLONE_NEWNET) < 0)
             _exit(1);
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-        inet_pton(AF_INET, addr, &sa.sin_addr);
         for (int waited = 0; waited <= timeout_ms; waited += 20) {
-            int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-            if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-                close(fd);
+            if (ready(arg))
                 _exit(0);
-            }
-            if (fd >= 0)
-                close(fd);
             struct timespec ts = {0, 20000000};
             nanosleep(&ts, NULL);
         }
@@ -597,8 +595,26 @@ int twx_topo_wait_port(struct twx_topo *t, int hi, const char *addr, int port, i
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -ETIMEDOUT;
 }
 
+static bool accepts(void *arg)
+{
+    const struct sockaddr_in *sa = arg;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok = fd >= 0 && connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+int twx_topo_wait_port(struct twx_topo *t, int hi, const char *addr, int port, int timeout_ms)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, addr, &sa.sin_addr);
+    return poll_in_host(t, hi, accepts, &sa, timeout_ms);
+}
+
 struct listen_arg {
     uint16_t port;
+    struct tw_source *src; /* opened in the child, inside the host */
 };
 
 static int listen_cb(const struct tw_sock *s, void *arg)
@@ -607,31 +623,19 @@ static int listen_cb(const struct tw_sock *s, void *arg)
     return s->state == TW_LISTEN && s->lport == a->port ? 1 : 0;
 }
 
+static bool listens(void *arg)
+{
+    struct listen_arg *a = arg;
+    if (!a->src && tw_source_open(TW_SOURCE_NETLINK, NULL, &a->src) < 0)
+        return false;
+    struct tw_query q;
+    tw_query_init(&q);
+    q.states = TW_STATE_BIT(TW_LISTEN);
+    return tw_source_dump(a->src, &q, listen_cb, a) == 1;
+}
+
 int twx_topo_wait_listen(struct twx_topo *t, int hi, int port, int timeout_ms)
 {
-    pid_t p = fork();
-    if (p < 0)
-        return -errno;
-    if (p == 0) {
-        child_guard();
-        struct tw_source *src = NULL;
-        if (setns(t->host[hi].netns_fd, CLONE_NEWNET) < 0 ||
-            tw_source_open(TW_SOURCE_NETLINK, NULL, &src) < 0)
-            _exit(1);
-        struct tw_query q;
-        tw_query_init(&q);
-        q.states = TW_STATE_BIT(TW_LISTEN);
-        struct listen_arg a = {(uint16_t)port};
-        for (int waited = 0; waited <= timeout_ms; waited += 20) {
-            if (tw_source_dump(src, &q, listen_cb, &a) == 1)
-                _exit(0);
-            struct timespec ts = {0, 20000000};
-            nanosleep(&ts, NULL);
-        }
-        _exit(1);
-    }
-    int st;
-    while (waitpid(p, &st, 0) < 0 && errno == EINTR)
-        ;
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -ETIMEDOUT;
+    struct listen_arg a = {(uint16_t)port, NULL};
+    return poll_in_host(t, hi, listens, &a, timeout_ms);
 }
