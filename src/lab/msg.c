@@ -412,7 +412,8 @@ int lab_msg_parse(const char *line, size_t len, struct lab_msg *m, char *err, si
     for (; type && k < sizeof(TYPES) / sizeof(TYPES[0]); k++)
         if (!strcmp(type, TYPES[k].name))
             break;
-    if (type && k == sizeof(TYPES) / sizeof(TYPES[0]))
+    bool known = type && k < sizeof(TYPES) / sizeof(TYPES[0]);
+    if (type && !known)
         lab_jerr_set(&e, "unknown message type '%s'", type);
     if (!e.failed) {
         m->type = TYPES[k].type;
@@ -441,10 +442,10 @@ int lab_msg_parse(const char *line, size_t len, struct lab_msg *m, char *err, si
             break;
         }
     }
-    json_decref(o);
+    if (e.failed) /* name the message: "counters: field 'seq' is missing" */
+        snprintf(err, errlen, "%s%s%s", known ? TYPES[k].name : "", known ? ": " : "", why);
+    json_decref(o); /* type pointed into o */
     if (e.failed) {
-        snprintf(err, errlen, "%s%s%s", type && !strstr(why, "message type") ? type : "",
-                 type && !strstr(why, "message type") ? ": " : "", why);
         lab_msg_release(m);
         return -1;
     }

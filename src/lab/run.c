@@ -53,6 +53,7 @@ struct run_ctx {
     uint64_t pending_ns;        /* when its TIME_WAIT sample began */
     uint32_t pending_tw[LAB_HOSTS];
     uint64_t load_t0;           /* the load's start, in our clock; 0: unknown */
+    FILE *load_in;              /* the load generator's stdin */
     bool have_result;
     char err[512];
     bool failed;
@@ -312,22 +313,24 @@ static int open_samplers(struct run_ctx *x, const struct lab_scenario *sc)
     return 0;
 }
 
-/* Ask for a snapshot: sample the hosts, then the load's counters. */
-static void tick(struct run_ctx *x, int load_in)
+/* Ask the load generator for its counters, to pair with sample s. */
+static void ask(struct run_ctx *x, const struct twx_sample *s)
 {
-    struct twx_sample s[LAB_HOSTS];
-    if (sample_all(x, s) < 0)
-        return;
     x->pending = true;
     x->seq++;
     x->pending_ns = s[0].t_ns;
     for (int h = 0; h < x->r->n_hosts; h++)
         x->pending_tw[h] = s[h].tw;
-    FILE *f = fdopen(dup(load_in), "w");
-    if (f) {
-        lab_msg_snapshot(f, x->seq);
-        fclose(f); /* EPIPE after the load ended is fine: SIGPIPE is ignored */
-    }
+    /* EPIPE once the load has ended is fine: SIGPIPE is ignored */
+    lab_msg_snapshot(x->load_in, x->seq);
+}
+
+/* One row: sample the hosts, then ask for the load's counters. */
+static void tick(struct run_ctx *x)
+{
+    struct twx_sample s[LAB_HOSTS];
+    if (sample_all(x, s) == 0)
+        ask(x, s);
 }
 
 /* Feed the load generator and collect rows until it exits. */
@@ -346,7 +349,7 @@ static void drive_load(struct run_ctx *x, int lg, int idx, int total)
         uint64_t now = twx_now_ns();
         if (now >= next) {
             if (!x->pending)
-                tick(x, p->in);
+                tick(x);
             next += TICK_NS;
             if (next < now)
                 next = now + TICK_NS;
@@ -433,22 +436,20 @@ void lab_run(const struct lab_scenario *sc, struct lab_run *r, int idx, int tota
             fail(x, "cannot start the load generator: %s", strerror(-lg));
     }
     if (!x->failed) {
+        x->load_in = fdopen(x->t.proc[lg].in, "w");
+        if (!x->load_in)
+            fail(x, "cannot write to the load generator: %s", strerror(errno));
+        else
+            x->t.proc[lg].in = -1; /* the FILE owns it now */
+    }
+    if (!x->failed) {
         /* the first row pairs the baseline with the load's first counters */
-        x->pending = true;
-        x->seq = 1;
-        x->pending_ns = x->base[0].t_ns;
-        for (int h = 0; h < r->n_hosts; h++)
-            x->pending_tw[h] = x->base[h].tw;
-        FILE *f = fdopen(dup(x->t.proc[lg].in), "w");
-        if (f) {
-            lab_msg_snapshot(f, x->seq);
-            fclose(f);
-        }
+        ask(x, x->base);
         drive_load(x, lg, idx, total);
     }
-    if (lg >= 0 && x->t.proc[lg].in >= 0) {
-        close(x->t.proc[lg].in);
-        x->t.proc[lg].in = -1;
+    if (x->load_in) {
+        fclose(x->load_in); /* the load generator reads EOF */
+        x->load_in = NULL;
     }
     if (!x->failed) {
         int st = twx_topo_wait(&x->t, lg, 5000);
