@@ -171,20 +171,31 @@ void lab_capacity(struct lab_run *r, const struct tw_kernel *opener, const struc
     } else {
         rate_str(b, sizeof(b), c->offered);
         const char *what = c->offered_measured ? "attempted (closed loop)" : "offered";
+        const char *fails = bind_port ? "EADDRINUSE" : "EADDRNOTAVAIL";
         c->exceeded = c->offered > c->per_s;
+        int opener_h = sc->nginx ? LAB_PROXY : LAB_CLIENT;
+        uint64_t opened = r->ctr[opener_h][TW_C_ACTIVE_OPENS];
+        const struct lab_first *first = bind_port ? &r->load.einuse : &r->load.eana;
         if (!c->exceeded) {
             snprintf(text + n, sizeof(text) - (size_t)n, " The %s %s/s fits.", what, b);
         } else {
             c->run_out_s = (double)total / c->offered;
-            char when[96];
-            if (c->run_out_s > lab_opt.duration)
-                snprintf(when, sizeof(when), "would be held after %.1f s, later than this "
-                         "%.1f s run", c->run_out_s, lab_opt.duration);
+            int m = snprintf(text + n, sizeof(text) - (size_t)n, " The %s %s/s exceeds it: "
+                             "at that rate every port is held after %.2f s", what, b,
+                             c->run_out_s);
+            n += m > 0 ? m : 0;
+            if (!sc->nginx && first->seen)
+                snprintf(text + n, sizeof(text) - (size_t)n, "; here the first %s came at "
+                         "%.3f s%s.", fails, first->t_s,
+                         sc->stop ? ", where this scenario stops"
+                                  : ", and the excess failed from then on");
+            else if (c->run_out_s > d)
+                snprintf(text + n, sizeof(text) - (size_t)n, ", later than this %.1f s run.", d);
             else
-                snprintf(when, sizeof(when), "is held after %.2f s", c->run_out_s);
-            snprintf(text + n, sizeof(text) - (size_t)n, " The %s %s/s exceeds it: every "
-                     "port %s; from then on the excess fails with %s.", what, b, when,
-                     bind_port ? "EADDRINUSE (bind)" : "EADDRNOTAVAIL (connect)");
+                snprintf(text + n, sizeof(text) - (size_t)n, ", but this run opened %llu "
+                         "connections (%.0f/s), fewer than the %llu ports.",
+                         (unsigned long long)opened, d > 0 ? (double)opened / d : 0.0,
+                         (unsigned long long)total);
         }
     }
     set_why(c, text);

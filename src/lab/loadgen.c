@@ -22,7 +22,8 @@
  * --count spent, the first EADDRNOTAVAIL/EADDRINUSE with
  * --stop-on-exhaustion, or a signal (lg_take notes that moment).
  * Responses still in flight then are waited for and counted, but the
- * drain does not stretch the duration.
+ * drain does not stretch the duration; an open loop's arrivals that are
+ * still waiting for a free slot then are not sent.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -278,12 +279,22 @@ static void start_conn(struct lg_thread *t, struct lg_slot *s, uint64_t now)
 /* Give work to free or idle slots while there is work. */
 static void dispatch(struct lg_thread *t, uint64_t now)
 {
-    for (;;) {
+    /* A fresh clock each time: near exhaustion one connect() can take
+     * milliseconds (the kernel scans the port range). */
+    for (;; now = twx_now_ns()) {
         if (t->nidle == 0 && t->nfree == 0)
             return;
         if (lg.rate > 0) {
             if (!t->pending)
                 return;
+            if (now >= g_end || atomic_load_explicit(&g_stop, memory_order_relaxed)) {
+                /* The window closed: arrivals still waiting for a slot are
+                 * not sent, so the load ends at --duration, not when a
+                 * backlog is worked off. */
+                (void)lg_take(t, now);
+                t->pending = 0;
+                return;
+            }
             t->pending--;
         } else if (!lg_take(t, now)) {
             return;

@@ -15,7 +15,7 @@ static void json_capacity(struct twx_json *j, const struct lab_capacity *c)
 {
     twx_json_obj_begin(j, "capacity");
     if (c->per_s >= 0)
-        twx_json_f64(j, "conn_per_s", c->per_s, 1);
+        twx_json_f64(j, "conn_per_s", c->per_s, 3);
     else
         twx_json_null(j, "conn_per_s");
     twx_json_bool(j, "at_least", c->at_least);
@@ -24,7 +24,7 @@ static void json_capacity(struct twx_json *j, const struct lab_capacity *c)
     twx_json_f64(j, "hold_s", c->hold_s, 3);
     twx_json_u64(j, "burst", c->burst);
     if (c->offered >= 0)
-        twx_json_f64(j, "offered_conn_per_s", c->offered, 1);
+        twx_json_f64(j, "offered_conn_per_s", c->offered, 3);
     else
         twx_json_null(j, "offered_conn_per_s");
     twx_json_bool(j, "offered_measured", c->offered_measured);
