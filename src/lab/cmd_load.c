@@ -21,7 +21,6 @@
 #include "lab/loadgen.h"
 #include "tool.h"
 #include "twx/clock.h"
-#include "twx/text.h"
 
 struct dst_list {
     struct sockaddr_in a[LG_MAX_DST];
@@ -360,10 +359,8 @@ static void print_human(const struct lab_load_result *r)
         printf("first EADDRINUSE at %.3f s, after %llu connections\n", r->einuse.t_s,
                (unsigned long long)r->einuse.after);
     if (r->http_status) {
-        const char *reason = r->http_reason ? r->http_reason : "";
-        char *esc = malloc(twx_esc_len(reason));
-        printf("first response other than 2xx: %d %s\n", r->http_status,
-               esc ? twx_esc(esc, twx_esc_len(reason), reason) : "");
+        char *esc = lab_esc(r->http_reason); /* the peer's bytes */
+        printf("first response other than 2xx: %d%s%s\n", r->http_status, *esc ? " " : "", esc);
         free(esc);
     }
 }

@@ -347,9 +347,8 @@ static void drive_load(struct run_ctx *x, int lg, int idx, int total)
     bool open = true;
     while (open && !x->failed) {
         uint64_t now = twx_now_ns();
-        if (now >= next) {
-            if (!x->pending)
-                tick(x);
+        if (now >= next && !x->pending) { /* a late answer delays the row, never skips it */
+            tick(x);
             next += TICK_NS;
             if (next < now)
                 next = now + TICK_NS;
