@@ -366,7 +366,7 @@ static int opt_listen(void *field, const char *v, char *err, size_t len)
 #define A struct backend_args
 static const struct twx_opt backend_opts[] = {
     {.lng = "listen", .shrt = 'l', .type = TWX_FN, .off = offsetof(A, listen), .arg = "ADDR:PORT",
-     .help = "address to listen on (required; repeat for up to 8)",
+     .help = "address to listen on (required; up to 8)",
      .doc = "An IPv4 address and port to listen on; repeat it for up to 8. Required. A "
             "port that anything else holds is an error, never a silent share of an "
             "SO_REUSEPORT group.",

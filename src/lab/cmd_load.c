@@ -107,7 +107,7 @@ static int opt_path(void *field, const char *v, char *err, size_t len)
 #define A struct load_args
 static const struct twx_opt load_opts[] = {
     {.lng = "connect", .shrt = 'c', .type = TWX_FN, .off = offsetof(A, dst), .arg = "ADDR:PORT",
-     .help = "destination (required; repeat to spread over several)",
+     .help = "destination (required; connections spread over several)",
      .doc = "Destination, an IPv4 address and port in 127.0.0.0/8 or 198.18.0.0/15 (the "
             "only places the lab sends traffic). Repeat it to spread connections round "
             "robin over up to 16 destinations. Required.",
@@ -149,7 +149,7 @@ static const struct twx_opt load_opts[] = {
             "with SO_LINGER {1, 0}: an RST, no TIME_WAIT).",
      .dflt = "client", .example = "server", .choices = close_choices},
     {.lng = "source", .shrt = 's', .type = TWX_FN, .off = offsetof(A, src), .arg = "ADDR",
-     .help = "bind to this local address (repeat to spread over several)",
+     .help = "bind to this local address (spread over several)",
      .doc = "Bind each connection to a local IPv4 address before connect(); repeat it to "
             "use up to 64 addresses in turn. How the port is chosen is *--bind*.",
      .example = "198.18.0.1", .fn = opt_source, .flags = TWX_REPEAT, .excl = X_POOL_SOURCE},
