@@ -90,8 +90,10 @@ case_reuse_loopback_only() {
 
 case_reuse_loopback_is_fine() {
     small_range; sc net.ipv4.tcp_rfc1337 1
-    # the load first, with the default 1 s delay (nothing reused within it),
-    # then a 1 ms delay: every TIME_WAIT is old enough for reuse
+    # the load first, with the longest delay (60 s: nothing is reused even if
+    # the load takes more than a second on a busy machine), then a 1 ms
+    # delay: every TIME_WAIT is old enough for reuse
+    [ -e /proc/sys/net/ipv4/tcp_tw_reuse_delay ] && sc net.ipv4.tcp_tw_reuse_delay 60000
     "$LOAD" --connect 127.0.0.1:9001 --count 60 >/dev/null
     [ -e /proc/sys/net/ipv4/tcp_tw_reuse_delay ] && sc net.ipv4.tcp_tw_reuse_delay 1
     sleep 1.1
