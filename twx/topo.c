@@ -51,6 +51,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <twkit/sock.h>
+
 static int g_exe_fd = -1;
 static pid_t g_lab_pid;
 volatile pid_t twx_topo_all_pids[64];
@@ -238,6 +240,10 @@ void twx_topo_destroy(struct twx_topo *t)
             close(t->proc[i].out);
             t->proc[i].out = -1;
         }
+        if (t->proc[i].in >= 0) {
+            close(t->proc[i].in);
+            t->proc[i].in = -1;
+        }
     }
     for (int i = 0; i < t->n_hosts; i++) {
         struct twx_topo_host *h = &t->host[i];
@@ -272,20 +278,39 @@ int twx_topo_spawn(struct twx_topo *t, int hi, char *const argv[], const char *w
 {
     if (t->n_procs == TWX_TOPO_MAX_PROCS)
         return -ENOSPC;
-    int out[2];
+    int out[2], in[2];
     if (pipe2(out, O_CLOEXEC) < 0)
         return -errno;
+    if (pipe2(in, O_CLOEXEC) < 0) {
+        int e = -errno;
+        close(out[0]);
+        close(out[1]);
+        return e;
+    }
     struct twx_topo_host *h = &t->host[hi];
     pid_t p = fork();
     if (p < 0) {
+        int e = -errno;
         close(out[0]);
         close(out[1]);
-        return -errno;
+        close(in[0]);
+        close(in[1]);
+        return e;
     }
     if (p == 0) {
         twx__topo_child_guard();
         if (getppid() != g_lab_pid)
             _exit(127);
+        /* The shim keeps no end of any program's pipes but its own child's
+         * (so that closing proc->in means EOF for every program). */
+        close(out[0]);
+        close(in[1]);
+        for (int k = 0; k < t->n_procs; k++) {
+            if (t->proc[k].out >= 0)
+                close(t->proc[k].out);
+            if (t->proc[k].in >= 0)
+                close(t->proc[k].in);
+        }
         if (setns(h->mntns_fd, CLONE_NEWNS) < 0 || setns(h->netns_fd, CLONE_NEWNET) < 0 ||
             setns(h->pidns_fd, CLONE_NEWPID) < 0) {
             fprintf(stderr, "twkit: lab: cannot enter the %s host: %s\n", h->name, strerror(errno));
@@ -313,6 +338,7 @@ int twx_topo_spawn(struct twx_topo *t, int hi, char *const argv[], const char *w
         if (q == 0) {
             prctl(PR_SET_PDEATHSIG, SIGKILL);
             dup2(out[1], 1);
+            dup2(in[0], 0);
             if (!strcmp(argv[0], "twkit")) {
                 extern char **environ;
                 syscall(SYS_execveat, g_exe_fd, "", argv, environ, AT_EMPTY_PATH);
@@ -323,6 +349,7 @@ int twx_topo_spawn(struct twx_topo *t, int hi, char *const argv[], const char *w
             _exit(127);
         }
         close(out[1]);
+        close(in[0]);
         g_shim_child = q;
         struct sigaction sa = {.sa_handler = shim_forward};
         sigaction(SIGTERM, &sa, NULL);
@@ -339,9 +366,11 @@ int twx_topo_spawn(struct twx_topo *t, int hi, char *const argv[], const char *w
     }
     note_pid(p);
     close(out[1]);
+    close(in[0]);
     struct twx_topo_proc *pr = &t->proc[t->n_procs];
     pr->pid = p;
     pr->out = out[0];
+    pr->in = in[1];
     pr->what = what;
     return t->n_procs++;
 }
@@ -363,7 +392,12 @@ int twx_topo_wait(struct twx_topo *t, int idx, int timeout_ms)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-int twx_topo_wait_port(struct twx_topo *t, int hi, const char *addr, int port, int timeout_ms)
+/*
+ * In a child inside host hi's network namespace, call ready(arg) every
+ * 20 ms until it returns true or timeout_ms passes.  0 or -ETIMEDOUT.
+ */
+static int poll_in_host(struct twx_topo *t, int hi, bool (*ready)(void *), void *arg,
+                        int timeout_ms)
 {
     pid_t p = fork();
     if (p < 0)
@@ -372,16 +406,9 @@ int twx_topo_wait_port(struct twx_topo *t, int hi, const char *addr, int port, i
         twx__topo_child_guard();
         if (setns(t->host[hi].netns_fd, CLONE_NEWNET) < 0)
             _exit(1);
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-        inet_pton(AF_INET, addr, &sa.sin_addr);
         for (int waited = 0; waited <= timeout_ms; waited += 20) {
-            int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-            if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-                close(fd);
+            if (ready(arg))
                 _exit(0);
-            }
-            if (fd >= 0)
-                close(fd);
             struct timespec ts = {0, 20000000};
             nanosleep(&ts, NULL);
         }
@@ -391,6 +418,51 @@ int twx_topo_wait_port(struct twx_topo *t, int hi, const char *addr, int port, i
     while (waitpid(p, &st, 0) < 0 && errno == EINTR)
         ;
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -ETIMEDOUT;
+}
+
+static bool accepts(void *arg)
+{
+    const struct sockaddr_in *sa = arg;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok = fd >= 0 && connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+int twx_topo_wait_port(struct twx_topo *t, int hi, const char *addr, int port, int timeout_ms)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, addr, &sa.sin_addr);
+    return poll_in_host(t, hi, accepts, &sa, timeout_ms);
+}
+
+struct listen_arg {
+    uint16_t port;
+    struct tw_source *src; /* opened in the child, inside the host */
+};
+
+static int listen_cb(const struct tw_sock *s, void *arg)
+{
+    const struct listen_arg *a = arg;
+    return s->state == TW_LISTEN && s->lport == a->port ? 1 : 0;
+}
+
+static bool listens(void *arg)
+{
+    struct listen_arg *a = arg;
+    if (!a->src && tw_source_open(TW_SOURCE_NETLINK, NULL, &a->src) < 0)
+        return false;
+    struct tw_query q;
+    tw_query_init(&q);
+    q.states = TW_STATE_BIT(TW_LISTEN);
+    return tw_source_dump(a->src, &q, listen_cb, a) == 1;
+}
+
+int twx_topo_wait_listen(struct twx_topo *t, int hi, int port, int timeout_ms)
+{
+    struct listen_arg a = {(uint16_t)port, NULL};
+    return poll_in_host(t, hi, listens, &a, timeout_ms);
 }
 
 /* ---- user namespace (without root) ------------------------------------------ */

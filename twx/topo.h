@@ -43,6 +43,8 @@ struct twx_topo_link {
 struct twx_topo_proc {
     pid_t pid;              /* the shim, in the lab's PID namespace */
     int out;                /* read end of the program's stdout, or -1 */
+    int in;                 /* write end of the program's stdin (a pipe), or -1;
+                             * close it and the program reads EOF */
     const char *what;
 };
 
@@ -66,8 +68,9 @@ void twx_topo_destroy(struct twx_topo *t);
 /*
  * Run a program inside host h: argv[0] "twkit" re-executes this binary
  * (argv then starts with the twkit subcommand), anything else is a path.
- * Its stdout goes to a pipe (proc->out).  Returns the index in t->proc or
- * -errno.
+ * Its stdout goes to a pipe (proc->out) and its stdin comes from another
+ * (proc->in), never from the caller's terminal.  Returns the index in
+ * t->proc or -errno.
  */
 int twx_topo_spawn(struct twx_topo *t, int h, char *const argv[], const char *what,
                const char *file, const char *file_text);
@@ -79,6 +82,13 @@ int twx_topo_wait(struct twx_topo *t, int idx, int timeout_ms);
 /* Try to connect to addr:port from inside host h until it accepts or
  * timeout_ms passes.  0 or -errno. */
 int twx_topo_wait_port(struct twx_topo *t, int h, const char *addr, int port, int timeout_ms);
+/*
+ * Wait until a socket listens on TCP port `port` in host h (any address),
+ * looking with sock_diag from inside the host instead of connecting, so the
+ * wait leaves no TIME_WAIT socket and moves none of the host's counters.
+ * 0, or -ETIMEDOUT after timeout_ms.
+ */
+int twx_topo_wait_listen(struct twx_topo *t, int h, int port, int timeout_ms);
 /*
  * File descriptors made inside a host.  A forked child enters host h's
  * network namespace, makes the descriptor and passes it back over a unix
