@@ -30,13 +30,23 @@ its_netns() { # network namespaces the command's processes are in (not ours)
     list=$(pids | sed 's|.*|/proc/&/ns/net|')
     [ -n "$list" ] || return 0
     # shellcheck disable=SC2086
-    find $list -maxdepth 0 -printf '%l\n' 2>/dev/null | grep -vxF "$mine" | sort -u
+    # (a process exiting as we look has an unreadable link: an empty line)
+    find $list -maxdepth 0 -printf '%l\n' 2>/dev/null | grep -x 'net:\[[0-9]*\]' |
+        grep -vxF "$mine" | sort -u
 }
 in_use() { # is any process in one of the namespaces listed in file $1?
     find /proc -mindepth 3 -maxdepth 3 -path '*/ns/net' -printf '%l\n' 2>/dev/null |
-        sort -u | grep -qxFf "$1"
+        grep -x 'net:\[[0-9]*\]' | sort -u | grep -qxFf "$1"
 }
 processes() { pids; }
+who_uses() { # the processes in one of the namespaces listed in file $1
+    find /proc -mindepth 3 -maxdepth 3 -path '*/ns/net' -printf '%h %l\n' 2>/dev/null |
+        grep -Ff "$1" | while read -r d _; do
+            d=${d%/ns}
+            echo "${d#/proc/} $(cat "$d/comm" 2>/dev/null) $(grep '^State' "$d/status" 2>/dev/null |
+                tr -s '\t ' ' ') exe=$(readlink "$d/exe" 2>/dev/null) ppid=$(awk '/^PPid/{print $2}' "$d/status" 2>/dev/null)"
+        done
+}
 links_before=$(ip -o link | awk -F': ' '{print $2}' | sort)
 
 for case in KILL:0.2 KILL:1.2 KILL:wait INT:1.2 INT:wait TERM:0.2; do
@@ -71,7 +81,7 @@ for case in KILL:0.2 KILL:1.2 KILL:wait INT:1.2 INT:wait TERM:0.2; do
             ok "SIG$sig at $at: no process and no host namespace left"
         else
             fail "SIG$sig at $at: left processes [$(processes | tr '\n' ' ')]" \
-                "$(in_use "$dir/ns" && echo 'and a namespace in use')"
+                "$(in_use "$dir/ns" && echo "and a namespace in use: $(tr '\n' ' ' <"$dir/ns")(ours: $(readlink /proc/self/ns/net), the host's: $(readlink /proc/1/ns/net)), by:" && who_uses "$dir/ns" | head -5)"
         fi
         eq "SIG$sig at $at: our interfaces" "$(ip -o link | awk -F': ' '{print $2}' | sort)" \
             "$links_before"
