@@ -267,6 +267,7 @@ static int make_fd(struct twx_topo *t, int hi, make_fn fn, const void *arg, char
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         return -errno;
+    pid_t parent = getpid();
     pid_t p = fork();
     if (p < 0) {
         int e = -errno;
@@ -276,6 +277,8 @@ static int make_fd(struct twx_topo *t, int hi, make_fn fn, const void *arg, char
     }
     if (p == 0) {
         twx__topo_child_guard();
+        if (getppid() != parent) /* the caller died before PDEATHSIG was set */
+            _exit(1);
         close(sv[0]);
         struct fd_reply r = {0};
         int fd = -1;
