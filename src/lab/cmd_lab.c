@@ -171,35 +171,6 @@ const struct twx_cmd lab_command = {
     .subs = lab_subs,
 };
 
-/* ---- without root: a user namespace of our own --------------------------------- */
-
-static int write_file(const char *path, const char *s)
-{
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t w = write(fd, s, strlen(s));
-    int e = w < 0 ? -errno : 0;
-    close(fd);
-    return e;
-}
-
-static int enter_userns(void)
-{
-    uid_t uid = geteuid();
-    gid_t gid = getegid();
-    if (unshare(CLONE_NEWUSER) < 0)
-        return -errno;
-    char m[64];
-    write_file("/proc/self/setgroups", "deny");
-    snprintf(m, sizeof(m), "0 %u 1", (unsigned)uid);
-    int e = write_file("/proc/self/uid_map", m);
-    snprintf(m, sizeof(m), "0 %u 1", (unsigned)gid);
-    if (!e)
-        e = write_file("/proc/self/gid_map", m);
-    return e;
-}
-
 /* ---- the command -------------------------------------------------------------------- */
 
 static int parse_args(int argc, char **argv, struct lab_args *a, bool want[])
@@ -315,7 +286,7 @@ static int run_lab(int argc, char **argv)
     }
     lab_opt.real_root = geteuid() == 0;
     if (!lab_opt.real_root) {
-        int e = enter_userns();
+        int e = twx_topo_enter_userns();
         if (e < 0) {
             twx_err("lab: needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN), or unprivileged user "
                     "namespaces: %s", strerror(-e));
