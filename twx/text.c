@@ -5,9 +5,14 @@
  * recolour it or fake a line; newlines break a table's rows.  The rule
  * here is simple and reversible: keep what prints as itself, write every
  * other byte as \xNN and a backslash as \\.
+ *
+ * Also the way numbers are written for people (thousands separators,
+ * binary units), so that every view writes 28,210 and 6.9 MiB alike.
  */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "twx/text.h"
@@ -120,5 +125,46 @@ char *twx_esc(char *buf, size_t len, const char *s)
         }
     }
     buf[k.used < len ? k.used : len - 1] = 0;
+    return buf;
+}
+
+char *twx_esc_dup(const char *s)
+{
+    size_t n = twx_esc_len(s);
+    char *buf = malloc(n);
+    return buf ? twx_esc(buf, n, s) : NULL;
+}
+
+/* ---- numbers for people ---------------------------------------------------- */
+
+char *twx_count(char *buf, uint64_t v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
+    size_t o = 0;
+    for (int i = 0; i < n; i++) {
+        if (i && (n - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = tmp[i];
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+char *twx_bytes(char *buf, uint64_t v)
+{
+    static const char *const unit[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (v < 1024) {
+        snprintf(buf, TWX_NUM_LEN, "%llu B", (unsigned long long)v);
+        return buf;
+    }
+    double x = (double)v / 1024;
+    int u = 0;
+    /* 1023.96 KiB prints as 1024.0: move up a unit when rounding reaches it */
+    while (u < 5 && x >= 1023.95) {
+        x /= 1024;
+        u++;
+    }
+    snprintf(buf, TWX_NUM_LEN, "%.1f %s", x, unit[u]);
     return buf;
 }

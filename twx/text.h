@@ -10,6 +10,7 @@
 #define TWX_TEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * Copy s into buf for a terminal: printable ASCII and valid UTF-8
@@ -22,5 +23,22 @@
 char *twx_esc(char *buf, size_t len, const char *s);
 /* Bytes twx_esc needs for s, the final NUL included. */
 size_t twx_esc_len(const char *s);
+/* twx_esc into a new malloc'd string (free it); NULL when out of memory. */
+char *twx_esc_dup(const char *s);
+
+/* ---- numbers for people ---------------------------------------------------- */
+
+#define TWX_NUM_LEN 32 /* holds every uint64_t in the forms below */
+
+/* "28,210": a comma every three digits.  buf holds TWX_NUM_LEN.  Returns buf. */
+char *twx_count(char *buf, uint64_t v);
+/* "512 B", "6.9 MiB": binary units with one decimal, the unit chosen after
+ * rounding (never "1024.0 KiB").  buf holds TWX_NUM_LEN.  Returns buf. */
+char *twx_bytes(char *buf, uint64_t v);
+/* one when n is 1, else many: "1 socket", "2 sockets". */
+static inline const char *twx_plural(uint64_t n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
 
 #endif /* TWX_TEXT_H */
