@@ -90,3 +90,65 @@ Test(num, plural)
     cr_assert_str_eq(twx_plural(0, "socket", "sockets"), "sockets");
     cr_assert_str_eq(twx_plural(2, "socket", "sockets"), "sockets");
 }
+
+/* ---- layout ---------------------------------------------------------------------- */
+
+static char *flow_out;
+static size_t flow_len;
+
+static FILE *mem(void)
+{
+    free(flow_out);
+    flow_out = NULL;
+    FILE *f = open_memstream(&flow_out, &flow_len);
+    cr_assert_not_null(f);
+    return f;
+}
+
+Test(layout, width_skips_colour_and_counts_characters)
+{
+    cr_assert_eq(twx_width("abc"), 3);
+    cr_assert_eq(twx_width("\033[1mabc\033[0m"), 3);
+    cr_assert_eq(twx_width("caf\xc3\xa9"), 4);
+    cr_assert_eq(twx_width(""), 0);
+    FILE *f = mem();
+    twx_pad(f, "ab", 5);
+    twx_pad(f, "toolong", 3);
+    fclose(f);
+    cr_assert_str_eq(flow_out, "ab   toolong", "pads, never cuts");
+}
+
+Test(layout, flow_wraps_at_the_width_and_indents)
+{
+    FILE *f = mem();
+    struct twx_flow w;
+    twx_flow_begin(&w, f, 20, 2, 4);
+    twx_flow_put(&w, NULL, "range 1-9:");
+    twx_flow_put(&w, " ", "9 ports");
+    twx_flow_put(&w, " ", "- 1 reserved");
+    twx_flow_putf(&w, " ", "= %d left", 8);
+    twx_flow_end(&w);
+    fclose(f);
+    cr_assert_str_eq(flow_out, "  range 1-9: 9 ports\n    - 1 reserved\n    = 8 left\n");
+}
+
+Test(layout, flow_never_cuts_a_long_piece)
+{
+    FILE *f = mem();
+    struct twx_flow w;
+    twx_flow_begin(&w, f, 10, 0, 2);
+    twx_flow_put(&w, NULL, "a");
+    twx_flow_put(&w, " ", "averyveryverylongword");
+    twx_flow_words(&w, "b  c");
+    char big[700];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = 0;
+    twx_flow_putf(&w, " ", "%s", big); /* longer than putf's own buffer */
+    twx_flow_end(&w);
+    fclose(f);
+    char want[800];
+    snprintf(want, sizeof(want), "a\n  averyveryverylongword\n  b c\n  %s\n", big);
+    cr_assert_str_eq(flow_out, want);
+    free(flow_out);
+    flow_out = NULL;
+}
