@@ -183,8 +183,9 @@ int tw_report_finish(struct tw_report *r)
         s4 = 256; /* 6.x x86_64 value, used only when the slab size is unreadable */
     if (!s6)
         s6 = 256;
-    r->tw_slab_bytes = (r->states[0][TW_TIME_WAIT] + p->fw2[0]) * s4 +
-                       (r->states[1][TW_TIME_WAIT] + p->fw2[1]) * s6;
+    for (int f = 0; f < 2; f++)
+        r->tw_slab_objects[f] = r->states[f][TW_TIME_WAIT] + p->fw2[f];
+    r->tw_slab_bytes = r->tw_slab_objects[0] * s4 + r->tw_slab_objects[1] * s6;
     unsigned bb = (r->kernel.bind_slab ? r->kernel.bind_slab : 128) +
                   (r->kernel.bind2_slab ? r->kernel.bind2_slab : 128);
 
