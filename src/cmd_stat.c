@@ -108,8 +108,8 @@ static int collect_one(const struct stat_args *a, struct stat_ns *ns)
     int e = tw_source_open(kind, a->c.fixture, &src);
     if (e) {
         if (kind == TW_SOURCE_FIXTURE)
-            twx_err("fixture %s: %s (expected sock_diag.bin or net/tcp in it)", a->c.fixture,
-                     tw_strerror(e));
+            twx_err("fixture %s: %s (expected sock_diag.bin or net/tcp in it)",
+                    tool_esc(a->c.fixture), tw_strerror(e));
         else if (kind == TW_SOURCE_NETLINK)
             twx_err("cannot open a NETLINK_SOCK_DIAG socket: %s (try --source proc)", tw_strerror(e));
         else
@@ -118,7 +118,7 @@ static int collect_one(const struct stat_args *a, struct stat_ns *ns)
     }
     if (a->record) {
         if ((e = tw_source_record(src, a->record)) || (e = tw_kernel_record(NULL, a->record))) {
-            twx_err("--record %s: %s", a->record, tw_strerror(e));
+            twx_err("--record %s: %s", tool_esc(a->record), tw_strerror(e));
             tw_source_close(src);
             return TW_EXIT_RUNTIME;
         }
@@ -129,9 +129,10 @@ static int collect_one(const struct stat_args *a, struct stat_ns *ns)
     tw_source_close(src);
     if (e) {
         if (e == -EACCES || e == -EPERM)
-            twx_err("%s: %s (reading it needs more privileges)", ns->label, err);
+            twx_err("%s: %s (reading it needs more privileges)", tool_esc(ns->label),
+                    tool_esc(err));
         else
-            twx_err("%s: %s", ns->label, err[0] ? err : tw_strerror(e));
+            twx_err("%s: %s", tool_esc(ns->label), err[0] ? tool_esc(err) : tw_strerror(e));
         return TW_EXIT_RUNTIME;
     }
     return 0;
@@ -175,17 +176,23 @@ static int run_stat(int argc, char **argv)
     tool_color_init(a.c.json || a.prom ? 2 : a.c.color, stdout);
 
     struct stat_ns *list = NULL;
-    size_t n = 0;
+    size_t n = 0, n_alloc = 0; /* reports kept, entries allocated */
     rc = TW_EXIT_OK;
 
     if (!a.c.netns || a.c.fixture) {
         list = calloc(1, sizeof(*list));
         if (!list)
             return TW_EXIT_RUNTIME;
-        if (a.c.fixture)
-            snprintf(list[0].label, sizeof(list[0].label), "fixture %s", a.c.fixture);
-        else
-            tool_netns_label(list[0].label, sizeof(list[0].label), &list[0].inode);
+        n_alloc = 1;
+        char here[16];
+        if (!a.c.fixture)
+            tool_netns_label(here, sizeof(here), &list[0].inode);
+        if (asprintf(&list[0].label, a.c.fixture ? "fixture %s" : "%s",
+                     a.c.fixture ? a.c.fixture : here) < 0) {
+            list[0].label = NULL;
+            free(list);
+            return TW_EXIT_RUNTIME;
+        }
         n = 1;
         rc = collect_one(&a, &list[0]);
     } else {
@@ -214,16 +221,22 @@ static int run_stat(int argc, char **argv)
             nt = 1;
         }
         list = calloc(nt ? nt : 1, sizeof(*list));
+        n_alloc = list ? nt : 0;
         for (size_t i = 0; list && i < nt && !rc; i++) {
             struct stat_ns *ns = &list[n];
-            snprintf(ns->label, sizeof(ns->label), "%s", targets[i].label);
+            /* a path is the user's own words, whole (the library keeps 95 bytes of it) */
+            free(ns->label);
+            if (!(ns->label = strdup(!all && a.c.netns[0] == '/' ? a.c.netns : targets[i].label))) {
+                rc = TW_EXIT_RUNTIME;
+                break;
+            }
             ns->inode = targets[i].inode;
             if ((e = tw_netns_enter(&targets[i]))) {
                 if (all && e != -EPERM) {
-                    twx_warn("skipping namespace %s: %s", targets[i].label, tw_strerror(e));
+                    twx_warn("skipping namespace %s: %s", tool_esc(ns->label), tw_strerror(e));
                     continue;
                 }
-                rc = tool_netns_err(targets[i].label, e, true);
+                rc = tool_netns_err(ns->label, e, true);
                 break;
             }
             int r = collect_one(&a, ns);
@@ -243,8 +256,10 @@ static int run_stat(int argc, char **argv)
     }
     if (!rc)
         render(&a, list, n);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n_alloc; i++) {
         tw_report_free(list[i].r);
+        free(list[i].label);
+    }
     free(list);
     if (!rc && fflush(stdout) != 0) {
         twx_err("writing output: %s", strerror(errno));

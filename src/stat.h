@@ -12,7 +12,8 @@
 #include "twx/json.h"
 
 struct stat_ns {
-    char label[96];
+    char *label;        /* malloc'd: "host", a namespace name, "pid N (comm)", a path,
+                           "fixture DIR" (raw: the human view escapes it) */
     uint64_t inode;
     struct tw_report *r;
 };
@@ -27,10 +28,6 @@ void stat_render_table(FILE *f, const struct stat_ns *ns, const struct stat_view
 void stat_render_json(struct twx_json *j, const struct stat_ns *ns, const struct stat_view *v);
 void stat_render_prom(FILE *f, const struct stat_ns *list, size_t n, const struct stat_view *v);
 
-/* "28,210" */
-const char *fmt_count(char *buf, size_t len, uint64_t v);
-/* "6.9 MiB" */
-const char *fmt_bytes(char *buf, size_t len, uint64_t v);
 /* Destinations worth printing: all above TW_PRESSURE_HIGH, at least top. */
 size_t stat_pressure_rows(const struct tw_report *r, unsigned top);
 
