@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "stat.h"
 #include "tool.h"
 
@@ -142,7 +143,7 @@ static void render(const struct stat_args *a, struct stat_ns *list, size_t n)
 {
     struct stat_view v = {.top = (unsigned)a->top, .color = tool_color};
     if (a->prom) {
-        stat_render_prom(stdout, list, n, &v);
+        metrics_write(stdout, list, n, v.top);
         return;
     }
     if (a->c.json) {

@@ -1,5 +1,6 @@
 /*
- * stat.h — the renderers of `twkit stat` (human table, JSON, Prometheus).
+ * stat.h — the renderers of `twkit stat` (human table, JSON; Prometheus is
+ * metrics.h, shared with `twkit export`).
  * Each takes finished reports and writes them; none computes anything.
  */
 #ifndef TWKIT_STAT_H
@@ -26,7 +27,6 @@ struct stat_view {
 
 void stat_render_table(FILE *f, const struct stat_ns *ns, const struct stat_view *v);
 void stat_render_json(struct twx_json *j, const struct stat_ns *ns, const struct stat_view *v);
-void stat_render_prom(FILE *f, const struct stat_ns *list, size_t n, const struct stat_view *v);
 
 /* Destinations worth printing: all above TW_PRESSURE_HIGH, at least top. */
 size_t stat_pressure_rows(const struct tw_report *r, unsigned top);
