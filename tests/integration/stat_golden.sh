@@ -12,7 +12,8 @@
 #     commas separate;
 #   - outside strings (a fixture path here; namespace and process names in
 #     stat_hostile.sh) are escaped: no raw control byte reaches the terminal.
-# Also `stat --help` within 80 columns.  UPDATE_GOLDEN=1 rewrites the goldens.
+# Also JSON and Prometheus goldens of the crafted fixture, and `stat
+# --help` within 80 columns.  UPDATE_GOLDEN=1 rewrites the goldens.
 # Needs no root: everything reads fixtures.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
@@ -101,6 +102,15 @@ eq "sysctl-missing: absent sysctls are named absent" $? 0
 check "million: 7-digit total" grep -qF "1,000,000 sockets" "$T/million.txt"
 check "long-ipv6: the server-side clients row" \
     grep -qF "2001:db8:1234:5678:9abc:def0:1234:5678 (clients)" "$T/long-ipv6.txt"
+
+echo "JSON and Prometheus goldens"
+jq 'del(.time) | .namespaces[] |= del(.dump_seconds)' "$T/crafted-nl.json" >"$T/crafted-nl.json.g"
+golden crafted-nl.json "$T/crafted-nl.json.g"
+jq 'del(.time) | .namespaces[] |= del(.dump_seconds)' "$T/long-ipv6.json" >"$T/long-ipv6.json.g"
+golden long-ipv6.json "$T/long-ipv6.json.g"
+"$TWKIT" stat --prom --fixture $S/crafted-nl |
+    sed -E 's/^(twkit_stat_dump_duration_seconds\{.*\}) .*/\1 X/' >"$T/crafted-nl.prom"
+golden crafted-nl.prom "$T/crafted-nl.prom"
 
 echo "a hostile fixture path"
 name=$'x\e[2J\e[31mok\nfake'
