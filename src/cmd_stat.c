@@ -51,7 +51,9 @@ static const struct twx_opt stat_opts[] = {
      .arg = "DIR", .help = "save the dump and kernel files to DIR (for bug reports)",
      .doc = "Save what the report was built from — the raw netlink replies or the "
             "/proc files, and the kernel files — to _DIR_, for a bug report or a test "
-            "fixture (*--fixture* _DIR_ replays it). Takes one namespace.",
+            "fixture (*--fixture* _DIR_ replays it). _DIR_ must be new or empty (a "
+            "replay must not mix two recordings); the recording appears there whole "
+            "when it is complete, or not at all. Takes one namespace.",
      .example = "/tmp/twkit-record", .excl = TOOL_X_FIXTURE_RECORD},
     TOOL_OPT_COLOR(struct stat_args),
     TOOL_OPT_HELP,
@@ -117,17 +119,28 @@ static int collect_one(const struct stat_args *a, struct stat_ns *ns)
             twx_err("cannot open the socket source: %s", tw_strerror(e));
         return TW_EXIT_RUNTIME;
     }
+    char *rec = NULL; /* the recording is made here, then renamed onto a->record */
     if (a->record) {
-        if ((e = tw_source_record(src, a->record)) || (e = tw_kernel_record(NULL, a->record))) {
+        if (stat_record_begin(a->record, &rec)) {
+            tw_source_close(src);
+            return TW_EXIT_RUNTIME;
+        }
+        if ((e = tw_source_record(src, rec)) || (e = tw_kernel_record(NULL, rec))) {
             twx_err("--record %s: %s", tool_esc(a->record), tw_strerror(e));
             tw_source_close(src);
+            stat_record_end(a->record, rec, false);
             return TW_EXIT_RUNTIME;
         }
     }
     char err[512] = "";
     struct tw_report_opts ro = {.top_n = (unsigned)a->top, .query = a->c.query};
     e = tw_report_collect(src, &ro, a->c.fixture, &ns->r, err, sizeof(err));
-    tw_source_close(src);
+    tw_source_close(src); /* closes the recorded dump */
+    if (rec && stat_record_end(a->record, rec, e == 0) && !e) {
+        tw_report_free(ns->r);
+        ns->r = NULL;
+        return TW_EXIT_RUNTIME;
+    }
     if (e) {
         if (e == -EACCES || e == -EPERM)
             twx_err("%s: %s (reading it needs more privileges)", tool_esc(ns->label),

@@ -28,6 +28,12 @@ struct stat_view {
 void stat_render_table(FILE *f, const struct stat_ns *ns, const struct stat_view *v);
 void stat_render_json(struct twx_json *j, const struct stat_ns *ns, const struct stat_view *v);
 
+/* --record DIR (stat_record.c): check that DIR is new or empty (else a message
+ * and TW_EXIT_RUNTIME) and make a temporary sibling *tmp to record into;
+ * then stat_record_end renames it onto DIR (ok) or removes it. */
+int stat_record_begin(const char *dir, char **tmp);
+int stat_record_end(const char *dir, char *tmp, bool ok);
+
 /* Destinations worth printing: all above TW_PRESSURE_HIGH, at least top. */
 size_t stat_pressure_rows(const struct tw_report *r, unsigned top);
 
