@@ -326,13 +326,12 @@ static void pressure(FILE *f, const struct tw_report *r, const struct stat_view 
     sysctl_piece(&w, "tcp_timestamps", k->timestamps, "");
     twx_flow_end(&w);
     if (r->host_ports_in_use) {
-        twx_flow_begin(&w, f, W, 2, 4);
-        twx_flow_putf(&w, NULL, "host-wide: %s of %s ports held (%s):",
-                      twx_count(b1, r->host_ports_in_use), twx_count(b3, r->effective_range),
-                      pct_str(b2, sizeof(b2), r->host_pct));
-        twx_flow_words(&w, "the limit of bind() before connect() without "
-                           "IP_BIND_ADDRESS_NO_PORT; connect() alone is limited per destination:");
-        twx_flow_end(&w);
+        fprintf(f, "  host-wide: %s of %s ports held (%s), each counted once\n",
+                twx_count(b1, r->host_ports_in_use), twx_count(b3, r->effective_range),
+                pct_str(b2, sizeof(b2), r->host_pct));
+        if (r->host_pct > TW_PRESSURE_HIGH)
+            legend(f, v, "bind() before connect() without IP_BIND_ADDRESS_NO_PORT needs a port "
+                         "that no socket holds, and connect() skips the ports that bind() took.");
     }
     size_t rows = stat_pressure_rows(r, v->top);
     if (!rows) {
