@@ -21,6 +21,8 @@
  *                               a path): a listener made before stays in
  *                               its own, so one process can hold a server
  *                               and its clients in two namespaces
+ *   comm NAME                   name this process NAME (prctl PR_SET_NAME:
+ *                               the first 15 bytes, as any user can)
  *   bindport                    from now on, binding SRC takes a port at
  *                               bind() (no IP_BIND_ADDRESS_NO_PORT): the
  *                               host-wide pool, as `bind()` before
@@ -45,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -247,6 +250,9 @@ int main(int argc, char **argv)
             if (fd < 0 || setns(fd, CLONE_NEWNET) < 0)
                 die(path);
             close(fd);
+        } else if (!strcmp(cmd, "comm") && i + 1 < argc) {
+            if (prctl(PR_SET_NAME, argv[++i], 0, 0, 0) < 0)
+                die("PR_SET_NAME");
         } else if (!strcmp(cmd, "bindport")) {
             plain_bind = 1;
         } else if (!strcmp(cmd, "try") && i + 4 < argc) {
