@@ -111,8 +111,8 @@ static int collect_one(const struct stat_args *a, struct stat_ns *ns)
     int e = tw_source_open(kind, a->c.fixture, &src);
     if (e) {
         if (kind == TW_SOURCE_FIXTURE)
-            twx_err("fixture %s: %s (expected sock_diag.bin or net/tcp in it)",
-                    tool_esc(a->c.fixture), tw_strerror(e));
+            twx_err("fixture %s: %s (expected sock_diag.bin or net/tcp in it)", a->c.fixture,
+                    tw_strerror(e));
         else if (kind == TW_SOURCE_NETLINK)
             twx_err("cannot open a NETLINK_SOCK_DIAG socket: %s (try --source proc)", tw_strerror(e));
         else
@@ -126,7 +126,7 @@ static int collect_one(const struct stat_args *a, struct stat_ns *ns)
             return TW_EXIT_RUNTIME;
         }
         if ((e = tw_source_record(src, rec)) || (e = tw_kernel_record(NULL, rec))) {
-            twx_err("--record %s: %s", tool_esc(a->record), tw_strerror(e));
+            twx_err("--record %s: %s", a->record, tw_strerror(e));
             tw_source_close(src);
             stat_record_end(a->record, rec, false);
             return TW_EXIT_RUNTIME;
@@ -143,10 +143,9 @@ static int collect_one(const struct stat_args *a, struct stat_ns *ns)
     }
     if (e) {
         if (e == -EACCES || e == -EPERM)
-            twx_err("%s: %s (reading it needs more privileges)", tool_esc(ns->label),
-                    tool_esc(err));
+            twx_err("%s: %s (reading it needs more privileges)", ns->label, err);
         else
-            twx_err("%s: %s", tool_esc(ns->label), err[0] ? tool_esc(err) : tw_strerror(e));
+            twx_err("%s: %s", ns->label, err[0] ? err : tw_strerror(e));
         return TW_EXIT_RUNTIME;
     }
     return 0;
@@ -247,7 +246,7 @@ static int run_stat(int argc, char **argv)
             ns->inode = targets[i].inode;
             if ((e = tw_netns_enter(&targets[i]))) {
                 if (all && e != -EPERM) {
-                    twx_warn("skipping namespace %s: %s", tool_esc(ns->label), tw_strerror(e));
+                    twx_warn("skipping namespace %s: %s", ns->label, tw_strerror(e));
                     continue;
                 }
                 rc = tool_netns_err(ns->label, e, true);

@@ -42,20 +42,20 @@ int stat_record_begin(const char *dir, char **tmp)
     struct stat st;
     if (stat(dir, &st) == 0) {
         if (!S_ISDIR(st.st_mode)) {
-            twx_err("--record %s: exists and is not a directory", tool_esc(dir));
+            twx_err("--record %s: exists and is not a directory", dir);
             return TW_EXIT_RUNTIME;
         }
         int ne = non_empty(dir);
         if (ne != 0) {
             if (ne > 0)
                 twx_err("--record %s: the directory is not empty; give a new or empty one "
-                        "(a replay must not mix two recordings)", tool_esc(dir));
+                        "(a replay must not mix two recordings)", dir);
             else
-                twx_err("--record %s: %s", tool_esc(dir), strerror(-ne));
+                twx_err("--record %s: %s", dir, strerror(-ne));
             return TW_EXIT_RUNTIME;
         }
     } else if (errno != ENOENT) {
-        twx_err("--record %s: %s", tool_esc(dir), strerror(errno));
+        twx_err("--record %s: %s", dir, strerror(errno));
         return TW_EXIT_RUNTIME;
     }
     size_t n = strlen(dir);
@@ -71,13 +71,13 @@ int stat_record_begin(const char *dir, char **tmp)
         int e = twx_mkdir_p(t);
         *slash = '/';
         if (e) {
-            twx_err("--record %s: %s", tool_esc(dir), strerror(-e));
+            twx_err("--record %s: %s", dir, strerror(-e));
             free(t);
             return TW_EXIT_RUNTIME;
         }
     }
     if (!mkdtemp(t)) {
-        twx_err("--record %s: %s", tool_esc(dir), strerror(errno));
+        twx_err("--record %s: %s", dir, strerror(errno));
         free(t);
         return TW_EXIT_RUNTIME;
     }
@@ -100,7 +100,7 @@ int stat_record_end(const char *dir, char *tmp, bool ok)
     if (!tmp)
         return 0;
     if (ok && rename(tmp, dir) != 0) {
-        twx_err("--record %s: %s%s", tool_esc(dir), strerror(errno),
+        twx_err("--record %s: %s%s", dir, strerror(errno),
                 errno == ENOTEMPTY || errno == EEXIST ? " (something was written there meanwhile)"
                                                       : "");
         rc = TW_EXIT_RUNTIME;

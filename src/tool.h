@@ -163,10 +163,6 @@ void tool_netns_label(char *buf, size_t len, uint64_t *inode);
  * TW_EXIT_RUNTIME. */
 int tool_netns_err(const char *spec, int err, bool entering);
 
-/* s escaped for a message or a human view (twx_esc): whole, in one of four
- * rotating buffers, valid until the fourth next call (tool_text.c). */
-const char *tool_esc(const char *s);
-
 /* Colour: decided once per run (--color choice index, NO_COLOR, isatty). */
 extern bool tool_color;
 void tool_color_init(int choice, FILE *out);

@@ -3,7 +3,7 @@
  * label of the namespace it runs in ("host" or "current"), and one wording
  * for the errors of opening or entering one, naming the capability needed.
  * Kept here so that stat, doctor and later commands say the same thing.
- * The namespace's name is escaped: it may hold terminal control bytes.
+ * (twx_err escapes the namespace's name, which may hold control bytes.)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -30,9 +30,8 @@ void tool_netns_label(char *buf, size_t len, uint64_t *inode)
     tw_netns_release(&cur);
 }
 
-int tool_netns_err(const char *raw, int e, bool entering)
+int tool_netns_err(const char *spec, int e, bool entering)
 {
-    const char *spec = tool_esc(raw); /* a name or path from outside */
     if (e == TW_ENONETNS)
         twx_err("no network namespace '%s' (neither a name in /run/netns nor a running PID)", spec);
     else if (entering && (e == -EPERM || e == -EACCES))
