@@ -255,7 +255,7 @@ static void time_wait(FILE *f, const struct tw_report *r, const struct stat_view
                 twx_count(b1, (uint64_t)k->sock_tw));
     if (r->tw_total) {
         expiry(f, r);
-        fprintf(f, "  ports freed in the next 10 s: %s (client side)\n",
+        fprintf(f, "  client-side TIME_WAIT whose timer ends within 10 s: %s\n",
                 twx_count(b1, r->tw_freed_10s));
     }
     memory(f, r);
