@@ -237,52 +237,50 @@ static void m_dest_in_use(FILE *f, const struct metric_def *m, const struct stat
     }
 }
 
-static void m_dest_reclaim(FILE *f, const struct metric_def *m, const struct stat_ns *ns,
-                           unsigned top)
+/* One series per destination: an integer count or a ratio out of a percent. */
+static void dest_each(FILE *f, const struct metric_def *m, const struct stat_ns *ns, unsigned top,
+                      uint64_t (*count)(const struct tw_pressure *),
+                      double (*pct)(const struct tw_pressure *))
 {
     const struct tw_pressure *p;
     EACH_DEST(ns, top, p)
     {
         begin(f, m, ns);
         dest_labels(f, p);
-        val_u(f, p->reclaimable);
+        if (count)
+            val_u(f, count(p));
+        else
+            val_d(f, pct(p) / 100.0);
     }
+}
+
+static uint64_t reclaim(const struct tw_pressure *p) { return p->reclaimable; }
+static uint64_t reclaim_max(const struct tw_pressure *p) { return p->reclaimable_max; }
+static double pct(const struct tw_pressure *p) { return p->pct; }
+static double pct_min(const struct tw_pressure *p) { return p->pct_min; }
+
+static void m_dest_reclaim(FILE *f, const struct metric_def *m, const struct stat_ns *ns,
+                           unsigned top)
+{
+    dest_each(f, m, ns, top, reclaim, NULL);
 }
 
 static void m_dest_reclaim_max(FILE *f, const struct metric_def *m, const struct stat_ns *ns,
                                unsigned top)
 {
-    const struct tw_pressure *p;
-    EACH_DEST(ns, top, p)
-    {
-        begin(f, m, ns);
-        dest_labels(f, p);
-        val_u(f, p->reclaimable_max);
-    }
+    dest_each(f, m, ns, top, reclaim_max, NULL);
 }
 
 static void m_dest_ratio(FILE *f, const struct metric_def *m, const struct stat_ns *ns,
                          unsigned top)
 {
-    const struct tw_pressure *p;
-    EACH_DEST(ns, top, p)
-    {
-        begin(f, m, ns);
-        dest_labels(f, p);
-        val_d(f, p->pct / 100.0);
-    }
+    dest_each(f, m, ns, top, NULL, pct);
 }
 
 static void m_dest_ratio_reused(FILE *f, const struct metric_def *m, const struct stat_ns *ns,
                                 unsigned top)
 {
-    const struct tw_pressure *p;
-    EACH_DEST(ns, top, p)
-    {
-        begin(f, m, ns);
-        dest_labels(f, p);
-        val_d(f, p->pct_min / 100.0);
-    }
+    dest_each(f, m, ns, top, NULL, pct_min);
 }
 
 static void m_top(FILE *f, const struct metric_def *m, const struct stat_ns *ns, enum tw_top_kind k)
