@@ -345,7 +345,7 @@ static void pressure(FILE *f, const struct tw_report *r, const struct stat_view 
         return;
     }
     size_t rw = 7;
-    bool bound = false, off = false;
+    bool bound = false, range = false, off = false;
     for (size_t i = 0; i < rows; i++) {
         const struct tw_pressure *p = &r->pressure[i];
         if (!p->reuse_applies) {
@@ -353,12 +353,14 @@ static void pressure(FILE *f, const struct tw_report *r, const struct stat_view 
             off = true;
         } else if (p->reclaimable_max > p->reclaimable) {
             /* a bound: the socket table does not show the peer's timestamps */
-            if (p->reclaimable)
+            if (p->reclaimable) {
                 snprintf(rc[i], sizeof(rc[i]), "%s..%s", twx_count(b1, p->reclaimable),
                          twx_count(b2, p->reclaimable_max));
-            else
+                range = true;
+            } else {
                 snprintf(rc[i], sizeof(rc[i]), "<=%s", twx_count(b2, p->reclaimable_max));
-            bound = true;
+                bound = true;
+            }
         } else {
             snprintf(rc[i], sizeof(rc[i]), "%s", twx_count(b1, p->reclaimable));
         }
@@ -389,6 +391,9 @@ static void pressure(FILE *f, const struct tw_report *r, const struct stat_view 
     if (bound)
         legend(f, v, "<=N: up to N, if the peer sent TCP timestamps; the socket table does not "
                      "show that, so PRESSURE still counts them as held.");
+    if (range)
+        legend(f, v, "A..B: A known to be reusable, up to B if the other peers sent TCP "
+                     "timestamps; PRESSURE subtracts only A.");
     if (off)
         legend(f, v, no_reuse_reason(k));
 }
