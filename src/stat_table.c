@@ -344,7 +344,7 @@ static void pressure(FILE *f, const struct tw_report *r, const struct stat_view 
         fprintf(f, "  (out of memory)\n");
         return;
     }
-    size_t rw = 7;
+    size_t rw = 7, iw = 7, tw = 7, pw = 6;
     bool bound = false, range = false, off = false;
     for (size_t i = 0; i < rows; i++) {
         const struct tw_pressure *p = &r->pressure[i];
@@ -366,11 +366,20 @@ static void pressure(FILE *f, const struct tw_report *r, const struct stat_view 
         }
         if (strlen(rc[i]) > rw)
             rw = strlen(rc[i]);
+        /* a recording can hold more than a range's worth: widen, never cut */
+        if (strlen(twx_count(b1, p->in_use)) > iw)
+            iw = strlen(b1);
+        if (strlen(twx_count(b1, p->time_wait)) > tw)
+            tw = strlen(b1);
+        if (strlen(pct_str(b1, sizeof(b1), p->pct)) > pw)
+            pw = strlen(b1);
     }
-    /* 2 + label + " IN USE" 8 + " TW" 8 + " RECLAIM" 1+rw + " PCT" 7 + " BAR" 9 = 80 */
-    size_t lw = W - 2 - 8 - 8 - (1 + rw) - 7 - 9;
+    /* 2 + label + " IN USE" 1+iw + " TW" 1+tw + " RECLAIM" 1+rw + " PCT" 1+pw + " BAR" 9:
+     * 80 with the usual widths (7, 7, 7, 6) */
+    size_t lw = W - 2 - (1 + iw) - (1 + tw) - (1 + rw) - (1 + pw) - 9;
     char hdr[160];
-    snprintf(hdr, sizeof(hdr), "%7s %7s %*s  %s", "IN USE", "TW", (int)rw, "RECLAIM", "PRESSURE");
+    snprintf(hdr, sizeof(hdr), "%*s %*s %*s %*s", (int)iw, "IN USE", (int)tw, "TW", (int)rw,
+             "RECLAIM", (int)pw + 3, "PRESSURE");
     row(f, "DESTINATION (from -> to)", lw, hdr);
     for (size_t i = 0; i < rows; i++) {
         const struct tw_pressure *p = &r->pressure[i];
@@ -379,8 +388,9 @@ static void pressure(FILE *f, const struct tw_report *r, const struct stat_view 
         hostport(rr, sizeof(rr), &p->raddr, p->rport);
         snprintf(h, sizeof(h), "%s->%s", l, rr);
         bar(bb, sizeof(bb), v, p->pct, 8);
-        snprintf(cells, sizeof(cells), "%7s %7s %*s %6s %s", twx_count(b1, p->in_use),
-                 twx_count(b2, p->time_wait), (int)rw, rc[i], pct_str(pb, sizeof(pb), p->pct), bb);
+        snprintf(cells, sizeof(cells), "%*s %*s %*s %*s %s", (int)iw, twx_count(b1, p->in_use),
+                 (int)tw, twx_count(b2, p->time_wait), (int)rw, rc[i], (int)pw,
+                 pct_str(pb, sizeof(pb), p->pct), bb);
         row(f, h, lw, cells);
     }
     free(rc);
