@@ -22,7 +22,6 @@ struct stat_ns {
 struct stat_view {
     unsigned top;       /* rows per table */
     bool color;
-    bool wide;          /* no column width limit */
 };
 
 void stat_render_table(FILE *f, const struct stat_ns *ns, const struct stat_view *v);
