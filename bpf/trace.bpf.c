@@ -1,0 +1,751 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * trace.bpf.c — the kernel half of `twkit trace`: who makes the TIME_WAIT
+ * sockets, and which connect()/bind() calls fail with which errno.
+ *
+ * Only tracepoints with BTF (tp_btf/) and raw syscall tracepoints (raw_tp/)
+ * are used: they load where kprobes are missing and fentry is refused.
+ *
+ * Closes.  inet_sock_set_state reports every state change of a full TCP
+ * socket, never TIME_WAIT itself.  ESTABLISHED -> FIN_WAIT1 runs in the
+ * context of the process that called close() or shutdown(): that process
+ * "closed first" and is remembered in the socket's local storage
+ * (BPF_MAP_TYPE_SK_STORAGE, freed with the socket).  CLOSE_WAIT -> LAST_ACK
+ * is a passive close by the current process, FIN_WAIT1 -> CLOSING a
+ * simultaneous one.  A socket opened by connect() is marked at
+ * CLOSE -> SYN_SENT (in the caller's context), so its destination is the
+ * remote ip:port; an accepted socket's is its local port.
+ *
+ * Births, exactly.  Every TIME_WAIT minisock (TIME_WAIT or FIN_WAIT2
+ * substate) arms tw->tw_timer once, whose function is tw_timer_handler:
+ * tp_btf/timer_start filtered on that address counts each birth.  A re-arm
+ * (a FIN_WAIT2 minisock getting the peer's FIN, a retransmitted FIN) goes
+ * through __mod_timer, which detaches the pending timer first: the
+ * timer_cancel of the same timer, same socket cookie, comes immediately
+ * before on the same CPU (under the timer base lock, interrupts off), and
+ * is recognised.  The birth is matched to its full socket by 4-tuple and
+ * namespace when tcp_time_wait() then calls tcp_done(): the CLOSE
+ * transition, which carries the socket storage and so the process.
+ *
+ * Births, approximately.  When the address of tw_timer_handler is hidden
+ * (kallsyms without CAP_SYSLOG) the weak ksym is 0 and user space loads
+ * with cfg_exact = false: births are counted at FIN_WAIT2|CLOSING -> CLOSE
+ * unless the socket saw a reset (tcp_receive_reset, tcp_send_reset); a
+ * tcp_max_tw_buckets overflow is then miscounted as a birth.
+ *
+ * Failures.  raw_tp/sys_enter keeps, for connect() and bind() on TCP
+ * sockets only, the socket and the sockaddr (read from user memory at
+ * entry); raw_tp/sys_exit counts a negative return by errno.  A
+ * non-blocking connect() returning EINPROGRESS is followed to its socket's
+ * SYN_SENT -> CLOSE transition, whose sk_err is what SO_ERROR will report.
+ *
+ * Aggregation.  Per (process, destination) rows in hash maps, two of each:
+ * user space flips `gen` every interval and drains the idle pair; a row that
+ * finds its map full is counted as lost.  Births per namespace are
+ * cumulative counters, never drained.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "trace.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define EEXIST 17
+#define EALREADY 114
+#define EINPROGRESS 115
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+
+#if defined(__TARGET_ARCH_x86)
+#define NR_BIND 49
+#define NR_CONNECT 42
+#define SYSCALL_NR(regs) BPF_CORE_READ((struct pt_regs *)(regs), orig_ax)
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_BIND 200
+#define NR_CONNECT 203
+#define SYSCALL_NR(regs) BPF_CORE_READ((struct pt_regs *)(regs), syscallno)
+#else
+#error "twkit trace supports x86_64 and arm64"
+#endif
+
+/* ---- configuration (read-only after load) ------------------------------ */
+
+const volatile bool cfg_exact = false;
+const volatile __u32 cfg_netns = 0;          /* 0: every namespace */
+const volatile __u32 cfg_tgid = 0;           /* 0: every process */
+const volatile bool cfg_has_comm = false;
+const volatile char cfg_comm[TRACE_COMM_LEN] = {};
+const volatile __u16 cfg_dport_lo = 0;
+const volatile __u16 cfg_dport_hi = 65535;
+const volatile __u32 cfg_ncidr = 0;
+const volatile struct trace_cidr cfg_cidr[TRACE_MAX_CIDR] = {};
+
+/* Flipped by user space at each interval: which pair of tables is live. */
+__u32 gen = 0;
+
+extern const void tw_timer_handler __ksym __weak;
+
+/* ---- maps -------------------------------------------------------------- */
+
+struct close_map {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, TRACE_MAX_ROWS);
+    __type(key, struct trace_close_key);
+    __type(value, struct trace_close_val);
+} closes0 SEC(".maps"), closes1 SEC(".maps");
+
+struct fail_map {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, TRACE_MAX_ROWS);
+    __type(key, struct trace_fail_key);
+    __type(value, struct trace_fail_val);
+} fails0 SEC(".maps"), fails1 SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 4096);
+    __type(key, __u32);
+    __type(value, struct trace_births);
+} births SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, TRACE_ST_MAX);
+    __type(key, __u32);
+    __type(value, __u64);
+} stats SEC(".maps");
+
+/* What a socket carries while it lives. */
+enum { SKF_CONNECTED = 1, SKF_CLOSER = 2, SKF_OWNER = 4, SKF_RST = 8 };
+struct sk_info {
+    struct trace_who who;   /* the closer (SKF_CLOSER) or connect() caller (SKF_OWNER) */
+    __u32 flags;
+    __u32 pad;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, int);
+    __type(value, struct sk_info);
+} sks SEC(".maps");
+
+/* A connect() or bind() between entry and exit, per thread. */
+struct sys_call {
+    struct trace_who who;
+    struct trace_addr dst;
+    __u64 sk;
+    __u32 call;
+    __u32 owns_conn;        /* this connect() created the conns entry */
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 16384);
+    __type(key, __u32);
+    __type(value, struct sys_call);
+} calls SEC(".maps");
+
+/* connect() calls and non-blocking connects in progress, by socket
+ * address, from sys_enter until the outcome.  phase: the call is running
+ * (CONN_IN_CALL), returned EINPROGRESS (CONN_ASYNC), or the socket failed
+ * while the call was still running (CONN_FAILED_IN_CALL, err set).  The
+ * socket's CLOSE and sys_exit race for the transition with a cmpxchg. */
+enum { CONN_IN_CALL = 0, CONN_ASYNC = 1, CONN_FAILED_IN_CALL = 2 };
+struct conn {
+    struct trace_who who;
+    struct trace_addr dst;
+    __u64 phase;            /* 64-bit: BPF's cmpxchg before -mcpu=v3 */
+    __u64 err;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 65536);
+    __type(key, __u64);
+    __type(value, struct conn);
+} conns SEC(".maps");
+
+/* A minisock born, waiting for its full socket's CLOSE (exact mode). */
+struct tuple {
+    __u8 saddr[16], daddr[16];
+    __u32 netns;
+    __u16 sport, dport;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 16384);
+    __type(key, struct tuple);
+    __type(value, __u8);
+} newborn SEC(".maps");
+
+/* The last TIME_WAIT timer cancelled on this CPU (re-arm detection). */
+struct last_cancel {
+    __u64 timer, cookie;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct last_cancel);
+} cancels SEC(".maps");
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static __always_inline void stat_inc(__u32 id)
+{
+    __u64 *v = bpf_map_lookup_elem(&stats, &id);
+    if (v)
+        (*v)++;
+}
+
+/* Addresses, remote port and namespace of a socket or minisock (both
+ * start with sock_common).  The local port is set by the caller: a closing
+ * socket has already given its port back (inet_num = 0) when the CLOSE
+ * transition is traced, so it is read from inet_sport / tw_sport. */
+static __always_inline void common_tuple(const struct sock_common *c, struct tuple *t)
+{
+    __u16 fam = BPF_CORE_READ(c, skc_family);
+    if (fam == AF_INET) {
+        __u32 s = BPF_CORE_READ(c, skc_rcv_saddr), d = BPF_CORE_READ(c, skc_daddr);
+        t->saddr[10] = t->saddr[11] = t->daddr[10] = t->daddr[11] = 0xff;
+        __builtin_memcpy(&t->saddr[12], &s, 4);
+        __builtin_memcpy(&t->daddr[12], &d, 4);
+    } else {
+        BPF_CORE_READ_INTO(&t->saddr, c, skc_v6_rcv_saddr.in6_u.u6_addr8);
+        BPF_CORE_READ_INTO(&t->daddr, c, skc_v6_daddr.in6_u.u6_addr8);
+    }
+    t->dport = bpf_ntohs(BPF_CORE_READ(c, skc_dport));
+    t->netns = BPF_CORE_READ(c, skc_net.net, ns.inum);
+}
+
+static __always_inline void sk_tuple(const struct sock *sk, struct tuple *t)
+{
+    common_tuple(&sk->__sk_common, t);
+    t->sport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
+}
+
+static __always_inline __u32 sk_netns(const struct sock *sk)
+{
+    return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+}
+
+/* The destination of a socket: remote ip:port, or local port if accepted. */
+static __always_inline void sk_dest(const struct sock *sk, bool connected, struct trace_addr *d)
+{
+    struct tuple t = {};
+    sk_tuple(sk, &t);
+    if (connected) {
+        __builtin_memcpy(d->a, t.daddr, 16);
+        d->port = t.dport;
+        d->kind = TRACE_DEST_REMOTE;
+    } else {
+        d->port = t.sport;
+        d->kind = TRACE_DEST_LOCAL;
+    }
+}
+
+/* A socket with no mark (opened before trace attached): was its port
+ * chosen by connect()?  connect() creates its bind buckets with
+ * fastreuse = -1; bind() and listen() never do. */
+static __always_inline bool guess_connected(const struct sock *sk)
+{
+    const struct inet_connection_sock *icsk = (const void *)sk;
+    struct inet_bind_bucket *tb = BPF_CORE_READ(icsk, icsk_bind_hash);
+    return tb && BPF_CORE_READ(tb, fastreuse) == -1;
+}
+
+static __always_inline void current_who(struct trace_who *w, __u32 netns)
+{
+    struct task_struct *t = (void *)bpf_get_current_task();
+    w->tgid = bpf_get_current_pid_tgid() >> 32;
+    w->netns = netns;
+    w->cgroup = bpf_get_current_cgroup_id();
+    BPF_CORE_READ_INTO(&w->comm, t, group_leader, comm);
+}
+
+static __always_inline bool comm_ok(const char *c)
+{
+    if (!cfg_has_comm)
+        return true;
+    for (int i = 0; i < TRACE_COMM_LEN; i++) {
+        if (c[i] != cfg_comm[i])
+            return false;
+        if (!c[i])
+            break;
+    }
+    return true;
+}
+
+static __always_inline bool dest_ok(const struct trace_addr *d)
+{
+    if (d->port < cfg_dport_lo || d->port > cfg_dport_hi)
+        return false;
+    if (!cfg_ncidr)
+        return true;
+    if (d->kind == TRACE_DEST_LOCAL)   /* no address: only the port is kept */
+        return false;
+    for (__u32 i = 0; i < TRACE_MAX_CIDR && i < cfg_ncidr; i++) {
+        __u32 bits = cfg_cidr[i].bits, j;
+        bool match = true;
+        for (j = 0; j < 16; j++) {
+            __u8 mask = bits >= 8 * (j + 1) ? 0xff
+                      : bits <= 8 * j ? 0 : (__u8)(0xff << (8 - (bits - 8 * j)));
+            if ((d->a[j] ^ cfg_cidr[i].a[j]) & mask) {
+                match = false;
+                break;
+            }
+        }
+        if (match)
+            return true;
+    }
+    return false;
+}
+
+static __always_inline bool who_ok(const struct trace_who *w)
+{
+    return (!cfg_tgid || w->tgid == cfg_tgid) && comm_ok(w->comm);
+}
+
+/* Add n to one field of the (who, dst) row of the live close table. */
+static __always_inline void add_close(const struct trace_who *w, const struct trace_addr *d,
+                                      __u32 field)
+{
+    if (!who_ok(w) || !dest_ok(d) || field >= sizeof(struct trace_close_val) / 8)
+        return;
+    struct trace_close_key k = {};
+    k.who = *w;
+    k.dst = *d;
+    void *m = gen & 1 ? (void *)&closes1 : (void *)&closes0;
+    __u64 *v = bpf_map_lookup_elem(m, &k);
+    if (!v) {
+        struct trace_close_val z = {};
+        long e = bpf_map_update_elem(m, &k, &z, BPF_NOEXIST);
+        if (e && e != -EEXIST) {
+            stat_inc(TRACE_ST_LOST_CLOSE);
+            return;
+        }
+        v = bpf_map_lookup_elem(m, &k);
+        if (!v)
+            return;
+    }
+    __sync_fetch_and_add(&v[field], 1);
+}
+
+#define F_TW 0
+#define F_FW2 1
+#define F_ACTIVE 2
+#define F_PASSIVE 3
+#define F_SIMUL 4
+#define F_RST 5
+
+static __always_inline void add_fail(const struct trace_who *w, const struct trace_addr *d,
+                                     __u32 call, __u32 err, bool later)
+{
+    if (!who_ok(w) || !dest_ok(d))
+        return;
+    struct trace_fail_key k = {};
+    k.who = *w;
+    k.dst = *d;
+    k.call = call;
+    k.err = err;
+    void *m = gen & 1 ? (void *)&fails1 : (void *)&fails0;
+    struct trace_fail_val *v = bpf_map_lookup_elem(m, &k);
+    if (!v) {
+        struct trace_fail_val z = {};
+        long e = bpf_map_update_elem(m, &k, &z, BPF_NOEXIST);
+        if (e && e != -EEXIST) {
+            stat_inc(TRACE_ST_LOST_FAIL);
+            return;
+        }
+        v = bpf_map_lookup_elem(m, &k);
+        if (!v)
+            return;
+    }
+    if (later)
+        __sync_fetch_and_add(&v->later, 1);
+    else
+        __sync_fetch_and_add(&v->now, 1);
+}
+
+static __always_inline void count_birth(__u32 netns, bool fw2)
+{
+    struct trace_births *b = bpf_map_lookup_elem(&births, &netns);
+    if (!b) {
+        struct trace_births z = {};
+        long e = bpf_map_update_elem(&births, &netns, &z, BPF_NOEXIST);
+        if (e && e != -EEXIST) {
+            stat_inc(TRACE_ST_LOST_BIRTHS);
+            return;
+        }
+        b = bpf_map_lookup_elem(&births, &netns);
+        if (!b)
+            return;
+    }
+    if (fw2)
+        __sync_fetch_and_add(&b->fw2, 1);
+    else
+        __sync_fetch_and_add(&b->tw, 1);
+}
+
+/* ---- TIME_WAIT timers (exact births) ------------------------------------ */
+
+static __always_inline bool is_tw_timer(struct timer_list *timer)
+{
+    return cfg_exact && (void *)&tw_timer_handler &&
+           (void *)timer->function == (void *)&tw_timer_handler;
+}
+
+static __always_inline const struct inet_timewait_sock *tw_of(struct timer_list *timer)
+{
+    return (const void *)((unsigned long)timer -
+                          bpf_core_field_offset(struct inet_timewait_sock, tw_timer));
+}
+
+SEC("tp_btf/timer_cancel")
+int BPF_PROG(on_tw_cancel, struct timer_list *timer)
+{
+    if (!is_tw_timer(timer))
+        return 0;
+    __u32 zero = 0;
+    struct last_cancel *c = bpf_map_lookup_elem(&cancels, &zero);
+    if (c) {
+        c->timer = (unsigned long)timer;
+        c->cookie = BPF_CORE_READ(tw_of(timer), __tw_common.skc_cookie.counter);
+    }
+    return 0;
+}
+
+SEC("tp_btf/timer_start")
+int BPF_PROG(on_tw_start, struct timer_list *timer)
+{
+    if (!is_tw_timer(timer))
+        return 0;
+    const struct inet_timewait_sock *tw = tw_of(timer);
+    __u64 cookie = BPF_CORE_READ(tw, __tw_common.skc_cookie.counter);
+    __u32 zero = 0;
+    struct last_cancel *c = bpf_map_lookup_elem(&cancels, &zero);
+    if (c) {
+        bool rearm = c->timer == (unsigned long)timer && c->cookie == cookie;
+        c->timer = 0;
+        if (rearm) {
+            stat_inc(TRACE_ST_REARM);
+            return 0;
+        }
+    }
+    struct tuple t = {};
+    common_tuple(&tw->__tw_common, &t);
+    t.sport = bpf_ntohs(BPF_CORE_READ(tw, tw_sport));
+    if (cfg_netns && t.netns != cfg_netns)
+        return 0;
+    __u8 sub = BPF_CORE_READ(tw, tw_substate);
+    count_birth(t.netns, sub == TCP_FIN_WAIT2);
+    if (bpf_map_update_elem(&newborn, &t, &sub, BPF_ANY))
+        stat_inc(TRACE_ST_LOST_PENDING);
+    return 0;
+}
+
+/* ---- resets ------------------------------------------------------------ */
+
+static __always_inline void mark_rst(struct sock *sk)
+{
+    struct sk_info *st = bpf_sk_storage_get(&sks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+    if (st)
+        st->flags |= SKF_RST;
+}
+
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(on_rst_in, struct sock *sk)
+{
+    if (cfg_netns && sk_netns(sk) != cfg_netns)
+        return 0;
+    mark_rst(sk);
+    return 0;
+}
+
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(on_rst_out, const struct sock *sk)
+{
+    if (!sk)
+        return 0;
+    int st = BPF_CORE_READ(sk, __sk_common.skc_state);
+    /* full sockets only (not a listener, request or TIME_WAIT socket) */
+    if (st == TCP_LISTEN || st == TCP_NEW_SYN_RECV || st == TCP_TIME_WAIT || st == TCP_CLOSE ||
+        st == TCP_SYN_RECV)
+        return 0;
+    if (cfg_netns && sk_netns(sk) != cfg_netns)
+        return 0;
+    mark_rst((struct sock *)sk);
+    return 0;
+}
+
+/* ---- state changes ----------------------------------------------------- */
+
+static __always_inline void on_syn_sent_end(const struct sock *sk, int newstate)
+{
+    __u64 key = (unsigned long)sk;
+    struct conn *c = bpf_map_lookup_elem(&conns, &key);
+    if (!c)
+        return;
+    __u32 err = newstate == TCP_CLOSE ? BPF_CORE_READ(sk, sk_err) : 0;
+    if (err) {
+        c->err = err;
+        /* still inside connect(): sys_exit decides between "now" and "later" */
+        if (__sync_val_compare_and_swap(&c->phase, CONN_IN_CALL, CONN_FAILED_IN_CALL) ==
+            CONN_IN_CALL)
+            return;
+        add_fail(&c->who, &c->dst, TRACE_CONNECT, err, true);
+    }
+    bpf_map_delete_elem(&conns, &key);
+}
+
+static __always_inline void on_close(const struct sock *sk, int old, __u32 netns)
+{
+    struct sk_info *st = bpf_sk_storage_get(&sks, (struct sock *)sk, 0, 0);
+    __u32 flags = st ? st->flags : 0;
+    int sub = 0;
+
+    if (cfg_exact) {
+        struct tuple t = {};
+        sk_tuple(sk, &t);
+        __u8 *b = bpf_map_lookup_elem(&newborn, &t);
+        if (b) {
+            sub = *b;
+            bpf_map_delete_elem(&newborn, &t);
+        }
+    } else if ((old == TCP_FIN_WAIT2 || old == TCP_CLOSING) && !(flags & SKF_RST)) {
+        /* the peer's FIN arrived (SOCK_DONE): a TIME_WAIT minisock; else
+         * an orphaned FIN_WAIT2 one */
+        unsigned long f = BPF_CORE_READ(sk, __sk_common.skc_flags);
+        bool done = (f >> bpf_core_enum_value(enum sock_flags, SOCK_DONE)) & 1;
+        sub = old == TCP_CLOSING || done ? TCP_TIME_WAIT : TCP_FIN_WAIT2;
+        count_birth(netns, sub == TCP_FIN_WAIT2);
+    }
+
+    bool rst;
+    if (sub)
+        rst = false;
+    else if (old == TCP_ESTABLISHED || old == TCP_CLOSE_WAIT || old == TCP_FIN_WAIT1)
+        rst = true;       /* a reset or an abort (timeout, SOCK_DESTROY) */
+    else
+        rst = (old == TCP_FIN_WAIT2 || old == TCP_CLOSING || old == TCP_LAST_ACK) &&
+              (flags & SKF_RST);
+    if (!sub && !rst)
+        return;
+
+    struct trace_who w = {};
+    if (st && (flags & (SKF_CLOSER | SKF_OWNER)))
+        w = st->who;
+    else if (rst && !(flags & SKF_RST) && !BPF_CORE_READ(sk, sk_err) &&
+             BPF_CORE_READ(sk, sk_socket))
+        current_who(&w, netns);   /* close() of an open socket: a local abort */
+    w.netns = netns;
+    if (!w.tgid && sub)
+        stat_inc(TRACE_ST_UNATTRIBUTED);
+
+    struct trace_addr d = {};
+    sk_dest(sk, (flags & SKF_CONNECTED) || (!st && guess_connected(sk)), &d);
+    if (sub)
+        add_close(&w, &d, sub == TCP_FIN_WAIT2 ? F_FW2 : F_TW);
+    if (rst)
+        add_close(&w, &d, F_RST);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+    if (sk->sk_protocol != IPPROTO_TCP)
+        return 0;
+    __u32 netns = sk_netns(sk);
+    if (cfg_netns && netns != cfg_netns)
+        return 0;
+
+    if (oldstate == TCP_SYN_SENT) {
+        on_syn_sent_end(sk, newstate);
+        return 0;
+    }
+    switch (newstate) {
+    case TCP_SYN_SENT: {   /* connect(), in the caller's context */
+        struct sk_info *st = bpf_sk_storage_get(&sks, (struct sock *)sk, 0,
+                                                BPF_SK_STORAGE_GET_F_CREATE);
+        if (!st) {
+            stat_inc(TRACE_ST_LOST_PENDING);
+            return 0;
+        }
+        current_who(&st->who, netns);
+        st->flags = SKF_CONNECTED | SKF_OWNER;
+        return 0;
+    }
+    case TCP_FIN_WAIT1: {  /* close() or shutdown() before the peer's FIN */
+        if (oldstate != TCP_ESTABLISHED && oldstate != TCP_SYN_RECV)
+            return 0;
+        struct sk_info *st = bpf_sk_storage_get(&sks, (struct sock *)sk, 0,
+                                                BPF_SK_STORAGE_GET_F_CREATE);
+        if (!st) {
+            stat_inc(TRACE_ST_LOST_PENDING);
+            return 0;
+        }
+        if (!(st->flags & (SKF_OWNER | SKF_CLOSER)) && guess_connected(sk))
+            st->flags |= SKF_CONNECTED;
+        current_who(&st->who, netns);
+        st->flags |= SKF_CLOSER;
+        /* give the socket a cookie now: its minisock inherits it, which
+         * tells a re-armed timer from a new minisock at the same address */
+        bpf_get_socket_cookie((void *)sk);
+        struct trace_addr d = {};
+        sk_dest(sk, st->flags & SKF_CONNECTED, &d);
+        add_close(&st->who, &d, F_ACTIVE);
+        return 0;
+    }
+    case TCP_CLOSING: {    /* both sides sent FIN */
+        struct sk_info *st = bpf_sk_storage_get(&sks, (struct sock *)sk, 0, 0);
+        struct trace_who w = {};
+        if (st && (st->flags & SKF_CLOSER))
+            w = st->who;
+        w.netns = netns;
+        struct trace_addr d = {};
+        sk_dest(sk, st ? st->flags & SKF_CONNECTED : guess_connected(sk), &d);
+        add_close(&w, &d, F_SIMUL);
+        return 0;
+    }
+    case TCP_LAST_ACK: {   /* close() after the peer's FIN */
+        if (oldstate != TCP_CLOSE_WAIT)
+            return 0;
+        struct sk_info *st = bpf_sk_storage_get(&sks, (struct sock *)sk, 0, 0);
+        struct trace_who w = {};
+        current_who(&w, netns);
+        struct trace_addr d = {};
+        sk_dest(sk, st ? st->flags & SKF_CONNECTED : guess_connected(sk), &d);
+        add_close(&w, &d, F_PASSIVE);
+        return 0;
+    }
+    case TCP_CLOSE:
+        if (oldstate == TCP_LISTEN || oldstate == TCP_SYN_RECV || oldstate == TCP_CLOSE ||
+            oldstate == TCP_NEW_SYN_RECV)
+            return 0;
+        on_close(sk, oldstate, netns);
+        return 0;
+    }
+    return 0;
+}
+
+/* ---- connect() and bind() ---------------------------------------------- */
+
+/* The TCP socket behind fd in the current process, or 0. */
+static __always_inline __u64 tcp_sock_of_fd(int fd)
+{
+    struct task_struct *t = (void *)bpf_get_current_task();
+    struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+    if (!fdt || fd < 0 || (unsigned)fd >= BPF_CORE_READ(fdt, max_fds))
+        return 0;
+    struct file **fds = BPF_CORE_READ(fdt, fd);
+    struct file *f = 0;
+    bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+    if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+        return 0;
+    struct socket *so = BPF_CORE_READ(f, private_data);
+    struct sock *sk = BPF_CORE_READ(so, sk);
+    if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP ||
+        BPF_CORE_READ(sk, sk_type) != SOCK_STREAM)
+        return 0;
+    return (unsigned long)sk;
+}
+
+SEC("raw_tp/sys_enter")
+int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
+{
+    if (id != NR_CONNECT && id != NR_BIND)
+        return 0;
+    __u64 pid_tgid = bpf_get_current_pid_tgid();
+    if (cfg_tgid && (pid_tgid >> 32) != cfg_tgid)
+        return 0;
+    int fd = PT_REGS_PARM1_CORE(regs);
+    const void *uaddr = (const void *)PT_REGS_PARM2_CORE(regs);
+    __u64 sk = tcp_sock_of_fd(fd);
+    if (!sk)
+        return 0;
+    __u32 netns = sk_netns((const struct sock *)sk);
+    if (cfg_netns && netns != cfg_netns)
+        return 0;
+
+    struct sys_call c = {};
+    struct sockaddr_in6 sa = {};
+    if (bpf_probe_read_user(&sa, sizeof(struct sockaddr_in), uaddr))
+        return 0;
+    if (sa.sin6_family == AF_INET) {
+        struct sockaddr_in *s4 = (void *)&sa;
+        c.dst.a[10] = c.dst.a[11] = 0xff;
+        __builtin_memcpy(&c.dst.a[12], &s4->sin_addr.s_addr, 4);
+        c.dst.port = bpf_ntohs(s4->sin_port);
+    } else if (sa.sin6_family == AF_INET6) {
+        if (bpf_probe_read_user(&sa, sizeof(sa), uaddr))
+            return 0;
+        __builtin_memcpy(c.dst.a, &sa.sin6_addr, 16);
+        c.dst.port = bpf_ntohs(sa.sin6_port);
+    } else {
+        return 0;
+    }
+    current_who(&c.who, netns);
+    if (!comm_ok(c.who.comm))
+        return 0;
+    c.dst.kind = id == NR_CONNECT ? TRACE_DEST_REMOTE : TRACE_DEST_BIND;
+    c.call = id == NR_CONNECT ? TRACE_CONNECT : TRACE_BIND;
+    c.sk = sk;
+    if (c.call == TRACE_CONNECT) {
+        /* a connect() already in flight on this socket keeps its entry */
+        struct conn n = {.who = c.who, .dst = c.dst, .phase = CONN_IN_CALL};
+        long e = bpf_map_update_elem(&conns, &sk, &n, BPF_NOEXIST);
+        if (!e)
+            c.owns_conn = 1;
+        else if (e != -EEXIST)
+            stat_inc(TRACE_ST_LOST_PENDING);
+    }
+    __u32 tid = (__u32)pid_tgid;
+    if (bpf_map_update_elem(&calls, &tid, &c, BPF_ANY)) {
+        stat_inc(TRACE_ST_LOST_PENDING);
+        if (c.owns_conn)
+            bpf_map_delete_elem(&conns, &sk);
+    }
+    return 0;
+}
+
+SEC("raw_tp/sys_exit")
+int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
+{
+    long id = SYSCALL_NR(regs);
+    if (id != NR_CONNECT && id != NR_BIND)
+        return 0;
+    __u32 tid = (__u32)bpf_get_current_pid_tgid();
+    struct sys_call *p = bpf_map_lookup_elem(&calls, &tid);
+    if (!p)
+        return 0;
+    struct sys_call c = *p;
+    bpf_map_delete_elem(&calls, &tid);
+
+    if (c.owns_conn) {
+        struct conn *n = bpf_map_lookup_elem(&conns, &c.sk);
+        if (n && ret == -EINPROGRESS) {
+            /* the outcome comes later, at the socket's SYN_SENT -> CLOSE */
+            if (__sync_val_compare_and_swap(&n->phase, CONN_IN_CALL, CONN_ASYNC) ==
+                CONN_IN_CALL)
+                return 0;
+            add_fail(&c.who, &c.dst, TRACE_CONNECT, n->err, true);
+            bpf_map_delete_elem(&conns, &c.sk);
+            return 0;
+        }
+        if (n)
+            bpf_map_delete_elem(&conns, &c.sk);
+    }
+    if (ret >= 0 || ret == -EALREADY || ret == -EINPROGRESS)
+        return 0;
+    add_fail(&c.who, &c.dst, c.call, (__u32)-ret, false);
+    return 0;
+}
