@@ -410,8 +410,7 @@ static __always_inline const struct inet_timewait_sock *tw_of(struct timer_list 
                           bpf_core_field_offset(struct inet_timewait_sock, tw_timer));
 }
 
-SEC("tp_btf/timer_cancel")
-int BPF_PROG(on_tw_cancel, struct timer_list *timer)
+static __always_inline int tw_cancel(struct timer_list *timer)
 {
     if (!is_tw_timer(timer))
         return 0;
@@ -424,8 +423,7 @@ int BPF_PROG(on_tw_cancel, struct timer_list *timer)
     return 0;
 }
 
-SEC("tp_btf/timer_start")
-int BPF_PROG(on_tw_start, struct timer_list *timer)
+static __always_inline int tw_start(struct timer_list *timer)
 {
     if (!is_tw_timer(timer))
         return 0;
@@ -559,8 +557,7 @@ static __always_inline void on_close(const struct sock *sk, int old, __u32 netns
         add_close(&w, &d, F_RST);
 }
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int newstate)
+static __always_inline int set_state(const struct sock *sk, const int oldstate, const int newstate)
 {
     if (sk->sk_protocol != IPPROTO_TCP)
         return 0;
@@ -635,6 +632,110 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int 
         return 0;
     }
     return 0;
+}
+
+/* ---- twins: no event lost to recursion -----------------------------------
+ *
+ * The kernel runs a program at most once per CPU at a time: an event that
+ * arrives while the same program is running on that CPU (an interrupt whose
+ * exit runs the network softirq, in the middle of a program running in a
+ * process's context) is skipped and counted in the program's
+ * recursion_misses.  Under load that loses closes and births.  So each
+ * busy tracepoint has two programs, attached in this order by user space,
+ * which the kernel then calls in this order for every event: the first
+ * handles every event it is run for and notes it in a small per-CPU ring;
+ * the second handles an event only if it is not in the ring, i.e. exactly
+ * the events the first was skipped for.  An event is identified by its
+ * arguments (socket and states; timer and expiry).
+ */
+enum { TWIN_SET_STATE, TWIN_TIMER_START, TWIN_TIMER_CANCEL, TWIN_MAX };
+#define TWIN_RING 8
+
+/* An event: its object's address (a socket, a timer) and the rest of its
+ * arguments (states, expiry).  Two words, compared apart: the verifier
+ * allows no arithmetic on the kernel's pointers. */
+struct twin_ring {
+    __u64 ptr[TWIN_RING], aux[TWIN_RING];
+    __u32 pos;
+    __u32 pad;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, TWIN_MAX);
+    __type(key, __u32);
+    __type(value, struct twin_ring);
+} twins SEC(".maps");
+
+static __always_inline void twin_note(__u32 pair, const void *ptr, __u64 aux)
+{
+    struct twin_ring *r = bpf_map_lookup_elem(&twins, &pair);
+    if (!r)
+        return;
+    __u32 i = r->pos++ & (TWIN_RING - 1);
+    r->ptr[i] = (unsigned long)ptr;
+    r->aux[i] = aux;
+}
+
+static __always_inline bool twin_seen(__u32 pair, const void *ptr, __u64 aux)
+{
+    struct twin_ring *r = bpf_map_lookup_elem(&twins, &pair);
+    if (!r)
+        return true;
+    for (int i = 0; i < TWIN_RING; i++)
+        if (r->ptr[i] == (unsigned long)ptr && r->aux[i] == aux)
+            return true;
+    stat_inc(TRACE_ST_RECOVERED);
+    return false;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+    twin_note(TWIN_SET_STATE, sk, (__u64)oldstate << 8 | (__u8)newstate);
+    return set_state(sk, oldstate, newstate);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_set_state_nested, const struct sock *sk, const int oldstate, const int newstate)
+{
+    if (twin_seen(TWIN_SET_STATE, sk, (__u64)oldstate << 8 | (__u8)newstate))
+        return 0;
+    return set_state(sk, oldstate, newstate);
+}
+
+SEC("tp_btf/timer_start")
+int BPF_PROG(on_tw_start, struct timer_list *timer, unsigned long expires)
+{
+    if (!is_tw_timer(timer))
+        return 0;
+    twin_note(TWIN_TIMER_START, timer, expires);
+    return tw_start(timer);
+}
+
+SEC("tp_btf/timer_start")
+int BPF_PROG(on_tw_start_nested, struct timer_list *timer, unsigned long expires)
+{
+    if (!is_tw_timer(timer) || twin_seen(TWIN_TIMER_START, timer, expires))
+        return 0;
+    return tw_start(timer);
+}
+
+SEC("tp_btf/timer_cancel")
+int BPF_PROG(on_tw_cancel, struct timer_list *timer)
+{
+    if (!is_tw_timer(timer))
+        return 0;
+    twin_note(TWIN_TIMER_CANCEL, timer, timer->expires);
+    return tw_cancel(timer);
+}
+
+SEC("tp_btf/timer_cancel")
+int BPF_PROG(on_tw_cancel_nested, struct timer_list *timer)
+{
+    if (!is_tw_timer(timer) || twin_seen(TWIN_TIMER_CANCEL, timer, timer->expires))
+        return 0;
+    return tw_cancel(timer);
 }
 
 /* ---- connect() and bind() ---------------------------------------------- */

@@ -77,6 +77,7 @@ enum trace_stat {
     TRACE_ST_LOST_BIRTHS,   /* a namespace's birth counter found no room */
     TRACE_ST_REARM,         /* TIME_WAIT timers re-armed (not births) */
     TRACE_ST_UNATTRIBUTED,  /* births whose full socket closed before attach */
+    TRACE_ST_RECOVERED,     /* events a *_nested program handled for its twin */
     TRACE_ST_MAX
 };
 

@@ -152,9 +152,14 @@ static size_t g_log_len;
 
 static int log_cb(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-    if (level == LIBBPF_DEBUG)
+    if (level == LIBBPF_DEBUG && !getenv("TWKIT_TRACE_DEBUG"))
         return 0;
     char line[512];
+    va_list copy;
+    va_copy(copy, ap);
+    if (getenv("TWKIT_TRACE_DEBUG"))   /* everything libbpf says, verifier logs included */
+        vfprintf(stderr, fmt, copy);
+    va_end(copy);
     int n = vsnprintf(line, sizeof(line), fmt, ap);
     if (n <= 0)
         return 0;
@@ -199,6 +204,35 @@ static int fail(struct trace_probe *b, int kind, char *why, size_t len, const ch
     return kind;
 }
 
+static bool is_nested(const char *name)
+{
+    size_t l = strlen(name);
+    return l >= 7 && !strcmp(name + l - 7, "_nested");
+}
+
+/*
+ * Attach every program, each *_nested one after its twin: the kernel calls
+ * the programs of a tracepoint in the order they were attached, and a
+ * nested program relies on its twin having seen the event first.  The links
+ * go into the skeleton, which detaches and frees them.
+ */
+static int attach_in_order(struct trace_probe *b)
+{
+    struct bpf_object_skeleton *s = b->skel->skeleton;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < s->prog_cnt; i++) {
+            struct bpf_program *p = *s->progs[i].prog;
+            if (is_nested(bpf_program__name(p)) != (pass == 1) || !bpf_program__autoload(p))
+                continue;
+            struct bpf_link *l = bpf_program__attach(p);
+            if (!l)
+                return -errno;
+            *s->progs[i].link = l;
+        }
+    }
+    return 0;
+}
+
 int trace_probe_open(const struct trace_cfg *cfg, struct trace_probe **out, char *why, size_t len)
 {
     *out = NULL;
@@ -232,19 +266,20 @@ int trace_probe_open(const struct trace_cfg *cfg, struct trace_probe **out, char
     memcpy((void *)ro->cfg_cidr, cfg->cidr, sizeof(cfg->cidr));
     if (cfg->method != TRACE_EXACT) {
         bpf_program__set_autoload(b->skel->progs.on_tw_start, false);
+        bpf_program__set_autoload(b->skel->progs.on_tw_start_nested, false);
         bpf_program__set_autoload(b->skel->progs.on_tw_cancel, false);
+        bpf_program__set_autoload(b->skel->progs.on_tw_cancel_nested, false);
     }
 
     int e = trace_bpf__load(b->skel);
-    if (e == -EPERM || e == -EACCES)
+    if (e == -EPERM)
         return fail(b, TRACE_NOPRIV, why, len,
                     "the kernel refused to load the BPF programs (%s): twkit trace needs "
                     "root, or CAP_BPF and CAP_PERFMON", strerror(-e));
     if (e)
         return fail(b, TRACE_UNAVAILABLE, why, len, "the kernel refused the BPF programs: %s (%s)",
                     strerror(-e), log_last(last, sizeof(last)));
-    e = trace_bpf__attach(b->skel);
-    if (e)
+    if ((e = attach_in_order(b)))
         return fail(b, e == -EPERM ? TRACE_NOPRIV : TRACE_UNAVAILABLE, why, len,
                     "cannot attach the BPF programs: %s (%s)", strerror(-e),
                     log_last(last, sizeof(last)));
@@ -380,11 +415,26 @@ static int prog_info(struct bpf_program *p, struct bpf_prog_info *info)
 
 uint64_t trace_probe_missed(struct trace_probe *b)
 {
+    /*
+     * An event is lost only if a program and its *_nested twin both missed
+     * it, so a pair loses at most the smaller of their recursion_misses; a
+     * program without a twin loses what it misses.  A bound, not a count:
+     * most misses of the timer programs are other kernel timers.
+     */
     uint64_t n = 0;
     struct bpf_program *p;
     bpf_object__for_each_program(p, b->skel->obj) {
-        struct bpf_prog_info info;
-        if (prog_info(p, &info) == 0)
+        struct bpf_prog_info info, twin;
+        const char *name = bpf_program__name(p);
+        if (is_nested(name) || prog_info(p, &info) != 0)
+            continue;
+        char tname[64];
+        snprintf(tname, sizeof(tname), "%s_nested", name);
+        struct bpf_program *t = bpf_object__find_program_by_name(b->skel->obj, tname);
+        if (t && prog_info(t, &twin) == 0)
+            n += info.recursion_misses < twin.recursion_misses ? info.recursion_misses
+                                                               : twin.recursion_misses;
+        else
             n += info.recursion_misses;
     }
     return n;
@@ -398,7 +448,7 @@ size_t trace_probe_prog_stats(struct trace_probe *b, struct trace_prog_stat *out
         struct bpf_prog_info info;
         if (n >= max || prog_info(p, &info) != 0)
             continue;
-        snprintf(out[n].name, sizeof(out[n].name), "%s", bpf_program__section_name(p));
+        snprintf(out[n].name, sizeof(out[n].name), "%s", bpf_program__name(p));
         out[n].run_cnt = info.run_cnt;
         out[n].run_time_ns = info.run_time_ns;
         out[n].recursion_misses = info.recursion_misses;

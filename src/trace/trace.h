@@ -87,7 +87,7 @@ struct trace_probe;
 
 /* Per-program run statistics (--prog-stats). */
 struct trace_prog_stat {
-    char name[32];
+    char name[48];              /* the program's name in bpf/trace.bpf.c */
     uint64_t run_cnt, run_time_ns, recursion_misses;
 };
 
@@ -103,8 +103,9 @@ int trace_probe_drain(struct trace_probe *b, struct trace_tab *closes, struct tr
 int trace_probe_births(struct trace_probe *b, uint32_t netns, struct trace_births *out);
 /* The global counters (enum trace_stat), summed over CPUs. */
 int trace_probe_stats(struct trace_probe *b, uint64_t out[TRACE_ST_MAX]);
-/* Events the kernel skipped because a program was already running on that
- * CPU (recursion), over all programs. */
+/* At most how many events were lost because a program was already running
+ * on that CPU (recursion): a bound from the kernel's recursion_misses, see
+ * the twins in bpf/trace.bpf.c. */
 uint64_t trace_probe_missed(struct trace_probe *b);
 /* Per-program statistics; returns how many were filled (at most max). */
 size_t trace_probe_prog_stats(struct trace_probe *b, struct trace_prog_stat *out, size_t max);
