@@ -43,6 +43,12 @@
  * user space flips `gen` every interval and drains the idle pair; a row that
  * finds its map full is counted as lost.  Births per namespace are
  * cumulative counters, never drained.
+ *
+ * Recursion.  The programs on inet_sock_set_state, timer_start and
+ * timer_cancel come in twin pairs (bpf/twin.h) so that an event arriving
+ * while its program is already running on that CPU is not lost.
+ *
+ * Maps, configuration and helpers: trace_kern.h.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -51,16 +57,13 @@
 #include <bpf/bpf_tracing.h>
 
 #include "trace.h"
+#include "trace_kern.h"
+
+enum { TWIN_SET_STATE, TWIN_TIMER_START, TWIN_TIMER_CANCEL };
+#define TWIN_MAX 3
+#include "twin.h"
 
 char LICENSE[] SEC("license") = "GPL";
-
-#define AF_INET 2
-#define AF_INET6 10
-#define EEXIST 17
-#define EALREADY 114
-#define EINPROGRESS 115
-#define S_IFMT 00170000
-#define S_IFSOCK 0140000
 
 #if defined(__TARGET_ARCH_x86)
 #define NR_BIND 49
@@ -73,328 +76,6 @@ char LICENSE[] SEC("license") = "GPL";
 #else
 #error "twkit trace supports x86_64 and arm64"
 #endif
-
-/* ---- configuration (read-only after load) ------------------------------ */
-
-const volatile bool cfg_exact = false;
-const volatile __u32 cfg_netns = 0;          /* 0: every namespace */
-const volatile __u32 cfg_tgid = 0;           /* 0: every process */
-const volatile bool cfg_has_comm = false;
-const volatile char cfg_comm[TRACE_COMM_LEN] = {};
-const volatile __u16 cfg_dport_lo = 0;
-const volatile __u16 cfg_dport_hi = 65535;
-const volatile __u32 cfg_ncidr = 0;
-const volatile struct trace_cidr cfg_cidr[TRACE_MAX_CIDR] = {};
-
-/* Flipped by user space at each interval: which pair of tables is live. */
-__u32 gen = 0;
-
-extern const void tw_timer_handler __ksym __weak;
-
-/* ---- maps -------------------------------------------------------------- */
-
-struct close_map {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, TRACE_MAX_ROWS);
-    __type(key, struct trace_close_key);
-    __type(value, struct trace_close_val);
-} closes0 SEC(".maps"), closes1 SEC(".maps");
-
-struct fail_map {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, TRACE_MAX_ROWS);
-    __type(key, struct trace_fail_key);
-    __type(value, struct trace_fail_val);
-} fails0 SEC(".maps"), fails1 SEC(".maps");
-
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 4096);
-    __type(key, __u32);
-    __type(value, struct trace_births);
-} births SEC(".maps");
-
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, TRACE_ST_MAX);
-    __type(key, __u32);
-    __type(value, __u64);
-} stats SEC(".maps");
-
-/* What a socket carries while it lives. */
-enum { SKF_CONNECTED = 1, SKF_CLOSER = 2, SKF_OWNER = 4, SKF_RST = 8 };
-struct sk_info {
-    struct trace_who who;   /* the closer (SKF_CLOSER) or connect() caller (SKF_OWNER) */
-    __u32 flags;
-    __u32 pad;
-};
-
-struct {
-    __uint(type, BPF_MAP_TYPE_SK_STORAGE);
-    __uint(map_flags, BPF_F_NO_PREALLOC);
-    __type(key, int);
-    __type(value, struct sk_info);
-} sks SEC(".maps");
-
-/* A connect() or bind() between entry and exit, per thread. */
-struct sys_call {
-    struct trace_who who;
-    struct trace_addr dst;
-    __u64 sk;
-    __u32 call;
-    __u32 owns_conn;        /* this connect() created the conns entry */
-};
-
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 16384);
-    __type(key, __u32);
-    __type(value, struct sys_call);
-} calls SEC(".maps");
-
-/* connect() calls and non-blocking connects in progress, by socket
- * address, from sys_enter until the outcome.  phase: the call is running
- * (CONN_IN_CALL), returned EINPROGRESS (CONN_ASYNC), or the socket failed
- * while the call was still running (CONN_FAILED_IN_CALL, err set).  The
- * socket's CLOSE and sys_exit race for the transition with a cmpxchg. */
-enum { CONN_IN_CALL = 0, CONN_ASYNC = 1, CONN_FAILED_IN_CALL = 2 };
-struct conn {
-    struct trace_who who;
-    struct trace_addr dst;
-    __u64 phase;            /* 64-bit: BPF's cmpxchg before -mcpu=v3 */
-    __u64 err;
-};
-
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 65536);
-    __type(key, __u64);
-    __type(value, struct conn);
-} conns SEC(".maps");
-
-/* A minisock born, waiting for its full socket's CLOSE (exact mode). */
-struct tuple {
-    __u8 saddr[16], daddr[16];
-    __u32 netns;
-    __u16 sport, dport;
-};
-
-struct {
-    __uint(type, BPF_MAP_TYPE_LRU_HASH);
-    __uint(max_entries, 16384);
-    __type(key, struct tuple);
-    __type(value, __u8);
-} newborn SEC(".maps");
-
-/* The last TIME_WAIT timer cancelled on this CPU (re-arm detection). */
-struct last_cancel {
-    __u64 timer, cookie;
-};
-
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, __u32);
-    __type(value, struct last_cancel);
-} cancels SEC(".maps");
-
-/* ---- helpers ----------------------------------------------------------- */
-
-static __always_inline void stat_inc(__u32 id)
-{
-    __u64 *v = bpf_map_lookup_elem(&stats, &id);
-    if (v)
-        (*v)++;
-}
-
-/* Addresses, remote port and namespace of a socket or minisock (both
- * start with sock_common).  The local port is set by the caller: a closing
- * socket has already given its port back (inet_num = 0) when the CLOSE
- * transition is traced, so it is read from inet_sport / tw_sport. */
-static __always_inline void common_tuple(const struct sock_common *c, struct tuple *t)
-{
-    __u16 fam = BPF_CORE_READ(c, skc_family);
-    if (fam == AF_INET) {
-        __u32 s = BPF_CORE_READ(c, skc_rcv_saddr), d = BPF_CORE_READ(c, skc_daddr);
-        t->saddr[10] = t->saddr[11] = t->daddr[10] = t->daddr[11] = 0xff;
-        __builtin_memcpy(&t->saddr[12], &s, 4);
-        __builtin_memcpy(&t->daddr[12], &d, 4);
-    } else {
-        BPF_CORE_READ_INTO(&t->saddr, c, skc_v6_rcv_saddr.in6_u.u6_addr8);
-        BPF_CORE_READ_INTO(&t->daddr, c, skc_v6_daddr.in6_u.u6_addr8);
-    }
-    t->dport = bpf_ntohs(BPF_CORE_READ(c, skc_dport));
-    t->netns = BPF_CORE_READ(c, skc_net.net, ns.inum);
-}
-
-static __always_inline void sk_tuple(const struct sock *sk, struct tuple *t)
-{
-    common_tuple(&sk->__sk_common, t);
-    t->sport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
-}
-
-static __always_inline __u32 sk_netns(const struct sock *sk)
-{
-    return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-}
-
-/* The destination of a socket: remote ip:port, or local port if accepted. */
-static __always_inline void sk_dest(const struct sock *sk, bool connected, struct trace_addr *d)
-{
-    struct tuple t = {};
-    sk_tuple(sk, &t);
-    if (connected) {
-        __builtin_memcpy(d->a, t.daddr, 16);
-        d->port = t.dport;
-        d->kind = TRACE_DEST_REMOTE;
-    } else {
-        d->port = t.sport;
-        d->kind = TRACE_DEST_LOCAL;
-    }
-}
-
-/* A socket with no mark (opened before trace attached): was its port
- * chosen by connect()?  connect() creates its bind buckets with
- * fastreuse = -1; bind() and listen() never do. */
-static __always_inline bool guess_connected(const struct sock *sk)
-{
-    const struct inet_connection_sock *icsk = (const void *)sk;
-    struct inet_bind_bucket *tb = BPF_CORE_READ(icsk, icsk_bind_hash);
-    return tb && BPF_CORE_READ(tb, fastreuse) == -1;
-}
-
-static __always_inline void current_who(struct trace_who *w, __u32 netns)
-{
-    struct task_struct *t = (void *)bpf_get_current_task();
-    w->tgid = bpf_get_current_pid_tgid() >> 32;
-    w->netns = netns;
-    w->cgroup = bpf_get_current_cgroup_id();
-    BPF_CORE_READ_INTO(&w->comm, t, group_leader, comm);
-}
-
-static __always_inline bool comm_ok(const char *c)
-{
-    if (!cfg_has_comm)
-        return true;
-    for (int i = 0; i < TRACE_COMM_LEN; i++) {
-        if (c[i] != cfg_comm[i])
-            return false;
-        if (!c[i])
-            break;
-    }
-    return true;
-}
-
-static __always_inline bool dest_ok(const struct trace_addr *d)
-{
-    if (d->port < cfg_dport_lo || d->port > cfg_dport_hi)
-        return false;
-    if (!cfg_ncidr)
-        return true;
-    if (d->kind == TRACE_DEST_LOCAL)   /* no address: only the port is kept */
-        return false;
-    for (__u32 i = 0; i < TRACE_MAX_CIDR && i < cfg_ncidr; i++) {
-        __u32 bits = cfg_cidr[i].bits, j;
-        bool match = true;
-        for (j = 0; j < 16; j++) {
-            __u8 mask = bits >= 8 * (j + 1) ? 0xff
-                      : bits <= 8 * j ? 0 : (__u8)(0xff << (8 - (bits - 8 * j)));
-            if ((d->a[j] ^ cfg_cidr[i].a[j]) & mask) {
-                match = false;
-                break;
-            }
-        }
-        if (match)
-            return true;
-    }
-    return false;
-}
-
-static __always_inline bool who_ok(const struct trace_who *w)
-{
-    return (!cfg_tgid || w->tgid == cfg_tgid) && comm_ok(w->comm);
-}
-
-/* Add n to one field of the (who, dst) row of the live close table. */
-static __always_inline void add_close(const struct trace_who *w, const struct trace_addr *d,
-                                      __u32 field)
-{
-    if (!who_ok(w) || !dest_ok(d) || field >= sizeof(struct trace_close_val) / 8)
-        return;
-    struct trace_close_key k = {};
-    k.who = *w;
-    k.dst = *d;
-    void *m = gen & 1 ? (void *)&closes1 : (void *)&closes0;
-    __u64 *v = bpf_map_lookup_elem(m, &k);
-    if (!v) {
-        struct trace_close_val z = {};
-        long e = bpf_map_update_elem(m, &k, &z, BPF_NOEXIST);
-        if (e && e != -EEXIST) {
-            stat_inc(TRACE_ST_LOST_CLOSE);
-            return;
-        }
-        v = bpf_map_lookup_elem(m, &k);
-        if (!v)
-            return;
-    }
-    __sync_fetch_and_add(&v[field], 1);
-}
-
-#define F_TW 0
-#define F_FW2 1
-#define F_ACTIVE 2
-#define F_PASSIVE 3
-#define F_SIMUL 4
-#define F_RST 5
-
-static __always_inline void add_fail(const struct trace_who *w, const struct trace_addr *d,
-                                     __u32 call, __u32 err, bool later)
-{
-    if (!who_ok(w) || !dest_ok(d))
-        return;
-    struct trace_fail_key k = {};
-    k.who = *w;
-    k.dst = *d;
-    k.call = call;
-    k.err = err;
-    void *m = gen & 1 ? (void *)&fails1 : (void *)&fails0;
-    struct trace_fail_val *v = bpf_map_lookup_elem(m, &k);
-    if (!v) {
-        struct trace_fail_val z = {};
-        long e = bpf_map_update_elem(m, &k, &z, BPF_NOEXIST);
-        if (e && e != -EEXIST) {
-            stat_inc(TRACE_ST_LOST_FAIL);
-            return;
-        }
-        v = bpf_map_lookup_elem(m, &k);
-        if (!v)
-            return;
-    }
-    if (later)
-        __sync_fetch_and_add(&v->later, 1);
-    else
-        __sync_fetch_and_add(&v->now, 1);
-}
-
-static __always_inline void count_birth(__u32 netns, bool fw2)
-{
-    struct trace_births *b = bpf_map_lookup_elem(&births, &netns);
-    if (!b) {
-        struct trace_births z = {};
-        long e = bpf_map_update_elem(&births, &netns, &z, BPF_NOEXIST);
-        if (e && e != -EEXIST) {
-            stat_inc(TRACE_ST_LOST_BIRTHS);
-            return;
-        }
-        b = bpf_map_lookup_elem(&births, &netns);
-        if (!b)
-            return;
-    }
-    if (fw2)
-        __sync_fetch_and_add(&b->fw2, 1);
-    else
-        __sync_fetch_and_add(&b->tw, 1);
-}
 
 /* ---- TIME_WAIT timers (exact births) ------------------------------------ */
 
@@ -634,59 +315,15 @@ static __always_inline int set_state(const struct sock *sk, const int oldstate, 
     return 0;
 }
 
-/* ---- twins: no event lost to recursion -----------------------------------
- *
- * The kernel runs a program at most once per CPU at a time: an event that
- * arrives while the same program is running on that CPU (an interrupt whose
- * exit runs the network softirq, in the middle of a program running in a
- * process's context) is skipped and counted in the program's
- * recursion_misses.  Under load that loses closes and births.  So each
- * busy tracepoint has two programs, attached in this order by user space,
- * which the kernel then calls in this order for every event: the first
- * handles every event it is run for and notes it in a small per-CPU ring;
- * the second handles an event only if it is not in the ring, i.e. exactly
- * the events the first was skipped for.  An event is identified by its
- * arguments (socket and states; timer and expiry).
- */
-enum { TWIN_SET_STATE, TWIN_TIMER_START, TWIN_TIMER_CANCEL, TWIN_MAX };
-#define TWIN_RING 8
+/* ---- the programs, in twin pairs (bpf/twin.h) --------------------------- */
 
-/* An event: its object's address (a socket, a timer) and the rest of its
- * arguments (states, expiry).  Two words, compared apart: the verifier
- * allows no arithmetic on the kernel's pointers. */
-struct twin_ring {
-    __u64 ptr[TWIN_RING], aux[TWIN_RING];
-    __u32 pos;
-    __u32 pad;
-};
-
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, TWIN_MAX);
-    __type(key, __u32);
-    __type(value, struct twin_ring);
-} twins SEC(".maps");
-
-static __always_inline void twin_note(__u32 pair, const void *ptr, __u64 aux)
+/* The nested twin handles what its first missed; count it. */
+static __always_inline bool missed_by_twin(__u32 pair, const void *ptr, __u64 aux)
 {
-    struct twin_ring *r = bpf_map_lookup_elem(&twins, &pair);
-    if (!r)
-        return;
-    __u32 i = r->pos++ & (TWIN_RING - 1);
-    r->ptr[i] = (unsigned long)ptr;
-    r->aux[i] = aux;
-}
-
-static __always_inline bool twin_seen(__u32 pair, const void *ptr, __u64 aux)
-{
-    struct twin_ring *r = bpf_map_lookup_elem(&twins, &pair);
-    if (!r)
-        return true;
-    for (int i = 0; i < TWIN_RING; i++)
-        if (r->ptr[i] == (unsigned long)ptr && r->aux[i] == aux)
-            return true;
+    if (twin_seen(pair, ptr, aux))
+        return false;
     stat_inc(TRACE_ST_RECOVERED);
-    return false;
+    return true;
 }
 
 SEC("tp_btf/inet_sock_set_state")
@@ -699,7 +336,7 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_set_state_nested, const struct sock *sk, const int oldstate, const int newstate)
 {
-    if (twin_seen(TWIN_SET_STATE, sk, (__u64)oldstate << 8 | (__u8)newstate))
+    if (!missed_by_twin(TWIN_SET_STATE, sk, (__u64)oldstate << 8 | (__u8)newstate))
         return 0;
     return set_state(sk, oldstate, newstate);
 }
@@ -716,7 +353,7 @@ int BPF_PROG(on_tw_start, struct timer_list *timer, unsigned long expires)
 SEC("tp_btf/timer_start")
 int BPF_PROG(on_tw_start_nested, struct timer_list *timer, unsigned long expires)
 {
-    if (!is_tw_timer(timer) || twin_seen(TWIN_TIMER_START, timer, expires))
+    if (!is_tw_timer(timer) || !missed_by_twin(TWIN_TIMER_START, timer, expires))
         return 0;
     return tw_start(timer);
 }
@@ -733,7 +370,7 @@ int BPF_PROG(on_tw_cancel, struct timer_list *timer)
 SEC("tp_btf/timer_cancel")
 int BPF_PROG(on_tw_cancel_nested, struct timer_list *timer)
 {
-    if (!is_tw_timer(timer) || twin_seen(TWIN_TIMER_CANCEL, timer, timer->expires))
+    if (!is_tw_timer(timer) || !missed_by_twin(TWIN_TIMER_CANCEL, timer, timer->expires))
         return 0;
     return tw_cancel(timer);
 }
