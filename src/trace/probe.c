@@ -54,7 +54,7 @@ void trace_priv_missing(char *buf, size_t len, bool *exact_possible)
     const char *miss = !has_cap(d, CAP_BPF) && !has_cap(d, CAP_PERFMON) ? "CAP_BPF and CAP_PERFMON"
                        : !has_cap(d, CAP_BPF) ? "CAP_BPF" : "CAP_PERFMON";
     snprintf(buf, len,
-             "twkit trace loads eBPF programs: it needs root, or CAP_BPF and CAP_PERFMON "
+             "trace loads eBPF programs: it needs root, or CAP_BPF and CAP_PERFMON "
              "(this process lacks %s)%s",
              miss, has_cap(d, CAP_SYSLOG) ? "" : "; exact birth counts also need CAP_SYSLOG");
 }
