@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "trace/trace.h"
+#include "trace.h"
 #include "twx/json.h"
 
 static void dest(struct twx_json *j, const struct trace_addr *a)

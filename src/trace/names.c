@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "trace/trace.h"
+#include "trace.h"
 
 const char *trace_errno_name(unsigned err, char *buf, size_t len)
 {

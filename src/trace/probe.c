@@ -29,7 +29,7 @@
 
 #include "twkit_bpf_config.h"
 #include "twx/clock.h"
-#include "trace/trace.h"
+#include "trace.h"
 
 #define KERNEL_BTF "/sys/kernel/btf/vmlinux"
 

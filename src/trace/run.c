@@ -20,8 +20,8 @@
 
 #include <twkit/twkit.h>
 
-#include "tool.h"
-#include "trace/run.h"
+#include "../tool.h"
+#include "run.h"
 #include "twx/clock.h"
 
 static volatile sig_atomic_t g_stop;

@@ -8,7 +8,7 @@
 
 #include <twkit/netns.h>
 
-#include "trace/trace.h"
+#include "trace.h"
 
 /* A reading of one namespace: its counters and trace's births, together. */
 struct trace_reading {

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "trace/trace.h"
+#include "trace.h"
 
 void trace_tab_init(struct trace_tab *t, size_t ksz, size_t nv)
 {

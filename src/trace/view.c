@@ -15,8 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "stat.h"
-#include "trace/trace.h"
+#include "../stat.h"
+#include "trace.h"
 #include "twx/text.h"
 
 #define WIDTH 80
@@ -315,7 +315,7 @@ void trace_view(FILE *f, const struct trace_report *r, bool color)
     fails_table(&v, r, &sh);
     cgroup_lines(&v, r, &sh);
 
-    fprintf(f, "\nlost %s (tables full or no room)  missed %s (recursion)",
+    fprintf(f, "\nlost %s (tables full)  missed at most %s (BPF recursion)",
             fmt_count(a, sizeof(a), r->lost_rows + r->lost_pending),
             fmt_count(b, sizeof(b), r->missed));
     if (r->unattributed)
