@@ -61,3 +61,14 @@ tcpext_tw() {
     awk '/^TcpExt:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "TW") c = i; h = 1 }
                       else print $c }' /proc/net/netstat
 }
+
+# documented FILE: every key of every line of FILE is in docs/trace-json.md
+# (inside a code span)
+documented() {
+    local words key missing=
+    words=$(grep -oE '`[^`]+`' docs/trace-json.md | tr -c 'A-Za-z0-9_\n' '\n' | sort -u)
+    for key in $(jq -r '[paths | .[] | select(type == "string")] | .[]' "$1" | sort -u); do
+        grep -qx -- "$key" <<<"$words" || missing="$missing $key"
+    done
+    eq "every JSON field is in docs/trace-json.md" "${missing:-none}" none
+}

@@ -99,6 +99,7 @@ run() {   # run LABEL TRACE-ARGS...: the whole workload under one trace
         "$(closes "$T" "$S_WAIT4" passive local 5101)" "$((n4 + nb4 + nd))"
     eq "$label: server's passive closes, IPv6" \
         "$(closes "$T" "$S_WAIT6" passive local 5102)" "$((n6 + nb6))"
+    documented "$T"
     eq "$label: every birth has its process" "$(total "$T" '[.closes[] | select(.pid == null)] | length')" 0
     eq "$label: nothing lost" "$(total "$T" '.lost.rows + .lost.pending')" 0
     eq "$label: every birth is in a row" \

@@ -81,4 +81,5 @@ n=$(awk '/^refused/ {print $2}' "$D/bash.out")
 eq "bash: blocking connects refused" "$n" 7
 eq "ECONNREFUSED from bash's connect() at once" "$(fails "$P_BASH" connect ECONNREFUSED now)" "$n"
 eq "nothing lost" "$(total "$T" '.lost.rows + .lost.pending')" 0
+documented "$T"
 finish
