@@ -17,15 +17,17 @@
  * remote ip:port; an accepted socket's is its local port.
  *
  * Births, exactly.  Every TIME_WAIT minisock (TIME_WAIT or FIN_WAIT2
- * substate) arms tw->tw_timer once, whose function is tw_timer_handler:
- * tp_btf/timer_start filtered on that address counts each birth.  A re-arm
- * (a FIN_WAIT2 minisock getting the peer's FIN, a retransmitted FIN) goes
- * through __mod_timer, which detaches the pending timer first: the
- * timer_cancel of the same timer, same socket cookie, comes immediately
- * before on the same CPU (under the timer base lock, interrupts off), and
- * is recognised.  The birth is matched to its full socket by 4-tuple and
- * namespace when tcp_time_wait() then calls tcp_done(): the CLOSE
- * transition, which carries the socket storage and so the process.
+ * substate) is born in tcp_time_wait(), which arms tw->tw_timer (function
+ * tw_timer_handler: tp_btf/timer_start filtered on that address) and then
+ * calls tcp_done() on the full socket: its FIN_WAIT2|CLOSING -> CLOSE
+ * transition, which carries the socket storage and so the process.  A
+ * birth is the two together, matched by 4-tuple and namespace: the timer
+ * is the proof that a minisock exists (a tcp_max_tw_buckets overflow makes
+ * none), the CLOSE says whose it is.  A re-armed timer (a FIN_WAIT2
+ * minisock getting the peer's FIN) has no full socket left to close, so it
+ * is never counted; its entry, left unclaimed, ages out.  (It could only
+ * be taken for a birth by a later connection on the same 4-tuple that
+ * overflowed tcp_max_tw_buckets; the TcpExtTW cross-check would show it.)
  *
  * Births, approximately.  When the address of tw_timer_handler is hidden
  * (kallsyms without CAP_SYSLOG) the weak ksym is 0 and user space loads
@@ -44,8 +46,8 @@
  * finds its map full is counted as lost.  Births per namespace are
  * cumulative counters, never drained.
  *
- * Recursion.  The programs on inet_sock_set_state, timer_start and
- * timer_cancel come in twin pairs (bpf/twin.h) so that an event arriving
+ * Recursion.  The programs on inet_sock_set_state and timer_start come in
+ * twin pairs (bpf/twin.h) so that an event arriving
  * while its program is already running on that CPU is not lost.
  *
  * Maps, configuration and helpers: trace_kern.h.
@@ -59,8 +61,8 @@
 #include "trace.h"
 #include "trace_kern.h"
 
-enum { TWIN_SET_STATE, TWIN_TIMER_START, TWIN_TIMER_CANCEL };
-#define TWIN_MAX 3
+enum { TWIN_SET_STATE, TWIN_TIMER_START };
+#define TWIN_MAX 2
 #include "twin.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -91,43 +93,30 @@ static __always_inline const struct inet_timewait_sock *tw_of(struct timer_list 
                           bpf_core_field_offset(struct inet_timewait_sock, tw_timer));
 }
 
-static __always_inline int tw_cancel(struct timer_list *timer)
+static long sweep_old(struct bpf_map *map, const struct tuple *key, struct newborn_val *v,
+                      __u64 *now)
 {
-    if (!is_tw_timer(timer))
-        return 0;
-    __u32 zero = 0;
-    struct last_cancel *c = bpf_map_lookup_elem(&cancels, &zero);
-    if (c) {
-        c->timer = (unsigned long)timer;
-        c->cookie = BPF_CORE_READ(tw_of(timer), __tw_common.skc_cookie.counter);
-    }
+    if (*now - v->ts > TRACE_NEWBORN_AGE_NS)
+        bpf_map_delete_elem(map, key);
     return 0;
 }
 
 static __always_inline int tw_start(struct timer_list *timer)
 {
-    if (!is_tw_timer(timer))
-        return 0;
     const struct inet_timewait_sock *tw = tw_of(timer);
-    __u64 cookie = BPF_CORE_READ(tw, __tw_common.skc_cookie.counter);
-    __u32 zero = 0;
-    struct last_cancel *c = bpf_map_lookup_elem(&cancels, &zero);
-    if (c) {
-        bool rearm = c->timer == (unsigned long)timer && c->cookie == cookie;
-        c->timer = 0;
-        if (rearm) {
-            stat_inc(TRACE_ST_REARM);
-            return 0;
-        }
-    }
     struct tuple t = {};
     common_tuple(&tw->__tw_common, &t);
     t.sport = bpf_ntohs(BPF_CORE_READ(tw, tw_sport));
     if (cfg_netns && t.netns != cfg_netns)
         return 0;
-    __u8 sub = BPF_CORE_READ(tw, tw_substate);
-    count_birth(t.netns, sub == TCP_FIN_WAIT2);
-    if (bpf_map_update_elem(&newborn, &t, &sub, BPF_ANY))
+    struct newborn_val v = {.ts = bpf_ktime_get_ns(), .sub = BPF_CORE_READ(tw, tw_substate)};
+    long e = bpf_map_update_elem(&newborn, &t, &v, BPF_ANY);
+    if (e == -E2BIG) {   /* full of re-armed timers' entries: sweep them out */
+        __u64 now = v.ts;
+        bpf_for_each_map_elem(&newborn, sweep_old, &now, 0);
+        e = bpf_map_update_elem(&newborn, &t, &v, BPF_ANY);
+    }
+    if (e)
         stat_inc(TRACE_ST_LOST_PENDING);
     return 0;
 }
@@ -186,27 +175,39 @@ static __always_inline void on_syn_sent_end(const struct sock *sk, int newstate)
     bpf_map_delete_elem(&conns, &key);
 }
 
+/* Was this socket opened by connect()?  Only listen() sets a backlog, and
+ * an accepted socket inherits its listener's (sk_clone_lock copies it):
+ * connected sockets have 0.  (A listener with backlog 0 is the exception.) */
+static __always_inline bool is_connected(const struct sock *sk)
+{
+    return sk->sk_max_ack_backlog == 0;
+}
+
 static __always_inline void on_close(const struct sock *sk, int old, __u32 netns)
 {
     struct sk_info *st = bpf_sk_storage_get(&sks, (struct sock *)sk, 0, 0);
     __u32 flags = st ? st->flags : 0;
     int sub = 0;
 
-    if (cfg_exact) {
-        struct tuple t = {};
-        sk_tuple(sk, &t);
-        __u8 *b = bpf_map_lookup_elem(&newborn, &t);
-        if (b) {
-            sub = *b;
-            bpf_map_delete_elem(&newborn, &t);
+    /* tcp_time_wait() is only ever called in FIN_WAIT2 or CLOSING */
+    if (old == TCP_FIN_WAIT2 || old == TCP_CLOSING) {
+        if (cfg_exact) {
+            struct tuple t = {};
+            sk_tuple(sk, &t);
+            struct newborn_val *b = bpf_map_lookup_elem(&newborn, &t);
+            if (b && bpf_ktime_get_ns() - b->ts < TRACE_NEWBORN_AGE_NS) {
+                sub = b->sub;
+                bpf_map_delete_elem(&newborn, &t);
+                count_birth(netns, sub == TCP_FIN_WAIT2);
+            }
+        } else if (!(flags & SKF_RST)) {
+            /* the peer's FIN arrived (SOCK_DONE): a TIME_WAIT minisock;
+             * else an orphaned FIN_WAIT2 one */
+            unsigned long f = sk->__sk_common.skc_flags;
+            bool done = (f >> bpf_core_enum_value(enum sock_flags, SOCK_DONE)) & 1;
+            sub = old == TCP_CLOSING || done ? TCP_TIME_WAIT : TCP_FIN_WAIT2;
+            count_birth(netns, sub == TCP_FIN_WAIT2);
         }
-    } else if ((old == TCP_FIN_WAIT2 || old == TCP_CLOSING) && !(flags & SKF_RST)) {
-        /* the peer's FIN arrived (SOCK_DONE): a TIME_WAIT minisock; else
-         * an orphaned FIN_WAIT2 one */
-        unsigned long f = BPF_CORE_READ(sk, __sk_common.skc_flags);
-        bool done = (f >> bpf_core_enum_value(enum sock_flags, SOCK_DONE)) & 1;
-        sub = old == TCP_CLOSING || done ? TCP_TIME_WAIT : TCP_FIN_WAIT2;
-        count_birth(netns, sub == TCP_FIN_WAIT2);
     }
 
     bool rst;
@@ -215,71 +216,72 @@ static __always_inline void on_close(const struct sock *sk, int old, __u32 netns
     else if (old == TCP_ESTABLISHED || old == TCP_CLOSE_WAIT || old == TCP_FIN_WAIT1)
         rst = true;       /* a reset or an abort (timeout, SOCK_DESTROY) */
     else
-        rst = (old == TCP_FIN_WAIT2 || old == TCP_CLOSING || old == TCP_LAST_ACK) &&
-              (flags & SKF_RST);
+        rst = flags & SKF_RST;
     if (!sub && !rst)
         return;
 
     struct trace_who w = {};
-    if (st && (flags & (SKF_CLOSER | SKF_OWNER)))
+    if (flags & SKF_CLOSER)
         w = st->who;
-    else if (rst && !(flags & SKF_RST) && !BPF_CORE_READ(sk, sk_err) &&
-             BPF_CORE_READ(sk, sk_socket))
+    else if (rst && !(flags & SKF_RST) && !sk->sk_err && sk->sk_socket)
         current_who(&w, netns);   /* close() of an open socket: a local abort */
     w.netns = netns;
     if (!w.tgid && sub)
         stat_inc(TRACE_ST_UNATTRIBUTED);
 
     struct trace_addr d = {};
-    sk_dest(sk, (flags & SKF_CONNECTED) || (!st && guess_connected(sk)), &d);
+    sk_dest(sk, is_connected(sk), &d);
     if (sub)
         add_close(&w, &d, sub == TCP_FIN_WAIT2 ? F_FW2 : F_TW);
     if (rst)
         add_close(&w, &d, F_RST);
 }
 
-static __always_inline int set_state(const struct sock *sk, const int oldstate, const int newstate)
+/* The transitions trace acts on; the others return before any work. */
+static __always_inline bool wanted(int old, int new)
 {
-    if (sk->sk_protocol != IPPROTO_TCP)
-        return 0;
-    __u32 netns = sk_netns(sk);
-    if (cfg_netns && netns != cfg_netns)
-        return 0;
+    switch (new) {
+    case TCP_FIN_WAIT1:
+        return old == TCP_ESTABLISHED || old == TCP_SYN_RECV;
+    case TCP_CLOSING:
+        return true;
+    case TCP_LAST_ACK:
+        return old == TCP_CLOSE_WAIT;
+    case TCP_CLOSE:
+        return old != TCP_LISTEN && old != TCP_SYN_RECV && old != TCP_CLOSE &&
+               old != TCP_NEW_SYN_RECV;
+    }
+    return old == TCP_SYN_SENT;   /* the end of a connect() */
+}
 
+/* A TCP socket of the watched namespace changing state the way trace wants. */
+static __always_inline bool state_event(const struct sock *sk, int old, int new, __u32 *netns)
+{
+    if (!wanted(old, new) || sk->sk_protocol != IPPROTO_TCP)
+        return false;
+    *netns = sk->__sk_common.skc_net.net->ns.inum;
+    return !cfg_netns || *netns == cfg_netns;
+}
+
+static __always_inline int set_state(const struct sock *sk, const int oldstate, const int newstate,
+                                     __u32 netns)
+{
     if (oldstate == TCP_SYN_SENT) {
         on_syn_sent_end(sk, newstate);
         return 0;
     }
     switch (newstate) {
-    case TCP_SYN_SENT: {   /* connect(), in the caller's context */
-        struct sk_info *st = bpf_sk_storage_get(&sks, (struct sock *)sk, 0,
-                                                BPF_SK_STORAGE_GET_F_CREATE);
-        if (!st) {
-            stat_inc(TRACE_ST_LOST_PENDING);
-            return 0;
-        }
-        current_who(&st->who, netns);
-        st->flags = SKF_CONNECTED | SKF_OWNER;
-        return 0;
-    }
     case TCP_FIN_WAIT1: {  /* close() or shutdown() before the peer's FIN */
-        if (oldstate != TCP_ESTABLISHED && oldstate != TCP_SYN_RECV)
-            return 0;
         struct sk_info *st = bpf_sk_storage_get(&sks, (struct sock *)sk, 0,
                                                 BPF_SK_STORAGE_GET_F_CREATE);
         if (!st) {
             stat_inc(TRACE_ST_LOST_PENDING);
             return 0;
         }
-        if (!(st->flags & (SKF_OWNER | SKF_CLOSER)) && guess_connected(sk))
-            st->flags |= SKF_CONNECTED;
         current_who(&st->who, netns);
         st->flags |= SKF_CLOSER;
-        /* give the socket a cookie now: its minisock inherits it, which
-         * tells a re-armed timer from a new minisock at the same address */
-        bpf_get_socket_cookie((void *)sk);
         struct trace_addr d = {};
-        sk_dest(sk, st->flags & SKF_CONNECTED, &d);
+        sk_dest(sk, is_connected(sk), &d);
         add_close(&st->who, &d, F_ACTIVE);
         return 0;
     }
@@ -290,25 +292,19 @@ static __always_inline int set_state(const struct sock *sk, const int oldstate, 
             w = st->who;
         w.netns = netns;
         struct trace_addr d = {};
-        sk_dest(sk, st ? st->flags & SKF_CONNECTED : guess_connected(sk), &d);
+        sk_dest(sk, is_connected(sk), &d);
         add_close(&w, &d, F_SIMUL);
         return 0;
     }
     case TCP_LAST_ACK: {   /* close() after the peer's FIN */
-        if (oldstate != TCP_CLOSE_WAIT)
-            return 0;
-        struct sk_info *st = bpf_sk_storage_get(&sks, (struct sock *)sk, 0, 0);
         struct trace_who w = {};
         current_who(&w, netns);
         struct trace_addr d = {};
-        sk_dest(sk, st ? st->flags & SKF_CONNECTED : guess_connected(sk), &d);
+        sk_dest(sk, is_connected(sk), &d);
         add_close(&w, &d, F_PASSIVE);
         return 0;
     }
     case TCP_CLOSE:
-        if (oldstate == TCP_LISTEN || oldstate == TCP_SYN_RECV || oldstate == TCP_CLOSE ||
-            oldstate == TCP_NEW_SYN_RECV)
-            return 0;
         on_close(sk, oldstate, netns);
         return 0;
     }
@@ -329,16 +325,21 @@ static __always_inline bool missed_by_twin(__u32 pair, const void *ptr, __u64 au
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int newstate)
 {
+    __u32 netns;
+    if (!state_event(sk, oldstate, newstate, &netns))
+        return 0;
     twin_note(TWIN_SET_STATE, sk, (__u64)oldstate << 8 | (__u8)newstate);
-    return set_state(sk, oldstate, newstate);
+    return set_state(sk, oldstate, newstate, netns);
 }
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_set_state_nested, const struct sock *sk, const int oldstate, const int newstate)
 {
-    if (!missed_by_twin(TWIN_SET_STATE, sk, (__u64)oldstate << 8 | (__u8)newstate))
+    __u32 netns;
+    if (!state_event(sk, oldstate, newstate, &netns) ||
+        !missed_by_twin(TWIN_SET_STATE, sk, (__u64)oldstate << 8 | (__u8)newstate))
         return 0;
-    return set_state(sk, oldstate, newstate);
+    return set_state(sk, oldstate, newstate, netns);
 }
 
 SEC("tp_btf/timer_start")
@@ -356,23 +357,6 @@ int BPF_PROG(on_tw_start_nested, struct timer_list *timer, unsigned long expires
     if (!is_tw_timer(timer) || !missed_by_twin(TWIN_TIMER_START, timer, expires))
         return 0;
     return tw_start(timer);
-}
-
-SEC("tp_btf/timer_cancel")
-int BPF_PROG(on_tw_cancel, struct timer_list *timer)
-{
-    if (!is_tw_timer(timer))
-        return 0;
-    twin_note(TWIN_TIMER_CANCEL, timer, timer->expires);
-    return tw_cancel(timer);
-}
-
-SEC("tp_btf/timer_cancel")
-int BPF_PROG(on_tw_cancel_nested, struct timer_list *timer)
-{
-    if (!is_tw_timer(timer) || !missed_by_twin(TWIN_TIMER_CANCEL, timer, timer->expires))
-        return 0;
-    return tw_cancel(timer);
 }
 
 /* ---- connect() and bind() ---------------------------------------------- */

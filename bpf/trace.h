@@ -11,6 +11,8 @@
 #define TRACE_COMM_LEN 16
 #define TRACE_MAX_CIDR 8
 #define TRACE_MAX_ROWS 8192   /* rows per interval, per table */
+#define TRACE_NEWBORN_MAX 65536  /* minisock timers waiting for their socket */
+#define TRACE_NEWBORN_AGE_NS 2000000000ull  /* older entries are re-arms: removed */
 
 /* An endpoint.  IPv4 is stored IPv4-mapped (::ffff:a.b.c.d). */
 struct trace_addr {
@@ -75,7 +77,6 @@ enum trace_stat {
     TRACE_ST_LOST_FAIL,     /* a failure found its table full */
     TRACE_ST_LOST_PENDING,  /* a syscall, async connect or birth join found no room */
     TRACE_ST_LOST_BIRTHS,   /* a namespace's birth counter found no room */
-    TRACE_ST_REARM,         /* TIME_WAIT timers re-armed (not births) */
     TRACE_ST_UNATTRIBUTED,  /* births whose full socket closed before attach */
     TRACE_ST_RECOVERED,     /* events a *_nested program handled for its twin */
     TRACE_ST_MAX

@@ -9,6 +9,7 @@
 #define AF_INET 2
 #define AF_INET6 10
 #define EEXIST 17
+#define E2BIG 7
 #define EALREADY 114
 #define EINPROGRESS 115
 #define S_IFMT 00170000
@@ -62,9 +63,9 @@ struct {
 } stats SEC(".maps");
 
 /* What a socket carries while it lives. */
-enum { SKF_CONNECTED = 1, SKF_CLOSER = 2, SKF_OWNER = 4, SKF_RST = 8 };
+enum { SKF_CLOSER = 1, SKF_RST = 2 };
 struct sk_info {
-    struct trace_who who;   /* the closer (SKF_CLOSER) or connect() caller (SKF_OWNER) */
+    struct trace_who who;   /* the process that closed first (SKF_CLOSER) */
     __u32 flags;
     __u32 pad;
 };
@@ -112,7 +113,18 @@ struct {
     __type(value, struct conn);
 } conns SEC(".maps");
 
-/* A minisock born, waiting for its full socket's CLOSE (exact mode). */
+/* A minisock's timer armed, waiting for its full socket's CLOSE (exact
+ * mode).  A re-armed timer's entry is never claimed (no full socket is left
+ * to close); an entry older than TRACE_NEWBORN_AGE_NS is such a one (a
+ * birth's CLOSE follows its timer within microseconds), ignored by the
+ * join and swept out when the table is full.  A plain hash, not an LRU
+ * one: under churn an LRU update cost tens of microseconds here. */
+struct newborn_val {
+    __u64 ts;              /* bpf_ktime_get_ns() at the timer's arming */
+    __u8 sub;              /* substate: TCP_TIME_WAIT or TCP_FIN_WAIT2 */
+    __u8 pad[7];
+};
+
 struct tuple {
     __u8 saddr[16], daddr[16];
     __u32 netns;
@@ -120,23 +132,12 @@ struct tuple {
 };
 
 struct {
-    __uint(type, BPF_MAP_TYPE_LRU_HASH);
-    __uint(max_entries, 16384);
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, TRACE_NEWBORN_MAX);
     __type(key, struct tuple);
-    __type(value, __u8);
+    __type(value, struct newborn_val);
 } newborn SEC(".maps");
 
-/* The last TIME_WAIT timer cancelled on this CPU (re-arm detection). */
-struct last_cancel {
-    __u64 timer, cookie;
-};
-
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, __u32);
-    __type(value, struct last_cancel);
-} cancels SEC(".maps");
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -167,9 +168,22 @@ static __always_inline void common_tuple(const struct sock_common *c, struct tup
     t->netns = BPF_CORE_READ(c, skc_net.net, ns.inum);
 }
 
+/* The same for a full socket, read directly (a BTF pointer: no helper
+ * calls on the hot path). */
 static __always_inline void sk_tuple(const struct sock *sk, struct tuple *t)
 {
-    common_tuple(&sk->__sk_common, t);
+    const struct sock_common *c = &sk->__sk_common;
+    if (c->skc_family == AF_INET) {
+        __u32 s = c->skc_rcv_saddr, d = c->skc_daddr;
+        t->saddr[10] = t->saddr[11] = t->daddr[10] = t->daddr[11] = 0xff;
+        __builtin_memcpy(&t->saddr[12], &s, 4);
+        __builtin_memcpy(&t->daddr[12], &d, 4);
+    } else {
+        __builtin_memcpy(t->saddr, c->skc_v6_rcv_saddr.in6_u.u6_addr8, 16);
+        __builtin_memcpy(t->daddr, c->skc_v6_daddr.in6_u.u6_addr8, 16);
+    }
+    t->dport = bpf_ntohs(c->skc_dport);
+    t->netns = c->skc_net.net->ns.inum;
     t->sport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
 }
 
@@ -191,16 +205,6 @@ static __always_inline void sk_dest(const struct sock *sk, bool connected, struc
         d->port = t.sport;
         d->kind = TRACE_DEST_LOCAL;
     }
-}
-
-/* A socket with no mark (opened before trace attached): was its port
- * chosen by connect()?  connect() creates its bind buckets with
- * fastreuse = -1; bind() and listen() never do. */
-static __always_inline bool guess_connected(const struct sock *sk)
-{
-    const struct inet_connection_sock *icsk = (const void *)sk;
-    struct inet_bind_bucket *tb = BPF_CORE_READ(icsk, icsk_bind_hash);
-    return tb && BPF_CORE_READ(tb, fastreuse) == -1;
 }
 
 static __always_inline void current_who(struct trace_who *w, __u32 netns)

@@ -173,7 +173,6 @@ void trace_json(FILE *f, const struct trace_report *r)
     twx_json_u64(&j, "missed", r->missed);
     twx_json_obj_end(&j);
     twx_json_u64(&j, "unattributed_births", r->unattributed);
-    twx_json_u64(&j, "rearmed_timers", r->rearms);
     if (r->nprogs) {
         twx_json_arr_begin(&j, "programs");
         for (size_t i = 0; i < r->nprogs; i++) {

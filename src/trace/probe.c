@@ -267,8 +267,6 @@ int trace_probe_open(const struct trace_cfg *cfg, struct trace_probe **out, char
     if (cfg->method != TRACE_EXACT) {
         bpf_program__set_autoload(b->skel->progs.on_tw_start, false);
         bpf_program__set_autoload(b->skel->progs.on_tw_start_nested, false);
-        bpf_program__set_autoload(b->skel->progs.on_tw_cancel, false);
-        bpf_program__set_autoload(b->skel->progs.on_tw_cancel_nested, false);
     }
 
     int e = trace_bpf__load(b->skel);

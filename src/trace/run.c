@@ -124,7 +124,7 @@ static void show(struct trace_run *r, const char *kind, double secs, struct trac
         .lost_rows = st[TRACE_ST_LOST_CLOSE] + st[TRACE_ST_LOST_FAIL],
         .lost_pending = st[TRACE_ST_LOST_PENDING] + st[TRACE_ST_LOST_BIRTHS],
         .missed = missed, .unattributed = st[TRACE_ST_UNATTRIBUTED],
-        .rearms = st[TRACE_ST_REARM], .top = r->top, .cg = r->cg,
+        .top = r->top, .cg = r->cg,
     };
     fill_checks(r, total);
     if (total && r->cfg.prog_stats) {

@@ -163,7 +163,7 @@ struct trace_report {
     const struct trace_tab *closes, *fails;
     const struct trace_ns_check *checks;
     size_t nchecks;
-    uint64_t lost_rows, lost_pending, missed, unattributed, rearms;
+    uint64_t lost_rows, lost_pending, missed, unattributed;
     unsigned top;
     struct trace_cgroups *cg;
     const struct trace_prog_stat *progs;  /* --prog-stats, total only */
