@@ -12,9 +12,9 @@
  * "closed first" and is remembered in the socket's local storage
  * (BPF_MAP_TYPE_SK_STORAGE, freed with the socket).  CLOSE_WAIT -> LAST_ACK
  * is a passive close by the current process, FIN_WAIT1 -> CLOSING a
- * simultaneous one.  A socket opened by connect() is marked at
- * CLOSE -> SYN_SENT (in the caller's context), so its destination is the
- * remote ip:port; an accepted socket's is its local port.
+ * simultaneous one.  The destination of a socket opened by connect() is
+ * its remote ip:port, that of an accepted one its local port; an accepted
+ * socket is told by the listen backlog it inherits (is_connected()).
  *
  * Births, exactly.  Every TIME_WAIT minisock (TIME_WAIT or FIN_WAIT2
  * substate) is born in tcp_time_wait(), which arms tw->tw_timer (function
