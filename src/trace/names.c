@@ -134,7 +134,8 @@ static void walk(struct trace_cgroups *c)
     g_walk = c;
     nftw(c->root, walk_cb, 32, FTW_PHYS | FTW_MOUNT);
     g_walk = NULL;
-    qsort(c->e, c->n, sizeof(*c->e), by_id);
+    if (c->n)
+        qsort(c->e, c->n, sizeof(*c->e), by_id);
 }
 
 /* Where cgroup v2 is mounted (the unified hierarchy), from mountinfo. */
@@ -178,7 +179,7 @@ const char *trace_cgroups_path(struct trace_cgroups *c, uint64_t id)
         return NULL;
     for (int pass = 0; pass < 2; pass++) {
         struct cg_ent key = {.id = id};
-        struct cg_ent *e = bsearch(&key, c->e, c->n, sizeof(*c->e), by_id);
+        struct cg_ent *e = c->n ? bsearch(&key, c->e, c->n, sizeof(*c->e), by_id) : NULL;
         if (e)
             return e->path;
         if (pass || !c->may_walk)
