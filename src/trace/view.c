@@ -281,7 +281,8 @@ static void check_line(const struct tview *v, const struct trace_report *r)
     if (killed)
         fprintf(v->f, ", TcpExtTWKilled +%s", fmt_count(b, sizeof(b), killed));
     if (r->nchecks > 1)
-        fprintf(v->f, " over %zu namespaces", r->nchecks);
+        fprintf(v->f, " over the %zu namespaces known at start (births there %s)", r->nchecks,
+                fmt_count(b, sizeof(b), births));
     if (!differ)
         fprintf(v->f, ": equal%s\n", settled ? "" : " (births in flight at the edges)");
     else if (r->nchecks > 1)

@@ -27,9 +27,40 @@ out=$(setpriv --bounding-set=-perfmon,-sys_admin -- "$TWKIT" trace -d 0.1 2>&1)
 eq "root without CAP_PERFMON: exit status" $? 4
 check "root without CAP_PERFMON: names it" grep -q "lacks CAP_PERFMON" <<<"$out"
 
-echo "a twkit built without clang"
+echo "--netns NAME and --netns all"
+NS=twkit-trace-$$
 D=$(mktemp -d)
-trap 'rm -rf "$D"' EXIT
+SP=
+trap '[ -n "$SP" ] && kill "$SP" 2>/dev/null; ip netns del "$NS" 2>/dev/null; rm -rf "$D"' EXIT
+ip netns add "$NS" && ip -n "$NS" link set lo up
+TRACE_OK=1
+out=$("$TWKIT" trace -d 0.1 -i 0.1 --json 2>&1 >/dev/null) || { [ $? -eq 3 ] && TRACE_OK=; }
+if [ -z "$TRACE_OK" ]; then
+    skip_case "--netns" "trace unavailable in this build: $out"
+else
+    "$TWKIT" trace --netns "$NS" -d 4 --json >"$D/one.json" 2>"$D/one.err" &
+    T1=$!
+    "$TWKIT" trace --netns all -d 4 --json >"$D/all.json" 2>"$D/all.err" &
+    T2=$!
+    for f in one all; do
+        for _ in $(seq 200); do grep -q '"type":"start"' "$D/$f.json" && break; sleep 0.05; done
+    done
+    ip netns exec "$NS" "$HELPERS/closer" server 127.0.0.1 5101 wait >/dev/null &
+    SP=$!
+    sleep 0.3
+    n=$(ip netns exec "$NS" "$HELPERS/closer" client 127.0.0.1 5101 12 close | awk '{print $2}')
+    wait "$T1"; eq "--netns NAME: exit status" $? 0
+    wait "$T2"; eq "--netns all: exit status" $? 0
+    eq "--netns NAME: births = the client's count" \
+        "$(jq 'select(.type == "total") | .births.total' "$D/one.json")" "$n"
+    eq "--netns NAME: cross-check" "$(jq 'select(.type == "total") | .cross_check.equal' "$D/one.json")" true
+    ino=$(ip netns exec "$NS" stat -L -c %i /proc/self/ns/net)
+    eq "--netns all: that namespace cross-checked apart" "$(jq "select(.type == \"total\") |
+        .cross_check.namespaces[] | select(.netns == $ino) | \"\(.births) \(.tcpext_tw) \(.equal)\"" \
+        "$D/all.json")" "\"$n $n true\""
+fi
+
+echo "a twkit built without clang"
 mk=(make -s -j2 OUT="$D/b" BPF_CLANG=/nonexistent/clang)
 [ -n "${TW_SANITIZED:-}" ] && mk+=(SAN=address,undefined)
 "${mk[@]}" "$D/b/twkit" >"$D/log" 2>&1
