@@ -14,6 +14,7 @@ const struct twx_cmd *const tool_commands[] = {
     &doctor_command,
     &lab_command,
     &explain_command,
+    &trace_command,
     NULL,
 };
 

@@ -51,6 +51,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "sockaddr.h"
+
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
@@ -76,21 +78,7 @@ static void die(const char *what)
 
 static socklen_t mkaddr(const char *host, int port, struct sockaddr_storage *ss)
 {
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)port);
-        return sizeof(*s4);
-    }
-    if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)port);
-        return sizeof(*s6);
-    }
-    fprintf(stderr, "sockgen: bad address %s\n", host);
-    exit(2);
+    return helper_sockaddr("sockgen", host, port, ss);
 }
 
 static int find_listener(const struct sockaddr_storage *dst, socklen_t len)
