@@ -15,7 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "../stat.h"
 #include "trace.h"
 #include "twx/text.h"
 
