@@ -147,10 +147,9 @@ static int select_runs(int npos, char **pos, bool want[][8])
         int i;
         for (i = 0; x_scenarios[i] && strcmp(x_scenarios[i]->name, name); i++)
             ;
-        char esc[200];
         if (!x_scenarios[i])
             return twx_usage_err("explain", "unknown scenario '%s' (try 'twkit explain --list')",
-                                 twx_esc(esc, sizeof(esc), name));
+                                 name);
         const struct xscen *s = x_scenarios[i];
         int v;
         for (v = 0; v < s->n_variants; v++)
@@ -162,7 +161,7 @@ static int select_runs(int npos, char **pos, bool want[][8])
             if (v == s->n_variants)
                 return twx_usage_err("explain", "scenario %s has no variant '%s' (try 'twkit "
                                      "explain --list')", s->name,
-                                     twx_esc(esc, sizeof(esc), colon + 1));
+                                     colon + 1);
         }
     }
     return 0;
@@ -181,8 +180,7 @@ static int write_out(const char *path, const char *what,
     if (fclose(m) != 0)
         rc = -1;
     if (rc == 0 && (rc = twx_write_atomic(path, buf, len, 0644)) < 0) {
-        char esc[300];
-        twx_err("cannot write the %s file %s: %s", what, twx_esc(esc, sizeof(esc), path),
+        twx_err("cannot write the %s file %s: %s", what, path,
                 strerror(-rc));
     }
     free(buf);
@@ -210,7 +208,7 @@ static void print_json(struct xrun **runs, int n, bool v6)
  * a directory)?  Checked before the runs, so a typo does not cost them. */
 static int writable(const char *path, const char *what)
 {
-    char dir[4096], esc[300];
+    char dir[4096];
     snprintf(dir, sizeof(dir), "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash)
@@ -224,15 +222,14 @@ static int writable(const char *path, const char *what)
     else if (access(dir, W_OK | X_OK) < 0)
         e = errno;
     if (e)
-        twx_err("cannot write the %s file %s: %s", what, twx_esc(esc, sizeof(esc), path),
+        twx_err("cannot write the %s file %s: %s", what, path,
                 strerror(e));
     return e ? TW_EXIT_RUNTIME : 0;
 }
 
 static int cannot_run(const char *why)
 {
-    char esc[400];
-    twx_err("explain cannot run here: %s", twx_esc(esc, sizeof(esc), why));
+    twx_err("explain cannot run here: %s", why);
     return X_EXIT_CANNOT;
 }
 
@@ -331,9 +328,8 @@ static int run_explain(int argc, char **argv)
                 }
             }
             if (r->failed && status == TW_EXIT_OK) {
-                char esc[300];
                 twx_err("explain: %s:%s: %s", r->sc->name, r->v->name,
-                        twx_esc(esc, sizeof(esc), r->err));
+                        r->err);
                 status = TW_EXIT_RUNTIME;
             }
         }
