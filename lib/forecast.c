@@ -52,7 +52,6 @@ const char *tw_fc_limit_name(enum tw_fc_limit l)
     switch (l) {
     case TW_FC_LIMIT_TIMEWAIT: return "time_wait";
     case TW_FC_LIMIT_REUSE_DELAY: return "reuse_delay";
-    case TW_FC_LIMIT_BUCKETS: return "max_tw_buckets";
     }
     return "?";
 }
@@ -134,6 +133,7 @@ static void one(const struct tw_fc_plan *plan, const struct tw_fc_dest *d, doubl
     res->sustainable_per_s = R > H ? (R - H) / hold : 0;
     res->limit = p > 0 ? TW_FC_LIMIT_REUSE_DELAY : TW_FC_LIMIT_TIMEWAIT;
     res->seconds = -1;
+    res->capped = false;
 
     double u0 = H + initial_held(d, p, delay, 0);
     if (u0 >= R) {
@@ -196,8 +196,7 @@ static void one(const struct tw_fc_plan *plan, const struct tw_fc_dest *d, doubl
         res->state = TW_FC_NEVER;
     else
         res->state = TW_FC_BEYOND;
-    if (L > res->sustainable_per_s)
-        res->limit = TW_FC_LIMIT_BUCKETS; /* only the cap keeps it going */
+    res->capped = L > res->sustainable_per_s; /* only the cap keeps it going */
 }
 
 void tw_forecast_dest(const struct tw_fc_plan *plan, const struct tw_fc_dest *d,

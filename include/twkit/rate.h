@@ -155,15 +155,16 @@ enum tw_fc_state {
 enum tw_fc_limit {
     TW_FC_LIMIT_TIMEWAIT = 0, /* (R - H) / 60 s: TIME_WAIT holds each port 60 s */
     TW_FC_LIMIT_REUSE_DELAY,  /* (R - H) / tcp_tw_reuse_delay: reuse, capped by its delay */
-    TW_FC_LIMIT_BUCKETS,      /* tcp_max_tw_buckets: closes past it free their port at once */
 };
 
 struct tw_fc_result {
     enum tw_fc_state state;
     double seconds;           /* TW_FC_AT: from now; 0 for NOW; -1 otherwise */
     double sustainable_per_s; /* most new connections per second the destination takes
-                                 forever (ignoring tcp_max_tw_buckets) */
-    enum tw_fc_limit limit;   /* BUCKETS when the cap is what keeps it from exhausting */
+                                 forever, without tcp_max_tw_buckets' help */
+    enum tw_fc_limit limit;   /* what sets sustainable_per_s */
+    bool capped;              /* the rate is above it: only tcp_max_tw_buckets (closes
+                                 past it free their port at once) keeps it from exhausting */
 };
 
 struct tw_forecast {
@@ -219,7 +220,7 @@ TW_EXTERN void tw_forecast_dest_from(const struct tw_report *r, const struct tw_
 TW_EXTERN void tw_forecast_namespace_from(const struct tw_report *r, double enter_per_s,
                                           struct tw_fc_namespace *ns);
 
-/* "never", "at", "now", "beyond"; "time_wait", "reuse_delay", "max_tw_buckets". */
+/* "never", "at", "now", "beyond"; "time_wait", "reuse_delay". */
 TW_EXTERN const char *tw_fc_state_name(enum tw_fc_state s);
 TW_EXTERN const char *tw_fc_limit_name(enum tw_fc_limit l);
 
