@@ -254,7 +254,7 @@ int watch_batch(struct watch *w)
         bool failed = false, done = false;
         for (size_t i = 0; i < w->n_ns; i++) {
             int e = watch_sample(w, i, t_ms, young_ms);
-            if (e == 1)
+            if (e == WATCH_END)
                 done = true;
             else if (e) {
                 failed = true;

@@ -268,7 +268,7 @@ int watch_sample(struct watch *w, size_t i, uint64_t t_ms, uint32_t young_ms)
     int e, rc;
     if (w->n_frames > 1) {
         if (w->frame >= w->n_frames)
-            return 1;
+            return WATCH_END;
         t_ms = w->frame_ms[w->frame];
         if (w->frame)
             young_ms = (uint32_t)(t_ms - w->frame_ms[w->frame - 1]);

@@ -174,6 +174,7 @@ static void draw_help(void)
         "          in use, destination",
         "o         freeze the row order (new destinations go last)",
         "/         filter: an address, a CIDR prefix or a port",
+        "          (Enter applies, Esc cancels, Ctrl-U clears)",
         "Enter     expand / fold the selected destination",
         "Up, Down  select (also j, k, PgUp, PgDn, Home, End)",
         "n, N      next / previous namespace (--netns all)",
@@ -326,6 +327,8 @@ static void prompt_key(struct tui *t, wint_t ch, bool fkey)
         rebuild(t);
     } else if (!fkey && ch == 27) {
         t->prompt = false;
+    } else if (!fkey && ch == 21) { /* Ctrl-U: clear the line */
+        t->input[0] = 0;
     } else if ((fkey && ch == KEY_BACKSPACE) || (!fkey && (ch == 127 || ch == 8))) {
         if (n)
             t->input[n - 1] = 0;
@@ -486,7 +489,7 @@ int watch_tui(struct watch *w)
         uint64_t now = twx_now_ns();
         if (!t.paused && !t.ended && now >= next) {
             int e = watch_sample(w, w->cur, (now - t0) / 1000000, young_ms);
-            if (e == 1) {
+            if (e == WATCH_END) {
                 t.ended = true; /* the end of a recorded series */
             } else {
                 t.ticks++;

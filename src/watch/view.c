@@ -329,9 +329,10 @@ void watch_view_expand(const struct watch_layout *lay, const struct watch_ns *ns
         n += snprintf(l + n, sizeof(l) - n, "  %d-%ds %s", s, s + 9, watch_count_str(a, sizeof(a), k));
     }
     wrapped(emit, ctx, lay->width, l);
+    char rc[64];
     snprintf(l, sizeof(l), "  ports    established %s  time_wait %s  other %s  reclaimable %s%s",
              watch_count_str(a, sizeof(a), p->established), watch_count_str(b, sizeof(b), p->time_wait),
-             watch_count_str(c, sizeof(c), p->other), watch_recl_str(a, sizeof(a), p, ns->rep->reuse_exact),
+             watch_count_str(c, sizeof(c), p->other), watch_recl_str(rc, sizeof(rc), p, ns->rep->reuse_exact),
              !p->reuse_applies ? " (tcp_tw_reuse does not apply)"
              : ns->rep->reuse_exact ? "" : " (if the peer sent timestamps)");
     wrapped(emit, ctx, lay->width, l);
@@ -347,7 +348,7 @@ void watch_view_expand(const struct watch_layout *lay, const struct watch_ns *ns
     n = snprintf(l, sizeof(l), "  forecast %s at %s/s", fw, watch_rate_str(r1, sizeof(r1), d->forecast.rate));
     if (d->forecast.fc.capped)
         n += snprintf(l + n, sizeof(l) - n, ", held down by tcp_max_tw_buckets");
-    if (d->forecast.bounded) {
+    if (watch_bound_differs(&d->forecast)) {
         fc_words(bw, sizeof(bw), &d->forecast.bound);
         snprintf(l + n, sizeof(l) - n, "  bound: %s if the peer sent timestamps (unverified)", bw);
     }

@@ -72,8 +72,10 @@ void watch_close(struct watch *w);
  * Sample namespace i at t_ms (ms since the start): enter it, dump, read the
  * counters, feed the engine.  young_ms: the tick interval.  Returns 0, or
  * TW_EXIT_RUNTIME with ns->err set (the last good report is kept).  For a
- * fixture series it takes the next frame and returns 1 after the last one.
+ * fixture series it takes the next frame and returns WATCH_END after the
+ * last one.
  */
+#define WATCH_END 100
 int watch_sample(struct watch *w, size_t i, uint64_t t_ms, uint32_t young_ms);
 /* Ticks driven by the recording's own times (a fixture series). */
 bool watch_replaying(const struct watch *w);
