@@ -212,6 +212,7 @@ void watch_json_tick(FILE *f, struct watch *w, uint64_t tick)
     twx_json_init(&j, f, false);
     twx_json_obj_begin(&j, NULL);
     twx_json_str(&j, "schema", "twkit.watch.v1");
+    twx_json_str(&j, "twkit_version", TW_VERSION);
     twx_json_u64(&j, "tick", tick);
     twx_json_f64(&j, "time", (double)twx_wall_ns() / 1e9, 3);
     twx_json_u64(&j, "t_ms", w->n_ns ? w->ns[0].t_ms : 0);
