@@ -9,6 +9,7 @@
  * cuts a value: a view that lacks the room wraps it.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,8 +72,11 @@ static bool filter_match(const struct watch_filter *f, const struct tw_pressure 
 
 /* ---- order ------------------------------------------------------------------- */
 
-static const struct tw_dest_rate *g_d; /* qsort has no context argument */
-static enum watch_sort g_sort;
+struct order {
+    const struct tw_dest_rate *d;
+    enum watch_sort sort;
+    const long *pos; /* frozen positions by destination index, or NULL */
+};
 
 static int dest_cmp(const struct tw_pressure *a, const struct tw_pressure *b)
 {
@@ -98,10 +102,11 @@ static double tte_key(const struct tw_fc_result *r)
 #define DESC(x, y) do { if ((x) != (y)) return (x) > (y) ? -1 : 1; } while (0)
 #define ASC(x, y) do { if ((x) != (y)) return (x) < (y) ? -1 : 1; } while (0)
 
-static int row_cmp(const void *pa, const void *pb)
+static int row_cmp(const void *pa, const void *pb, void *ctx)
 {
-    const struct tw_dest_rate *a = &g_d[*(const size_t *)pa], *b = &g_d[*(const size_t *)pb];
-    switch (g_sort) {
+    const struct order *o = ctx;
+    const struct tw_dest_rate *a = &o->d[*(const size_t *)pa], *b = &o->d[*(const size_t *)pb];
+    switch (o->sort) {
     case SORT_EXHAUST:
         ASC(tte_key(&a->forecast.fc), tte_key(&b->forecast.fc));
         DESC(a->p->pct, b->p->pct);
@@ -115,7 +120,7 @@ static int row_cmp(const void *pa, const void *pb)
     return dest_cmp(a->p, b->p);
 }
 
-static void key_of(struct watch_key *k, const struct tw_pressure *p)
+void watch_key_of(struct watch_key *k, const struct tw_pressure *p)
 {
     memset(k, 0, sizeof(*k));
     k->l = p->laddr;
@@ -123,26 +128,29 @@ static void key_of(struct watch_key *k, const struct tw_pressure *p)
     k->rport = p->rport;
 }
 
+static int key_cmp(const void *a, const void *b)
+{
+    /* everything but pos */
+    return memcmp(a, b, offsetof(struct watch_key, pos));
+}
+
 static long frozen_pos(const struct watch_rows *rows, const struct tw_pressure *p)
 {
     struct watch_key k;
-    key_of(&k, p);
-    for (size_t i = 0; i < rows->nkeys; i++)
-        if (!memcmp(&rows->keys[i], &k, sizeof(k)))
-            return (long)i;
-    return -1;
+    watch_key_of(&k, p);
+    const struct watch_key *hit = bsearch(&k, rows->keys, rows->nkeys, sizeof(k), key_cmp);
+    return hit ? (long)hit->pos : -1;
 }
 
-static long *g_pos;
-
-static int frozen_cmp(const void *pa, const void *pb)
+static int frozen_cmp(const void *pa, const void *pb, void *ctx)
 {
-    long a = g_pos[*(const size_t *)pa], b = g_pos[*(const size_t *)pb];
+    const struct order *o = ctx;
+    long a = o->pos[*(const size_t *)pa], b = o->pos[*(const size_t *)pb];
     if (a >= 0 && b >= 0)
         return a < b ? -1 : a > b;
     if (a >= 0 || b >= 0)
         return a >= 0 ? -1 : 1; /* new destinations after the frozen ones */
-    return row_cmp(pa, pb);
+    return row_cmp(pa, pb, ctx);
 }
 
 int watch_rows_build(struct watch_rows *rows, struct tw_rate_engine *eng, enum watch_sort sort,
@@ -161,19 +169,18 @@ int watch_rows_build(struct watch_rows *rows, struct tw_rate_engine *eng, enum w
     for (size_t i = 0; i < n; i++)
         if (filter_match(f, d[i].p))
             rows->idx[rows->n++] = i;
-    g_d = d;
-    g_sort = sort;
+    struct order o = {.d = d, .sort = sort};
     if (rows->frozen && rows->nkeys) {
         long *pos = malloc((n ? n : 1) * sizeof(*pos));
         if (!pos)
             return -1;
         for (size_t i = 0; i < rows->n; i++)
             pos[rows->idx[i]] = frozen_pos(rows, d[rows->idx[i]].p);
-        g_pos = pos;
-        qsort(rows->idx, rows->n, sizeof(*rows->idx), frozen_cmp);
+        o.pos = pos;
+        qsort_r(rows->idx, rows->n, sizeof(*rows->idx), frozen_cmp, &o);
         free(pos);
     } else {
-        qsort(rows->idx, rows->n, sizeof(*rows->idx), row_cmp);
+        qsort_r(rows->idx, rows->n, sizeof(*rows->idx), row_cmp, &o);
     }
     return 0;
 }
@@ -191,9 +198,12 @@ void watch_rows_freeze(struct watch_rows *rows, const struct tw_rate_engine *eng
     rows->keys = calloc(rows->n ? rows->n : 1, sizeof(*rows->keys));
     if (!rows->keys)
         return;
-    for (size_t i = 0; i < rows->n; i++)
-        key_of(&rows->keys[i], d[rows->idx[i]].p);
+    for (size_t i = 0; i < rows->n; i++) {
+        watch_key_of(&rows->keys[i], d[rows->idx[i]].p);
+        rows->keys[i].pos = (uint32_t)i;
+    }
     rows->nkeys = rows->n;
+    qsort(rows->keys, rows->nkeys, sizeof(*rows->keys), key_cmp);
 }
 
 void watch_rows_free(struct watch_rows *rows)

@@ -47,9 +47,6 @@ struct tui {
     char input[64];
     char status[160];      /* a message on the status line until the next key */
     uint64_t ticks;
-    /* drawing */
-    int y, bottom;
-    size_t di_of_row;      /* unused by emit; kept for clarity */
 };
 
 static volatile sig_atomic_t g_stop;
@@ -125,7 +122,8 @@ static int row_height(const struct tui *t, const struct watch_layout *lay, size_
     char dest[200];
     int h = (int)strlen(watch_dest_str(dest, sizeof(dest), d[di].p)) > lay->destw ? 2 : 1;
     if (t->expanded) {
-        struct watch_key k = {.l = d[di].p->laddr, .r = d[di].p->raddr, .rport = d[di].p->rport};
+        struct watch_key k;
+        watch_key_of(&k, d[di].p);
         if (!memcmp(&k, &t->exp_key, sizeof(k)))
             h += watch_view_expand_lines(lay, ns, di);
     }
@@ -243,7 +241,8 @@ static void draw(struct tui *t)
                 const struct tw_dest_rate *dr;
                 tw_rate_engine_dests(ns->eng, &dr);
                 const struct tw_pressure *p = dr[t->rows.idx[i]].p;
-                struct watch_key k = {.l = p->laddr, .r = p->raddr, .rport = p->rport};
+                struct watch_key k;
+                watch_key_of(&k, p);
                 if (t->expanded && !memcmp(&k, &t->exp_key, sizeof(k)))
                     watch_view_expand(&lay, ns, t->rows.idx[i], emit, &d);
             }
@@ -264,11 +263,7 @@ static void key_at(const struct tui *t, size_t i, struct watch_key *k)
     const struct watch_ns *ns = &t->w->ns[t->w->cur];
     const struct tw_dest_rate *d;
     tw_rate_engine_dests(ns->eng, &d);
-    const struct tw_pressure *p = d[t->rows.idx[i]].p;
-    memset(k, 0, sizeof(*k));
-    k->l = p->laddr;
-    k->r = p->raddr;
-    k->rport = p->rport;
+    watch_key_of(k, d[t->rows.idx[i]].p);
 }
 
 static void rebuild(struct tui *t)

@@ -31,8 +31,6 @@ struct watch_args {
     const char *record;   /* --record DIR */
 };
 
-/* Exit statuses beyond the common ones (none: listed for the docs). */
-
 /* ---- namespaces and ticks ---------------------------------------------------------- */
 
 struct watch_ns {
@@ -96,20 +94,26 @@ struct watch_filter {
 /* Parse "443", ":443", "198.18.0.0/15", "::1": 0 or -1. */
 int watch_filter_parse(struct watch_filter *f, const char *text);
 
+struct watch_key {
+    struct tw_addr l, r;
+    uint16_t rport;
+    uint32_t pos;             /* in a frozen order: the row's place */
+};
+
+/* The key of destination p (padding zeroed: keys compare with memcmp). */
+void watch_key_of(struct watch_key *k, const struct tw_pressure *p);
+
 /* Indices into the engine's destinations, filtered and ordered. */
 struct watch_rows {
     size_t *idx;
     size_t n, cap;
-    /* frozen order: keys of the rows as they were when frozen */
+    /* frozen order: keys of the rows as they were when frozen, sorted by key
+     * (pos: the place) */
     bool frozen;
     struct watch_key *keys;
     size_t nkeys;
 };
 
-struct watch_key {
-    struct tw_addr l, r;
-    uint16_t rport;
-};
 
 int watch_rows_build(struct watch_rows *rows, struct tw_rate_engine *eng,
                      enum watch_sort sort, const struct watch_filter *f);

@@ -69,6 +69,7 @@ runtime "--fixture malformed /proc" "line" watch -b -n 1 --fixture tests/fixture
 # ---- terminals ---------------------------------------------------------------------
 if command -v tmux >/dev/null; then
     n_tui=0
+    tmux -L "$SOCK" new-session -d -s keep "sleep 600" # keeps the server up
     tui() { # COLS LINES TERM: run watch in a new tmux session, wait for it to end
         n_tui=$((n_tui + 1))
         rm -f "$T/exit"

@@ -3,8 +3,9 @@
 # capture-pane) at 80x24 and 132x43, on live sockets in a private network
 # namespace: two destinations loaded at different rates by twkit lab load
 # (198.18.0.1 -> 198.18.0.2:80 at 40/s, 127.0.0.1 -> 127.0.0.1:8080 at
-# 10/s).  Each key is asserted on the captured screen: rows, sort, pause,
-# filter, expand, freeze, help, resize (bigger, too small, back), quit.
+# 10/s; later 198.18.0.1 -> 198.18.0.2:81 at 80/s).  Each key is asserted on
+# the captured screen: rows, sort, pause, filter, expand, freeze (a new
+# destination goes last), help, resize (bigger, too small, back), quit.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
 need_root
@@ -25,7 +26,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$TWKIT" lab backend --listen 127.0.0.1:8080 --listen 198.18.0.2:80 -t 1 >/dev/null 2>&1 &
+"$TWKIT" lab backend --listen 127.0.0.1:8080 --listen 198.18.0.2:80 --listen 198.18.0.2:81 \
+    -t 1 >/dev/null 2>&1 &
 PIDS+=($!)
 sleep 0.5
 "$TWKIT" lab load -c 198.18.0.2:80 -s 198.18.0.1 -r 40 -d 120 -C 8 -t 1 >/dev/null 2>&1 &
@@ -36,8 +38,10 @@ sleep 2
 
 A='127.0.0.1>127.0.0.1:8080'
 B='198.18.0.1>198.18.0.2:80'
-S=w0 # the current session: each start() makes a new one (killing a server and
-     # starting one at once races in tmux)
+S=w0 # the current session: each start() makes a new one; a session that
+     # lives throughout keeps the server up (a server that is going away
+     # makes new-session fail)
+tmux -L "$SOCK" new-session -d -s keep "sleep 600" || { echo "tmux would not start"; exit 1; }
 cap() { tmux -L "$SOCK" capture-pane -p -t "$S"; }
 keys() { tmux -L "$SOCK" send-keys -t "$S" "$@"; }
 # waitfor WHAT REGEX [SECONDS]: until the screen matches (grep -E)
@@ -54,12 +58,16 @@ waitfor() {
 }
 # line number of the first line matching a fixed string (0: none)
 lineof() { grep -nF -- "$1" "$tmp/screen" | head -n 1 | cut -d: -f1; }
-first_is() { # NAME FIRST SECOND: FIRST's row is above SECOND's
-    local a b
-    cap >"$tmp/screen"
-    a=$(lineof "$2") b=$(lineof "$3")
-    if [ -n "$a" ] && [ -n "$b" ] && [ "$a" -lt "$b" ]; then ok "$1"
-    else fail "$1 (lines ${a:-none} and ${b:-none})"; sed 's/^/    | /' "$tmp/screen"; fi
+first_is() { # NAME FIRST SECOND [SECONDS]: FIRST's row is above SECOND's (within SECONDS)
+    local a b i
+    for i in $(seq $((${4:-0} * 10 + 1))); do
+        cap >"$tmp/screen"
+        a=$(lineof "$2") b=$(lineof "$3")
+        if [ -n "$a" ] && [ -n "$b" ] && [ "$a" -lt "$b" ]; then ok "$1"; return; fi
+        sleep 0.1
+    done
+    fail "$1 (lines ${a:-none} and ${b:-none})"
+    sed 's/^/    | /' "$tmp/screen"
 }
 widest() { LC_ALL=C.UTF-8 wc -L <"$tmp/screen"; } # display columns
 
@@ -143,8 +151,17 @@ check "Enter again: folded" bash -c "! grep -q '^  expiry' '$tmp/screen'"
 
 keys o
 waitfor "o: the order is frozen" 'sort exhaustion \(frozen\)'
+# a new destination appears, one that will exhaust (80/s x 60 s > 4000
+# ports): frozen, it goes last, not first
+C='198.18.0.1>198.18.0.2:81'
+"$TWKIT" lab load -c 198.18.0.2:81 -s 198.18.0.1 -r 80 -d 120 -C 8 -t 1 >/dev/null 2>&1 &
+PIDS+=($!)
+waitfor "frozen: the new destination appears, heading for exhaustion" "^$C .* [0-9]+s\$" 6
+first_is "frozen: it stays below the frozen rows though it is the worst" "$A" "$C"
 keys o
 waitfor "o again: not frozen" 'sort exhaustion  '
+# 80/s into 4000 ports exhausts within a minute: first once its rate is seen
+first_is "not frozen: the destination that will exhaust goes first" "$C" "$B" 5
 
 keys '?'
 waitfor "?: the keys" 'twkit watch: keys'
