@@ -177,9 +177,10 @@ int watch_rows_build(struct watch_rows *rows, struct tw_rate_engine *eng, enum w
         for (size_t i = 0; i < rows->n; i++)
             pos[rows->idx[i]] = frozen_pos(rows, d[rows->idx[i]].p);
         o.pos = pos;
-        qsort_r(rows->idx, rows->n, sizeof(*rows->idx), frozen_cmp, &o);
+        if (rows->n > 1)
+            qsort_r(rows->idx, rows->n, sizeof(*rows->idx), frozen_cmp, &o);
         free(pos);
-    } else {
+    } else if (rows->n > 1) {
         qsort_r(rows->idx, rows->n, sizeof(*rows->idx), row_cmp, &o);
     }
     return 0;

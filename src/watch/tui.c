@@ -17,6 +17,7 @@
  * error: use --batch).
  */
 #include <curses.h>
+#include <term.h>
 #include <errno.h>
 #include <langinfo.h>
 #include <locale.h>
@@ -163,7 +164,7 @@ static void status_line(struct tui *t)
 
 static void draw_help(void)
 {
-    static const char *const lines[] = {
+    static const char *const text[] = {
         "twkit watch: keys",
         "",
         "q         quit",
@@ -179,13 +180,13 @@ static void draw_help(void)
         "Ctrl-L    redraw",
         "?         this help (any key closes it)",
     };
-    int h = (int)(sizeof(lines) / sizeof(lines[0])) + 2, wd = 62;
+    int h = (int)(sizeof(text) / sizeof(text[0])) + 2, wd = 62;
     int y0 = (LINES - h) / 2, x0 = (COLS - wd) / 2;
     for (int i = 0; i < h; i++) {
         attr_set(A_REVERSE, 0, NULL);
         mvhline(y0 + i, x0, ' ', wd);
         if (i > 0 && i < h - 1)
-            mvaddstr(y0 + i, x0 + 2, lines[i - 1]);
+            mvaddstr(y0 + i, x0 + 2, text[i - 1]);
     }
     attr_set(A_NORMAL, 0, NULL);
 }
@@ -440,10 +441,23 @@ int watch_tui(struct watch *w)
     memset(&t, 0, sizeof(t));
     t.w = w;
     t.utf8 = !strcmp(nl_langinfo(CODESET), "UTF-8");
+    /* Ask terminfo first: newterm() on an unknown terminal leaks what it
+     * allocated (and some builds exit instead of returning NULL). */
+    const char *term = getenv("TERM");
+    int terr = 0;
+    if (setupterm(NULL, fileno(stdout), &terr) != OK) {
+        char esc[256];
+        twx_err("cannot start the terminal view (TERM=%s%s): use --batch",
+                term ? twx_esc(esc, sizeof(esc), term) : "unset",
+                terr == 0 ? ": not in the terminfo database" : "");
+        return TW_EXIT_RUNTIME;
+    }
+    del_curterm(cur_term);
     SCREEN *scr = newterm(NULL, stdout, stdin);
     if (!scr) {
-        const char *term = getenv("TERM");
-        twx_err("cannot start the terminal view (TERM=%s): use --batch", term ? term : "unset");
+        char esc[256];
+        twx_err("cannot start the terminal view (TERM=%s): use --batch",
+                term ? twx_esc(esc, sizeof(esc), term) : "unset");
         return TW_EXIT_RUNTIME;
     }
     if (COLS < WATCH_MIN_COLS || LINES < WATCH_MIN_LINES) {

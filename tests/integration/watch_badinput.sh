@@ -84,7 +84,7 @@ if command -v tmux >/dev/null; then
     eq "terminal 100x20 (too few lines): exit" "$(cat "$T/exit" 2>/dev/null)" 1
     tui 80 24 twkit-no-such-terminal
     eq "unknown TERM: exit" "$(cat "$T/exit" 2>/dev/null)" 1
-    check "unknown TERM: message" grep -q "cannot start the terminal view (TERM=twkit-no-such-terminal): use --batch" "$T/err"
+    check "unknown TERM: message" grep -q "cannot start the terminal view (TERM=twkit-no-such-terminal: not in the terminfo database): use --batch" "$T/err"
 else
     skip_case "terminal too small" "needs tmux"
 fi
