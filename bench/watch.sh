@@ -17,7 +17,7 @@
 #      the last within 1 MiB of the first).
 #
 # Each part runs under `unshare -n`, so the namespace and its sockets vanish
-# with it.  Exit: 0 measured (missed targets are reported, not failed), 1 a
+# with it.  BENCH_WATCH_PARTS="big steady" picks the parts (default both).  Exit: 0 measured (missed targets are reported, not failed), 1 a
 # real error.  Without root it prints SKIP and exits 0.
 set -u -o pipefail
 export LC_ALL=C
@@ -29,6 +29,7 @@ BIG=${BENCH_WATCH_BIG:-1000000}
 STEADY=${BENCH_WATCH_STEADY:-100000}
 SECONDS_CPU=${BENCH_WATCH_SECONDS:-60}
 ROUNDS=${BENCH_ROUNDS:-9}
+PARTS=${BENCH_WATCH_PARTS:-"big steady"} # which parts to run
 
 msg() { printf '%s\n' "$*"; }
 die() { printf 'bench/watch.sh: %s\n' "$*" >&2; exit 1; }
@@ -144,11 +145,19 @@ steady() {
     c1=$(awk '{ print $14 + $15 }' "/proc/$pid/stat") || die "watch died during the window"
     t1=$(now)
     tw1=$(sockstat_tw)
+    # the anchor at the same moment: CPU time of the floor's dump, 10 runs
+    # (the kernel walks the ehash all namespaces share, so what else runs on
+    # the machine moves both)
+    local fcpu
+    fcpu=$( { TIMEFORMAT='%U %S'; time for i in 1 2 3 4 5 6 7 8 9 10; do "$BIN/floor" >/dev/null; done; } 2>&1 |
+        awk '{ printf "%.4f", ($1 + $2) / 10 }')
     cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.2f", (b - a) / hz / (e - s) * 100 }')
     first=${rss[0]} last=${rss[-1]}
     max=$(printf '%s\n' "${rss[@]}" | sort -n | tail -n 1)
     msg "kernel: sockstat tw $tw0 at the start, $tw1 at the end"
     msg "RSS (KiB) every 5 s: ${rss[*]}"
+    msg "anchor: one floor dump costs ${fcpu} s of CPU here now: at 1 Hz $(awk -v f="$fcpu" 'BEGIN { printf "%.2f", f * 100 }')% of a core;" \
+        "watch used $(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v s="$t0" -v e="$t1" -v f="$fcpu" 'BEGIN { printf "%.2f", (b - a) / hz / (e - s) / f }')x that"
     printf '%-62s %s\n' "target: CPU $(awk -v a="$c0" -v b="$c1" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }') s in $(awk -v s="$t0" -v e="$t1" 'BEGIN { printf "%.1f", e - s }') s = ${cpu}% of one core (<= 5%)" \
         "$(verdict "$cpu" 5 le)"
     printf '%-62s %s\n' "target: RSS flat: first $first KiB, max $max, last $last (last - first <= 1024)" \
@@ -182,9 +191,14 @@ wait_purge() { # the last namespace's TIME_WAIT are purged after it exits
 msg "twkit watch benchmark: $(uname -r), $(nproc) CPUs; timed with bench/runmed (fork+exec to exit)"
 base=$(tw_slab)
 t0=$(now)
-unshare -n -- bash "$0" --big || die "the one-sample part failed"
-wait_purge "${base:-0}"
-unshare -n -- bash "$0" --steady || die "the steady part failed"
+for part in $PARTS; do
+    case $part in
+    big | steady) ;;
+    *) die "BENCH_WATCH_PARTS: '$part' is neither big nor steady" ;;
+    esac
+    wait_purge "${base:-0}"
+    unshare -n -- bash "$0" "--$part" || die "the $part part failed"
+done
 wait_purge "${base:-0}"
 msg ""
 msg "bench/watch.sh: done in $(awk -v s="$t0" -v e="$(now)" 'BEGIN { printf "%.0f", e - s }') s"

@@ -9,7 +9,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
 need_root
-need tmux
+need tmux jq
 in_private_netns
 
 sysctl -qw net.ipv4.ip_local_port_range="40000 43999"
@@ -198,6 +198,32 @@ check "132x43: nothing wider than 132" test "$(widest)" -le 132
 keys q
 for _ in $(seq 30); do [ -s "$tmp/exit" ] && break; sleep 0.1; done
 eq "132x43: q quits with status 0" "$(cat "$tmp/exit" 2>/dev/null)" 0
+
+# ---- --netns all: n and N switch namespaces ---------------------------------------------------
+start 80 24 --netns all
+if waitfor "--netns all: the status line counts the namespaces" 'netns 1/[0-9]+'; then
+    total=$(grep -oE 'netns 1/[0-9]+' "$tmp/screen" | cut -d/ -f2)
+    if [ "$total" -ge 2 ]; then
+        title1=$(head -n 1 "$tmp/screen" | sed 's/  every.*//')
+        keys n
+        waitfor "n: the next namespace" "netns 2/$total"
+        title2=$(head -n 1 "$tmp/screen" | sed 's/  every.*//')
+        check "n: another namespace in the title ($title2)" test "$title1" != "$title2"
+        keys N
+        waitfor "N: back to the first" "netns 1/$total"
+        keys N
+        waitfor "N from the first: the last" "netns $total/$total"
+    else
+        skip_case "n and N" "only one network namespace on this host"
+    fi
+fi
+keys q
+for _ in $(seq 30); do [ -s "$tmp/exit" ] && break; sleep 0.1; done
+eq "--netns all: q quits with status 0" "$(cat "$tmp/exit" 2>/dev/null)" 0
+"$TWKIT" watch -b -j -n 1 --netns all >"$tmp/all.ndjson" 2>"$tmp/all.err"
+eq "--batch --netns all: exit" $? 0
+check "--batch --netns all: every namespace in each sample" \
+    test "$(jq '.namespaces | length' "$tmp/all.ndjson")" -ge 2
 
 # ---- -n N ends the view by itself ---------------------------------------------------------
 start 80 24 -n 2 -i 0.2
