@@ -271,29 +271,15 @@ const char *watch_rate_str(char *buf, size_t len, double v)
     return buf;
 }
 
-const char *watch_count_str(char *buf, size_t len, uint64_t v)
-{
-    char tmp[32];
-    int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
-    size_t o = 0;
-    for (int i = 0; i < n && o + 1 < len; i++) {
-        if (i && (n - i) % 3 == 0 && o + 2 < len)
-            buf[o++] = ',';
-        buf[o++] = tmp[i];
-    }
-    buf[o] = 0;
-    return buf;
-}
-
 const char *watch_recl_str(char *buf, size_t len, const struct tw_pressure *p, bool exact)
 {
     char n[32];
     if (!p->reuse_applies)
         snprintf(buf, len, "-");
     else if (!exact && p->reclaimable_max > p->reclaimable)
-        snprintf(buf, len, "<=%s", watch_count_str(n, sizeof(n), p->reclaimable_max));
+        snprintf(buf, len, "<=%s", fmt_count(n, sizeof(n), p->reclaimable_max));
     else
-        snprintf(buf, len, "%s", watch_count_str(n, sizeof(n), p->reclaimable));
+        snprintf(buf, len, "%s", fmt_count(n, sizeof(n), p->reclaimable));
     return buf;
 }
 

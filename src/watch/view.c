@@ -106,13 +106,13 @@ void watch_view_header(const struct watch *w, const struct watch_ns *ns, int wid
     const struct tw_kernel *k = &r->kernel;
     const struct tw_fc_plan *plan = tw_rate_engine_plan(ns->eng);
 
-    int n = snprintf(l, sizeof(l), "TIME_WAIT %s (dump)", watch_count_str(a, sizeof(a), r->tw_total));
+    int n = snprintf(l, sizeof(l), "TIME_WAIT %s (dump)", fmt_count(a, sizeof(a), r->tw_total));
     if (k->sock_tw >= 0)
         n += snprintf(l + n, sizeof(l) - n, ", %s (sockstat)",
-                      watch_count_str(b, sizeof(b), (uint64_t)k->sock_tw));
+                      fmt_count(b, sizeof(b), (uint64_t)k->sock_tw));
     if (k->max_tw_buckets > 0) {
         n += snprintf(l + n, sizeof(l) - n, "  max_tw_buckets %s: %.1f%%",
-                      watch_count_str(c, sizeof(c), (uint64_t)k->max_tw_buckets), r->max_tw_pct);
+                      fmt_count(c, sizeof(c), (uint64_t)k->max_tw_buckets), r->max_tw_pct);
         if (plan->full_in_s == 0)
             n += snprintf(l + n, sizeof(l) - n, " FULL");
         else if (plan->full_in_s > 0) {
@@ -124,8 +124,8 @@ void watch_view_header(const struct watch *w, const struct watch_ns *ns, int wid
               r->max_tw_pct >= 100 ? 2 : plan->full_in_s >= 0 ? 1 : 0, width, l);
 
     n = snprintf(l, sizeof(l), "ports %d-%d: %s, effective %s", k->port_lo, k->port_hi,
-                 watch_count_str(a, sizeof(a), r->range_size),
-                 watch_count_str(b, sizeof(b), r->effective_range));
+                 fmt_count(a, sizeof(a), r->range_size),
+                 fmt_count(b, sizeof(b), r->effective_range));
     if (r->range_reserved)
         n += snprintf(l + n, sizeof(l) - n, " (-%u reserved", r->range_reserved);
     if (r->range_listeners)
@@ -185,8 +185,8 @@ struct cells {
 static void cells_of(const struct watch_ns *ns, const struct tw_dest_rate *d, struct cells *c)
 {
     watch_dest_str(c->dest, sizeof(c->dest), d->p);
-    watch_count_str(c->used, sizeof(c->used), d->p->in_use);
-    watch_count_str(c->tw, sizeof(c->tw), d->p->time_wait);
+    fmt_count(c->used, sizeof(c->used), d->p->in_use);
+    fmt_count(c->tw, sizeof(c->tw), d->p->time_wait);
     watch_recl_str(c->recl, sizeof(c->recl), d->p, ns->rep->reuse_exact);
     snprintf(c->press, sizeof(c->press), "%.1f%%", d->p->pct);
     watch_rate_str(c->rate, sizeof(c->rate), d->new_per_s[1]);
@@ -326,13 +326,13 @@ void watch_view_expand(const struct watch_layout *lay, const struct watch_ns *ns
         uint64_t k = 0;
         for (int i = s; i < s + 10; i++)
             k += p->tw_expiry[i];
-        n += snprintf(l + n, sizeof(l) - n, "  %d-%ds %s", s, s + 9, watch_count_str(a, sizeof(a), k));
+        n += snprintf(l + n, sizeof(l) - n, "  %d-%ds %s", s, s + 9, fmt_count(a, sizeof(a), k));
     }
     wrapped(emit, ctx, lay->width, l);
     char rc[64];
     snprintf(l, sizeof(l), "  ports    established %s  time_wait %s  other %s  reclaimable %s%s",
-             watch_count_str(a, sizeof(a), p->established), watch_count_str(b, sizeof(b), p->time_wait),
-             watch_count_str(c, sizeof(c), p->other), watch_recl_str(rc, sizeof(rc), p, ns->rep->reuse_exact),
+             fmt_count(a, sizeof(a), p->established), fmt_count(b, sizeof(b), p->time_wait),
+             fmt_count(c, sizeof(c), p->other), watch_recl_str(rc, sizeof(rc), p, ns->rep->reuse_exact),
              !p->reuse_applies ? " (tcp_tw_reuse does not apply)"
              : ns->rep->reuse_exact ? "" : " (if the peer sent timestamps)");
     wrapped(emit, ctx, lay->width, l);
@@ -361,7 +361,7 @@ void watch_view_expand(const struct watch_layout *lay, const struct watch_ns *ns
         if (q->rport != p->rport || memcmp(&q->raddr, &p->raddr, sizeof(q->raddr)))
             continue;
         tw_addr_str(&q->laddr, b, sizeof(b));
-        n += snprintf(l + n, sizeof(l) - n, "  %s (%s in use)", b, watch_count_str(a, sizeof(a), q->in_use));
+        n += snprintf(l + n, sizeof(l) - n, "  %s (%s in use)", b, fmt_count(a, sizeof(a), q->in_use));
         shown++;
     }
     if (shown)

@@ -18,6 +18,7 @@
 
 #include <twkit/twkit.h>
 
+#include "stat.h" /* fmt_count */
 #include "tool.h"
 
 /* ---- options ---------------------------------------------------------------- */
@@ -129,8 +130,6 @@ const char *watch_dest_str(char *buf, size_t len, const struct tw_pressure *p);
 const char *watch_tte_str(char *buf, size_t len, const struct tw_fc_result *r);
 /* A rate: "0", "3.5", "470", "12345" (at most 9 columns). */
 const char *watch_rate_str(char *buf, size_t len, double v);
-/* "28,210" */
-const char *watch_count_str(char *buf, size_t len, uint64_t v);
 /* The reclaimable column: "-" (reuse does not apply), "12", "<=1,200". */
 const char *watch_recl_str(char *buf, size_t len, const struct tw_pressure *p, bool exact);
 /* The bound differs enough from the forecast to mark it. */
