@@ -76,6 +76,20 @@
  *      second, and forecasts every destination.  A caller with its own rates
  *      (doctor) calls tw_forecast_* directly.
  *
+ * A caller with a report and its own rate (doctor, export) forecasts without
+ * an engine:
+ *
+ *     struct tw_fc_namespace ns;
+ *     struct tw_fc_plan plan;                      (about 2.4 KB)
+ *     tw_forecast_namespace_from(rep, enter_per_s, &ns);
+ *     tw_forecast_plan(&ns, &plan);
+ *     for (size_t i = 0; i < rep->n_pressure; i++) {
+ *         struct tw_fc_dest d;
+ *         struct tw_forecast f;
+ *         tw_forecast_dest_from(rep, &rep->pressure[i], rate_of(i), &d);
+ *         tw_forecast_dest(&plan, &d, &f);
+ *     }
+ *
  * The library never prints.  An engine is used by one thread at a time;
  * the tw_forecast_* functions keep no state.
  */

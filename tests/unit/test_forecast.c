@@ -295,6 +295,29 @@ Test(forecast, max_tw_buckets_cap)
     cr_assert_eq(f.fc.limit, TW_FC_LIMIT_TIMEWAIT);
 }
 
+Test(forecast, beyond_the_horizon)
+{
+    /* a plan whose admission still rises at the horizon (a hand-made one:
+     * the fraction admitted grows from 0 to 0.8 over the ten minutes): the
+     * destination's held ports still rise in the last minute, ~960 of 1000,
+     * so neither "at" nor "never" can be said */
+    static struct tw_fc_plan plan;
+    for (int k = 0; k < TW_FORECAST_HORIZON_S; k++)
+        plan.admit[k] = 0.8f * (float)k / TW_FORECAST_HORIZON_S;
+    plan.steady_from = TW_FORECAST_HORIZON_S - 1;
+    plan.full_in_s = 0;
+    struct tw_fc_dest d = dest(1000, 0, 20);
+    struct tw_forecast f = run(&plan, &d);
+    cr_assert_eq(f.fc.state, TW_FC_BEYOND);
+    cr_assert_lt(f.fc.seconds, 0);
+    cr_assert(f.fc.capped, "20/s is above 1000 / 60 s");
+    /* the same plan flat at 0.8 from the start settles at 960: never */
+    for (int k = 0; k < TW_FORECAST_HORIZON_S; k++)
+        plan.admit[k] = 0.8f;
+    plan.steady_from = 0;
+    cr_assert_eq(run(&plan, &d).fc.state, TW_FC_NEVER);
+}
+
 Test(forecast, names)
 {
     cr_assert_str_eq(tw_fc_state_name(TW_FC_NEVER), "never");
