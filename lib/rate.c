@@ -145,7 +145,11 @@ void tw_births(const struct tw_pressure *p, uint32_t young_ms, double per_s[TW_R
         if (i >= TW_EXPIRY_SECONDS - 10)
             last10 += p->tw_expiry[i];
     }
-    per_s[0] = (double)p->tw_young * 1000.0 / (young_ms ? young_ms : 1000);
+    if (!young_ms)
+        young_ms = 1000;
+    if (young_ms > TW_TIMEWAIT_LEN_MS) /* no TIME_WAIT is older */
+        young_ms = TW_TIMEWAIT_LEN_MS;
+    per_s[0] = (double)p->tw_young * 1000.0 / young_ms;
     per_s[1] = (double)last10 / 10.0;
     per_s[2] = (double)all / 60.0;
 }

@@ -146,7 +146,7 @@ TW_EXTERN void tw_counter_series_rates(const struct tw_counter_series *s,
 /*
  * New TIME_WAIT per second of destination p over each window:
  *   [0] tw_young / young_ms  (young_ms: tw_report_opts.young_ms of the
- *       report, 0 = its default 1000)
+ *       report, 0 = its default 1000; more than 60 s counts as 60 s)
  *   [1] TIME_WAIT aged 10 s or less (tw_expiry[50..59]) / 10
  *   [2] every TIME_WAIT in the histogram / 60
  * See the accuracy notes above.

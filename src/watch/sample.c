@@ -278,6 +278,12 @@ int watch_sample(struct watch *w, size_t i, uint64_t t_ms, uint32_t young_ms)
         snprintf(ns->err, sizeof(ns->err), "cannot enter the namespace: %s", tw_strerror(e));
         return TW_EXIT_RUNTIME;
     }
+    /* no TIME_WAIT is older than 60 s: a longer window would count them all
+     * and divide by more than their lifetime */
+    if (young_ms > TW_TIMEWAIT_LEN_MS)
+        young_ms = TW_TIMEWAIT_LEN_MS;
+    if (!young_ms)
+        young_ms = 1;
     rc = tick(w, ns, t_ms, young_ms);
     if (ns->netns.fd >= 0 && (e = tw_netns_enter(&w->orig))) {
         snprintf(ns->err, sizeof(ns->err), "cannot return to the original namespace: %s",
