@@ -3,11 +3,12 @@
  * namespaces being watched (each with its source and its rate engine), the
  * rows the views show, and the views themselves (curses, batch text, NDJSON).
  *
- *   watch.c    options, namespaces, the tick loop of --batch
- *   sample.c   one tick of one namespace: dump, counters, engine
+ *   watch.c    the option table and the checks that need no kernel
+ *   sample.c   namespaces, recorded series, one tick of one namespace
  *   rows.c     rows for the views: filter, sort, frozen order, formatting
- *   batch.c    --batch text and --json (NDJSON)
- *   tui.c      the curses view and its keys
+ *   view.c     the lines both views print: header, table, detail, notes
+ *   batch.c    --batch: the text or NDJSON per tick, and its loop
+ *   tui.c      the curses view, its keys and its loop
  */
 #ifndef TWKIT_WATCH_H
 #define TWKIT_WATCH_H
