@@ -78,7 +78,7 @@ start() { # COLS LINES [ARGS]
     S=w$((${S#w} + 1))
     rm -f "$tmp/exit"
     tmux -L "$SOCK" new-session -d -s "$S" -x "$c" -y "$l" \
-        "env TERM=screen-256color LC_ALL=C.UTF-8 $TWKIT watch $* 2>$tmp/err; echo \$? >$tmp/exit; sleep 60" \
+        "env TERM=screen-256color LC_ALL=C.UTF-8 ${ENVX:-} $TWKIT watch $* 2>$tmp/err; echo \$? >$tmp/exit; sleep 60" \
         2>"$tmp/tmux.err" || { echo "tmux would not start: $(cat "$tmp/tmux.err")"; exit 1; }
 }
 
@@ -224,6 +224,24 @@ eq "--netns all: q quits with status 0" "$(cat "$tmp/exit" 2>/dev/null)" 0
 eq "--batch --netns all: exit" $? 0
 check "--batch --netns all: every namespace in each sample" \
     test "$(jq '.namespaces | length' "$tmp/all.ndjson")" -ge 2
+
+# ---- colour: --color always, NO_COLOR, monochrome ----------------------------------------------
+colours() { tmux -L "$SOCK" capture-pane -e -p -t "$S" | grep -cE $'\e\\[([0-9;]*;)?3[0-7]m|\e\\[([0-9;]*;)?38;5;'; }
+start 80 24 --color always
+waitfor "--color always: the view" '^DESTINATION'
+check "--color always: coloured" test "$(colours)" -gt 0
+keys q
+ENVX=NO_COLOR=1 start 80 24
+waitfor "NO_COLOR=1: the view" '^DESTINATION'
+check "NO_COLOR=1: no colour" test "$(colours)" -eq 0
+tmux -L "$SOCK" capture-pane -e -p -t "$S" >"$tmp/attr"
+check "NO_COLOR=1: bold and reverse still mark the title and the selection" \
+    bash -c "grep -q \$'\\e\\[[0-9;]*1m' '$tmp/attr' && grep -q \$'\\e\\[[0-9;]*7m' '$tmp/attr'"
+keys q
+ENVX=TERM=vt100 start 80 24
+waitfor "a monochrome terminal (vt100): the view" '^DESTINATION'
+check "vt100: no colour" test "$(colours)" -eq 0
+keys q
 
 # ---- -n N ends the view by itself ---------------------------------------------------------
 start 80 24 -n 2 -i 0.2
