@@ -62,9 +62,19 @@ big() {
     msg ""
     msg "== one sample at N = $n TIME_WAIT =="
     gen_start=$(now)
-    "$BIN/twgen" -n "$n" -j 2 -s 20 -t 55 | sed 's/^twgen: /generated: /' || die "generation failed"
+    local short=""
+    if ! "$BIN/twgen" -n "$n" -j 2 -s 20 -t 55 2>"$WORK/twgen.err" | sed 's/^twgen: /generated: /'; then
+        # A busy machine (or BPF programs on every TCP timer) can make fewer
+        # than N within the 60 s TIME_WAIT lifetime: measure what there is,
+        # and say so.
+        tw=$(sockstat_tw)
+        (( tw >= n / 10 )) || { cat "$WORK/twgen.err" >&2; die "generation failed"; }
+        short=$tw
+        msg "NOTE: twgen made only $tw of $n in 55 s here ($(tail -n 1 "$WORK/twgen.err"));"
+        msg "      measuring at N = $tw: the targets below are for $n"
+    fi
     for i in $(seq 50); do tw=$(sockstat_tw); (( tw >= n )) && break; sleep 0.1; done
-    (( tw >= n - n / 1000 )) || die "sockstat shows $tw TIME_WAIT, expected $n"
+    [[ -n $short ]] || (( tw >= n - n / 1000 )) || die "sockstat shows $tw TIME_WAIT, expected $n"
     # The first sockets expire 60 s after generation began.  On a busy machine
     # generation itself takes most of that, so the rounds get at least 6 s
     # (the count may fall a few % by then: both commands walk the same table
