@@ -41,17 +41,24 @@ static void emit_wrap_in(watch_emit emit, void *ctx, enum watch_line kind, int l
                          int indent, const char *text)
 {
     char l[LINE];
+    if (width > LINE - 1)
+        width = LINE - 1;
     const char *p = text;
     bool first = true;
     while (*p) {
         int avail = width - (first ? 0 : indent);
         size_t n = strlen(p);
-        if ((int)n > avail) {
-            const char *cut = NULL;
-            for (const char *q = p; q < p + avail && q[1]; q++)
+        if ((int)n > avail && avail > 0) {
+            /* break between items (two spaces), else between words, else
+             * mid-word: the rest goes on the next line, nothing is lost */
+            const char *cut = NULL, *word = NULL;
+            for (const char *q = p + 1; q < p + avail && q[1]; q++) {
                 if (q[0] == ' ' && q[1] == ' ')
                     cut = q;
-            n = cut ? (size_t)(cut - p) : n; /* no break: the whole item, never cut */
+                else if (q[0] == ' ')
+                    word = q;
+            }
+            n = cut ? (size_t)(cut - p) : word ? (size_t)(word - p) : (size_t)avail;
         }
         fmt(l, sizeof(l), "%*s%.*s", first ? 0 : indent, "", (int)n, p);
         emit(ctx, kind, 0, level, l);
@@ -79,10 +86,9 @@ static void ctr_cell(char *buf, size_t len, const struct tw_counter_rates *cr, i
 void watch_view_header(const struct watch *w, const struct watch_ns *ns, int width,
                        watch_emit emit, void *ctx)
 {
-    char l[LINE], a[64], b[64], c[64], lab[400];
+    char l[LINE], a[64], b[64], c[64];
     const struct tw_report *r = ns->rep;
 
-    twx_esc(lab, sizeof(lab), ns->label);
     time_t now = time(NULL);
     struct tm tm;
     localtime_r(&now, &tm);
@@ -93,12 +99,22 @@ void watch_view_header(const struct watch *w, const struct watch_ns *ns, int wid
     if (r)
         snprintf(took, sizeof(took), "  %s %.0f ms", tw_source_kind_name(r->source),
                  ns->tick_s * 1000);
-    if (ns->inode)
-        fmt(l, sizeof(l), "twkit watch  %s (net:[%llu])  every %s%s  %s", lab,
-            (unsigned long long)ns->inode, every, took, clock);
-    else
-        fmt(l, sizeof(l), "twkit watch  %s  every %s%s  %s", lab, every, took, clock);
-    emit_wrap(emit, ctx, WL_TITLE, 0, width, l);
+    /* the label may be a long path: sized to it, never cut */
+    size_t ll = twx_esc_len(ns->label);
+    char *lab = malloc(ll), *title = malloc(ll + 160);
+    if (lab && title) {
+        twx_esc(lab, ll, ns->label);
+        if (ns->inode)
+            fmt(title, ll + 160, "twkit watch  %s (net:[%llu])  every %s%s  %s", lab,
+                (unsigned long long)ns->inode, every, took, clock);
+        else
+            fmt(title, ll + 160, "twkit watch  %s  every %s%s  %s", lab, every, took, clock);
+        emit_wrap(emit, ctx, WL_TITLE, 0, width, title);
+    } else {
+        emit(ctx, WL_TITLE, 0, 0, "twkit watch (out of memory)");
+    }
+    free(lab);
+    free(title);
     if (!r) {
         emit_wrap(emit, ctx, WL_WARN, 2, width, ns->err[0] ? ns->err : "no sample yet");
         return;

@@ -36,7 +36,7 @@ struct watch_args {
 /* ---- namespaces and ticks ---------------------------------------------------------- */
 
 struct watch_ns {
-    char label[96];           /* raw (may come from a process name): escape to print */
+    char label[4224];         /* raw (a process name, a fixture path): escape to print */
     uint64_t inode;
     struct tw_netns netns;    /* fd -1: the current namespace */
     struct tw_source *src;    /* live sources stay open; fixtures open per frame */

@@ -66,6 +66,15 @@ runtime "--fixture with no recording" "no recording in it" watch -b -n 1 --fixtu
 runtime "--fixture truncated netlink" "truncated" watch -b -n 1 --fixture tests/fixtures/stat/bad-nl-trunc
 runtime "--fixture malformed /proc" "line" watch -b -n 1 --fixture tests/fixtures/stat/bad-proc-line
 
+# a value wider than the screen is wrapped, never cut
+long="$T/$(printf 'x%.0s' $(seq 120))"
+mkdir -p "$long" && cp -r tests/fixtures/stat/recorded-nl/. "$long/"
+"$TWKIT" watch -b -n 1 --fixture "$long" >"$T/out" 2>"$T/err"
+eq "a 130-column fixture path: exit" $? 0
+check "a 130-column fixture path: nothing wider than 80 columns" test "$(LC_ALL=C.UTF-8 wc -L <"$T/out")" -le 80
+check "a 130-column fixture path: all of it is there, wrapped" \
+    bash -c "tr -d '\n ' <'$T/out' | grep -qF -- '$(tr -d ' ' <<<"$long")'"
+
 # ---- terminals ---------------------------------------------------------------------
 if command -v tmux >/dev/null; then
     n_tui=0
