@@ -25,8 +25,12 @@
  * cannot reach its share in time, or meets too many connect errors, fails
  * with a message.  Workers die with the parent (PR_SET_PDEATHSIG).
  *
+ * With -r RATE the workers pace themselves to RATE connections per second
+ * in all (bench/watch.sh holds a steady TIME_WAIT population that way:
+ * RATE x 60 s once the first ones expire).
+ *
  * Usage: twgen -n COUNT [-j WORKERS] [-p PORTS] [-c PER_DEST] [-s NET]
- *              [-P BASEPORT] [-t SECONDS] [-q]
+ *              [-P BASEPORT] [-t SECONDS] [-r RATE] [-q]
  * Prints "twgen: <count> connections in <s> s (<rate> conn/s) ..." on stdout.
  * Exit: 0 all made, 1 failed (message on stderr), 2 usage error.
  */
@@ -57,6 +61,7 @@ struct opts {
     long count;
     int workers, ports, per_dest, net, base_port, quiet;
     double limit_s;
+    double rate;        /* connections per second in all, 0 = as fast as possible */
 };
 
 struct result {
@@ -189,9 +194,17 @@ static void worker(const struct opts *o, int w, long share, struct result *res)
     }
     src.sin_addr.s_addr = htonl(source_addr(o->net, src_i));
 
+    double per_s = o->rate / o->workers; /* this worker's pace, 0: none */
     while (res->made < share) {
         long todo = share - res->made < BATCH ? share - res->made : BATCH;
         for (long k = 0; k < todo; k++) {
+            if (per_s > 0) {
+                double wait = t0 + (double)(res->made + res->conn_errors) / per_s - now_s();
+                if (wait > 0) {
+                    struct timespec ts = {(time_t)wait, (long)((wait - (time_t)wait) * 1e9)};
+                    nanosleep(&ts, NULL);
+                }
+            }
             int port = o->base_port + w * o->ports + (int)(per_src % o->ports);
             int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
             if (per_src == 0)
@@ -334,6 +347,7 @@ static void usage(FILE *f)
                "  -s NET       sources are 127.NET.x.y (default 1); new NET per batch\n"
                "  -P BASEPORT  first listener port on 127.0.0.1 (default 20000)\n"
                "  -t SECONDS   give up after this long (default 50)\n"
+               "  -r RATE      pace to RATE connections/s in all (default: no pacing)\n"
                "  -q           print nothing on success\n");
 }
 
@@ -346,7 +360,7 @@ int main(int argc, char **argv)
     double t0;
     long sources;
 
-    while ((opt = getopt(argc, argv, "n:j:p:c:s:P:t:qh")) != -1) {
+    while ((opt = getopt(argc, argv, "n:j:p:c:s:P:t:r:qh")) != -1) {
         switch (opt) {
         case 'n': o.count = parse_long(optarg, "-n", 1, 5000000); break;
         case 'j': o.workers = (int)parse_long(optarg, "-j", 1, MAX_WORKERS); break;
@@ -355,6 +369,7 @@ int main(int argc, char **argv)
         case 's': o.net = (int)parse_long(optarg, "-s", 1, 254); break;
         case 'P': o.base_port = (int)parse_long(optarg, "-P", 1024, 30000); break;
         case 't': o.limit_s = (double)parse_long(optarg, "-t", 1, 600); break;
+        case 'r': o.rate = (double)parse_long(optarg, "-r", 1, 10000000); break;
         case 'q': o.quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;

@@ -194,6 +194,7 @@ int tw_report_add(const struct tw_sock *s, void *arg)
         r->tw_total++;
         p->tw_port[s->lport]++;
         r->tw_expiry[b < TW_EXPIRY_BUCKETS ? b : TW_EXPIRY_BUCKETS - 1]++;
+        r->tw_expiry_s[exp / 1000 < TW_EXPIRY_SECONDS ? exp / 1000 : TW_EXPIRY_SECONDS - 1]++;
         if (server) {
             r->tw_server++;
         } else {

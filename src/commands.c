@@ -11,6 +11,7 @@
 
 const struct twx_cmd *const tool_commands[] = {
     &stat_command,
+    &watch_command,
     &doctor_command,
     &lab_command,
     &explain_command,

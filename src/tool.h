@@ -38,6 +38,7 @@ enum {
  */
 extern const struct twx_cmd stat_command;
 extern const struct twx_cmd doctor_command;
+extern const struct twx_cmd watch_command;
 extern const struct twx_cmd lab_command;
 extern const struct twx_cmd lab_load_command;
 extern const struct twx_cmd lab_backend_command;

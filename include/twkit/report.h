@@ -125,6 +125,9 @@ struct tw_report {
     /* ---- TIME_WAIT ---- */
     uint64_t tw_total, tw_client, tw_server;
     uint64_t tw_expiry[TW_EXPIRY_BUCKETS]; /* by time left */
+    uint64_t tw_expiry_s[TW_EXPIRY_SECONDS]; /* every TIME_WAIT (client and server side) by
+                                 seconds left: [i] expire in [i, i+1) s, re-armed ones in the
+                                 last (what tcp_max_tw_buckets counts, minus FIN_WAIT2) */
     uint64_t tw_freed_10s;    /* client-side TIME_WAIT expiring within 10 s */
     struct tw_top top[TW_TOP_MAX];
 

@@ -6,6 +6,7 @@
  *   twkit/kernel.h  sysctls, sockstat, counters, slab sizes
  *   twkit/netns.h   network namespaces
  *   twkit/report.h  the one-pass report behind `twkit stat`
+ *   twkit/rate.h    rates and time to exhaustion (watch, export)
  *   twkit/pool.h    the connection pool
  *   twkit/doctor.h  the findings engine behind `twkit doctor`
  */
@@ -17,6 +18,7 @@
 #include <twkit/kernel.h>
 #include <twkit/netns.h>
 #include <twkit/pool.h>
+#include <twkit/rate.h>
 #include <twkit/report.h>
 #include <twkit/sock.h>
 

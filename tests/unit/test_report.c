@@ -398,6 +398,27 @@ Test(expiry, freed_in_10s_client_side_only)
     tw_report_free(r);
 }
 
+/* The namespace-wide 1 s histogram counts every TIME_WAIT, as
+ * tcp_max_tw_buckets does: client and server side, in the range or not. */
+Test(expiry, one_second_buckets_namespace_wide)
+{
+    kernel(40000, 40100, 0, 1000, 1);
+    struct tw_report *r = report(10);
+    listen_on(r, "0.0.0.0", 80);
+    tw(r, "198.18.0.1", 40000, "198.18.0.2", 80, 999);   /* client side, in range */
+    tw(r, "198.18.0.1", 1234, "198.18.0.2", 80, 1000);   /* client side, out of range */
+    tw(r, "198.18.0.2", 80, "198.18.0.9", 50000, 1999);  /* server side */
+    tw(r, "198.18.0.2", 80, "198.18.0.9", 50001, 59000);
+    tw(r, "198.18.0.2", 80, "198.18.0.9", 50002, 75000); /* re-armed: the last bucket */
+    fw2(r, "198.18.0.1", 40001, "198.18.0.2", 80);       /* FIN_WAIT2 minisock: not here */
+    finish(r);
+    uint64_t want[TW_EXPIRY_SECONDS] = {[0] = 1, [1] = 2, [59] = 2};
+    for (int b = 0; b < TW_EXPIRY_SECONDS; b++)
+        cr_assert_eq(r->tw_expiry_s[b], want[b], "second %d: %llu, want %llu", b,
+                     (unsigned long long)r->tw_expiry_s[b], (unsigned long long)want[b]);
+    tw_report_free(r);
+}
+
 /* ---- top tables ---------------------------------------------------------------------- */
 
 Test(top, by_local_port_order_other_distinct)
