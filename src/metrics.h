@@ -1,0 +1,132 @@
+/*
+ * metrics.h — one definition of every Prometheus metric twkit exposes, and
+ * the one writer of the two exposition formats (text 0.0.4 and
+ * OpenMetrics 1.0.0).
+ *
+ * Each metric family is a row of metric_defs[]: its name, type, unit, help
+ * line, label names, the views it belongs to (the exporter, and later
+ * `stat --prom`), and the function that emits its samples from a page — a
+ * set of finished reports, one per network namespace.  Renderers never
+ * print a family by hand: metrics_render walks the table, so the page, the
+ * metric reference (metrics_list, `twkit export --list-metrics`) and
+ * docs/metrics-export.md come from the same rows.
+ *
+ * Label vocabulary: states are the slugs tw_state_slug() gives
+ * ("time-wait"); within one family no label value overlaps another (the
+ * values of a label partition what the family counts, so sum() counts each
+ * socket or port once); a number that is a bound is its own family, named
+ * as one (…_upper_bound).
+ *
+ * Cardinality: a page gives the `top` destinations with the highest port
+ * pressure their own series per namespace and folds the rest into one
+ * dst="other" series (sums for counts and rates, the worst value for the
+ * pressure ratio and the time to exhaustion, so an alert on it misses
+ * none); twkit_destinations_folded says how many were folded.  Nothing is
+ * remembered between pages: a destination that leaves the top has no
+ * series on the next page (no stale series).
+ */
+#ifndef TWKIT_METRICS_H
+#define TWKIT_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <twkit/twkit.h>
+
+enum metric_type { METRIC_GAUGE, METRIC_COUNTER, METRIC_INFO };
+enum metric_format { METRIC_TEXT, METRIC_OPENMETRICS };
+
+/* Views: which output includes a family. */
+enum { METRIC_VIEW_STAT = 1u << 0, METRIC_VIEW_EXPORT = 1u << 1 };
+
+/* Content types of the two formats. */
+#define METRIC_TEXT_CTYPE "text/plain; version=0.0.4; charset=utf-8"
+#define METRIC_OM_CTYPE "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+/* What the rate-and-forecast engine says of one destination. */
+struct metrics_dest_rate {
+    bool have;                /* false: no figure (no engine, or not yet) */
+    double new_per_s;         /* new TIME_WAIT per second */
+    double exhaustion_s;      /* seconds to exhaustion: 0 now, +Inf none within the horizon */
+    double sustainable_per_s; /* new connections per second it can take forever */
+};
+
+/* One namespace of a page. */
+struct metrics_ns {
+    const char *label;                      /* the netns label value */
+    const struct tw_report *r;              /* finished report */
+    const struct tw_counters *counters;     /* NULL: counters not read */
+    const struct metrics_dest_rate *rates;  /* r->n_pressure entries, or NULL */
+};
+
+/* The exporter's own figures (view EXPORT). */
+struct metrics_self {
+    double scrape_seconds;    /* the collection this page comes from took */
+    double timestamp;         /* when it ended, seconds since the epoch */
+    bool success;             /* every namespace was collected */
+    uint64_t dumps;           /* collections done since start (this one included) */
+    uint64_t errors;          /* collections that failed in part or whole */
+};
+
+struct metrics_page {
+    unsigned view;                   /* one METRIC_VIEW_* */
+    const struct metrics_ns *ns;
+    size_t n_ns;
+    unsigned top;                    /* destinations with their own series, per namespace */
+    const struct metrics_self *self; /* NULL: no exporter figures */
+};
+
+struct metrics_writer;
+
+struct metric_def {
+    const char *name;   /* family name; counters without "_total", info without "_info" */
+    enum metric_type type;
+    const char *unit;   /* OpenMetrics unit (a suffix of name), NULL: none */
+    const char *labels; /* label names in order, comma-separated ("" none) */
+    const char *help;
+    unsigned views;
+    bool engine;        /* needs the rate engine (absent without it) */
+    int arg;            /* for emit (a counter id) */
+    void (*emit)(struct metrics_writer *w, const struct metric_def *d,
+                 const struct metrics_page *p);
+};
+
+extern const struct metric_def metric_defs[];
+extern const size_t metric_ndefs;
+
+/* Render a page in fmt to f.  Returns the number of samples written. */
+size_t metrics_render(FILE *f, enum metric_format fmt, const struct metrics_page *p);
+
+/*
+ * The metric reference of a view, one family per line:
+ *   NAME<TAB>TYPE<TAB>LABELS<TAB>HELP
+ * with NAME as it appears on a text-format page (counters with _total).
+ */
+void metrics_list(FILE *f, unsigned view);
+
+/* The sample name of a family on a page ("…_total" for counters). */
+const char *metrics_sample_name(const struct metric_def *d, char *buf, size_t len);
+
+/*
+ * Accept-header negotiation: OpenMetrics when the client ranks
+ * application/openmetrics-text (version 1.0.0 or 0.0.1, or none given)
+ * above text/plain; text 0.0.4 otherwise (also for NULL or garbage).
+ */
+enum metric_format metrics_negotiate(const char *accept);
+
+/* ---- for the emit functions (metrics_emit.c) ------------------------------------ */
+
+struct metrics_label {
+    const char *k;
+    const char *v;
+};
+
+/* One sample; labels after netns (ns NULL: no netns label). */
+void mw_u64(struct metrics_writer *w, const struct metric_def *d, const struct metrics_ns *ns,
+            const struct metrics_label *l, size_t nl, uint64_t v);
+void mw_f64(struct metrics_writer *w, const struct metric_def *d, const struct metrics_ns *ns,
+            const struct metrics_label *l, size_t nl, double v);
+
+#endif /* TWKIT_METRICS_H */
