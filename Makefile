@@ -32,9 +32,9 @@ CFLAGS    ?= -O2 -g
 WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
              -Wmissing-prototypes -Wno-unused-parameter
 # pkg-config packages, one per line (scripts/install-deps installs them).
-DEPS_PKGS := libmnl
+DEPS_PKGS := libmnl libmicrohttpd gnutls yaml-0.1 libcrypt
 PKG_CFLAGS := $(shell pkg-config --cflags $(DEPS_PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(DEPS_PKGS) 2>/dev/null || echo -lmnl)
+PKG_LIBS   := $(shell pkg-config --libs $(DEPS_PKGS) 2>/dev/null || echo -lmnl -lmicrohttpd -lgnutls -lyaml -lcrypt)
 CRIT_LIBS  := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
 
 ifneq ($(SAN),)
