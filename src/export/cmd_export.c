@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "export/export.h"
+#include "export.h"
 #include "tool.h"
 #include "twx/file.h"
 
@@ -175,6 +175,11 @@ static int parse_args(int argc, char **argv, struct export_args *a, struct twx_p
     if (twx_opt_given(&export_command, p, "interval") && !a->textfile)
         return twx_usage_err("export", "--interval goes with --textfile (a server collects "
                                        "when scraped)");
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char err[256];
+    if (exp_listen_parse(a->listen, &ss, &len, err, sizeof(err)))
+        return twx_usage_err("export", "--listen %s", err);
     if (a->max_per_ip > a->max_conn)
         a->max_per_ip = a->max_conn;
     return TWX_OPT_CONTINUE;

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "export/export.h"
+#include "export.h"
 #include "tool.h"
 #include "twx/clock.h"
 

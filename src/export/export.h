@@ -24,10 +24,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <twkit/twkit.h>
 
-#include "metrics.h"
+#include "../metrics.h"
 
 /* ---- rates.c: the rate-and-forecast engine, one per namespace ------------------------ */
 

@@ -23,7 +23,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "export/export.h"
+#include "export.h"
 
 #if __has_include(<twkit/rate.h>)
 #include <twkit/rate.h>

@@ -43,7 +43,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "export/export.h"
+#include "export.h"
 #include "tool.h"
 #include "twx/clock.h"
 
@@ -544,6 +544,7 @@ void exp_server_publish(struct exp_server *s, struct exp_output *out)
     if (p)
         p->gen = s->gen;
     s->busy = false;
+    s->want = false; /* every scrape that asked for a page gets this one */
     struct waiter *w = s->waiters;
     s->waiters = NULL;
     pthread_mutex_unlock(&s->mu);
@@ -565,6 +566,7 @@ int exp_server_start(const struct exp_server_opts *o, struct exp_server **out)
         return -1;
     s->o = *o;
     s->idle_ms = (uint64_t)(o->idle_timeout * 1000);
+    s->busy = true; /* the first collection runs as soon as the server is up */
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->cmu, NULL);
     s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

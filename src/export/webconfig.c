@@ -39,7 +39,7 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "export/export.h"
+#include "export.h"
 #include "twx/file.h"
 
 #define CFG_MAX_BYTES (1u << 20)
