@@ -225,13 +225,14 @@ static int textfile_loop(struct exp_collector *col, const struct export_args *a,
             return TW_EXIT_RUNTIME;
         }
         e = twx_write_atomic(path, out.body[METRIC_TEXT], out.len[METRIC_TEXT], 0644);
+        bool ok = out.ok;
         exp_output_free(&out);
         if (e) {
             twx_err("writing %s: %s", path, strerror(-e));
             return TW_EXIT_RUNTIME;
         }
-        if (a->interval <= 0)
-            return TW_EXIT_OK;
+        if (a->interval <= 0) /* once: the page is written, and the status says if it is whole */
+            return ok ? TW_EXIT_OK : TW_EXIT_RUNTIME;
         struct timespec ts = {.tv_sec = (time_t)a->interval,
                               .tv_nsec = (long)((a->interval - (double)(time_t)a->interval) * 1e9)};
         if (sigtimedwait(sigs, NULL, &ts) >= 0)

@@ -16,11 +16,14 @@
  * appears, not at every scrape.
  */
 #include <errno.h>
+#include <linux/capability.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "export.h"
 #include "tool.h"
@@ -132,6 +135,16 @@ static void say(struct exp_collector *c, char *errs, size_t len, const char *fmt
         twx_warn("export: %s", msg);
 }
 
+/* The calling thread has capability cap in its effective set. */
+static bool have_cap(int cap)
+{
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct d[2];
+    if (syscall(SYS_capget, &h, d))
+        return true; /* cannot tell: do not cry wolf */
+    return (d[cap / 32].effective >> (cap % 32)) & 1;
+}
+
 /* Collect the namespace the thread is in now into s. */
 static int collect_here(struct exp_collector *c, struct slot *s, char *errs, size_t errlen)
 {
@@ -196,6 +209,12 @@ static int collect_all(struct exp_collector *c, char *errs, size_t errlen, int *
     struct tw_netns *targets = NULL;
     size_t nt = 0;
     if (!strcmp(spec, "all")) {
+        /* tw_netns_list skips the processes it may not look into: say so */
+        if (!have_cap(CAP_SYS_PTRACE)) {
+            say(c, errs, errlen, "the namespaces of other users' processes are hidden: "
+                                 "finding them needs CAP_SYS_PTRACE");
+            (*failed)++;
+        }
         if ((e = tw_netns_list(&targets, &nt))) {
             say(c, errs, errlen, "listing network namespaces: %s", tw_strerror(e));
             (*failed)++;
