@@ -46,7 +46,7 @@ for m in $(grep -o 'twkit_[a-z0-9_]*' "$RULES" | sort -u); do
 done
 
 echo "== dashboard"
-check "valid JSON" jq -e .panels "$DASH"
+check "valid JSON" bash -c "jq -e .panels '$DASH' >/dev/null"
 # every query: panel targets and the variables' label_values(SELECTOR, label)
 jq -r '.panels[].targets[]?.expr' "$DASH" > "$T/exprs"
 jq -r '.templating.list[] | select(.type == "query") | .definition' "$DASH" |
