@@ -10,6 +10,7 @@
  *                 second, seconds to exhaustion, sustainable rate
  *   server.c      the HTTP server (libmicrohttpd): routes, scrapes that
  *                 share one collection, limits, the request deadline
+ *   listen.c      --listen values and the listening socket
  *   webconfig.c   exporter-toolkit's web-config.yml (libyaml): TLS and
  *                 basic auth with bcrypt (libcrypt)
  *
@@ -138,6 +139,12 @@ struct exp_server;
  */
 int exp_listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len, char *err,
                      size_t errlen);
+/*
+ * A listening socket (non-blocking, backlog 1024) on spec; url gets
+ * "http[s]://ADDR:PORT/metrics" with the port bound.  Returns the socket,
+ * or -1 with the reason printed (listen.c).
+ */
+int exp_listen(const char *spec, bool tls, char *url, size_t urllen);
 /* Bind, listen and start serving.  Returns 0, or -1 with a reason printed. */
 int exp_server_start(const struct exp_server_opts *o, struct exp_server **out);
 /* The URL it serves metrics on ("http://127.0.0.1:10120/metrics"). */

@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <yaml.h>
 
 #include "export.h"
@@ -55,6 +56,7 @@ struct exp_auth_cache {
 
 struct ctx {
     yaml_document_t *doc;
+    int tls_lo, tls_hi;     /* min_version, max_version: 0 = TLS 1.0 .. 3 = TLS 1.3 */
     const char *dir;
     struct exp_webcfg *cfg;
     char *err;
@@ -147,50 +149,64 @@ static int tls_version(struct ctx *c, const yaml_node_t *n, const char *key, int
     return fail(c, n, "%s: '%s' is not TLS10, TLS11, TLS12 or TLS13", key, s);
 }
 
-static int tls_section(struct ctx *c, const yaml_node_t *map)
+/* Call fn for each key: value pair of a mapping (none for a null); the first error stops. */
+typedef int (*pair_fn)(struct ctx *c, const char *key, const yaml_node_t *k, const yaml_node_t *v);
+
+static int each_pair(struct ctx *c, const yaml_node_t *map, pair_fn fn)
 {
-    int lo = 2, hi = 3; /* TLS 1.2 .. 1.3, exporter-toolkit's default minimum */
     if (map->type != YAML_MAPPING_NODE)
         return 0;
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
         const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-        const char *key = scalar(k);
-        if (!key)
-            return fail(c, k, "tls_server_config: keys must be strings");
-        int e = 0;
-        if (!strcmp(key, "cert_file"))
-            e = read_pem(c, v, key, &c->cfg->cert_pem);
-        else if (!strcmp(key, "key_file"))
-            e = read_pem(c, v, key, &c->cfg->key_pem);
-        else if (!strcmp(key, "min_version"))
-            e = tls_version(c, v, key, &lo);
-        else if (!strcmp(key, "max_version"))
-            e = tls_version(c, v, key, &hi);
-        else if (!strcmp(key, "client_auth_type")) {
-            const char *s;
-            if (!(e = want_str(c, v, key, &s)) && *s && strcmp(s, "NoClientCert"))
-                e = fail(c, v, "client_auth_type %s: twkit export does not check client "
-                               "certificates (only NoClientCert)", s);
-        } else if (!strcmp(key, "prefer_server_cipher_suites")) {
-            e = want_bool(c, v, key);
-        } else if (is_null(v) || (v->type == YAML_SEQUENCE_NODE &&
-                                  v->data.sequence.items.start == v->data.sequence.items.top)) {
-            continue; /* an empty setting asks for nothing */
-        } else {
-            e = fail(c, k, "tls_server_config.%s is not supported by twkit export", key);
-        }
+        int e = fn(c, scalar(k), k, yaml_document_get_node(c->doc, p->value));
         if (e)
             return e;
     }
+    return 0;
+}
+
+static int tls_pair(struct ctx *c, const char *key, const yaml_node_t *k, const yaml_node_t *v)
+{
+    if (!key)
+        return fail(c, k, "tls_server_config: keys must be strings");
+    if (!strcmp(key, "cert_file"))
+        return read_pem(c, v, key, &c->cfg->cert_pem);
+    if (!strcmp(key, "key_file"))
+        return read_pem(c, v, key, &c->cfg->key_pem);
+    if (!strcmp(key, "min_version"))
+        return tls_version(c, v, key, &c->tls_lo);
+    if (!strcmp(key, "max_version"))
+        return tls_version(c, v, key, &c->tls_hi);
+    if (!strcmp(key, "client_auth_type")) {
+        const char *s;
+        if (want_str(c, v, key, &s))
+            return -1;
+        if (*s && strcmp(s, "NoClientCert"))
+            return fail(c, v, "client_auth_type %s: twkit export does not check client "
+                              "certificates (only NoClientCert)", s);
+        return 0;
+    }
+    if (!strcmp(key, "prefer_server_cipher_suites"))
+        return want_bool(c, v, key);
+    if (is_null(v) || (v->type == YAML_SEQUENCE_NODE &&
+                       v->data.sequence.items.start == v->data.sequence.items.top))
+        return 0; /* an empty setting asks for nothing */
+    return fail(c, k, "tls_server_config.%s is not supported by twkit export", key);
+}
+
+static int tls_section(struct ctx *c, const yaml_node_t *map)
+{
+    c->tls_lo = 2, c->tls_hi = 3; /* TLS 1.2 .. 1.3, exporter-toolkit's default minimum */
+    if (each_pair(c, map, tls_pair))
+        return -1;
     if (!c->cfg->cert_pem != !c->cfg->key_pem)
         return fail(c, map, "tls_server_config needs both cert_file and key_file");
-    if (lo > hi)
+    if (c->tls_lo > c->tls_hi)
         return fail(c, map, "tls_server_config: min_version is above max_version");
     static const char *const vers[] = {"+VERS-TLS1.0", "+VERS-TLS1.1", "+VERS-TLS1.2",
                                        "+VERS-TLS1.3"};
     char prio[160] = "NORMAL:-VERS-ALL";
-    for (int i = lo; i <= hi; i++)
+    for (int i = c->tls_lo; i <= c->tls_hi; i++)
         snprintf(prio + strlen(prio), sizeof(prio) - strlen(prio), ":%s", vers[i]);
     if (!(c->cfg->priorities = strdup(prio)))
         return fail(c, NULL, "out of memory");
@@ -203,53 +219,37 @@ static const char *const allowed_headers[] = {
     "X-XSS-Protection",          "Content-Security-Policy",
 };
 
-static int http_section(struct ctx *c, const yaml_node_t *map)
+static int header_pair(struct ctx *c, const char *name, const yaml_node_t *k, const yaml_node_t *v)
 {
-    if (map->type != YAML_MAPPING_NODE)
+    const char *val = scalar(v);
+    bool ok = false;
+    for (size_t i = 0; name && i < sizeof(allowed_headers) / sizeof(*allowed_headers); i++)
+        ok |= !strcasecmp(name, allowed_headers[i]);
+    if (!ok)
+        return fail(c, k, "header %s cannot be set (exporter-toolkit allows "
+                          "Strict-Transport-Security, X-Content-Type-Options, X-Frame-Options, "
+                          "X-XSS-Protection, Content-Security-Policy)", name ? name : "?");
+    if (!val || strpbrk(val, "\r\n"))
+        return fail(c, v, "header %s: the value must be one line of text", name);
+    struct exp_header *nh = realloc(c->cfg->headers, (c->cfg->n_headers + 1) * sizeof(*nh));
+    if (!nh)
+        return fail(c, NULL, "out of memory");
+    c->cfg->headers = nh;
+    nh += c->cfg->n_headers++;
+    nh->name = strdup(name);
+    nh->value = strdup(val);
+    return nh->name && nh->value ? 0 : fail(c, NULL, "out of memory");
+}
+
+static int http_pair(struct ctx *c, const char *key, const yaml_node_t *k, const yaml_node_t *v)
+{
+    if (key && !strcmp(key, "http2"))
+        return want_bool(c, v, key);
+    if (key && !strcmp(key, "headers"))
+        return want_map(c, v, "http_server_config.headers") ? -1 : each_pair(c, v, header_pair);
+    if (is_null(v))
         return 0;
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-        const char *key = scalar(k);
-        if (key && !strcmp(key, "http2")) {
-            if (want_bool(c, v, key))
-                return -1;
-        } else if (key && !strcmp(key, "headers")) {
-            if (want_map(c, v, "http_server_config.headers"))
-                return -1;
-            if (v->type != YAML_MAPPING_NODE)
-                continue;
-            for (yaml_node_pair_t *h = v->data.mapping.pairs.start; h < v->data.mapping.pairs.top;
-                 h++) {
-                const yaml_node_t *hk = yaml_document_get_node(c->doc, h->key);
-                const yaml_node_t *hv = yaml_document_get_node(c->doc, h->value);
-                const char *name = scalar(hk), *val = scalar(hv);
-                bool ok = false;
-                for (size_t i = 0; name && i < sizeof(allowed_headers) / sizeof(*allowed_headers); i++)
-                    ok |= !strcasecmp(name, allowed_headers[i]);
-                if (!ok)
-                    return fail(c, hk, "header %s cannot be set (exporter-toolkit allows "
-                                       "Strict-Transport-Security, X-Content-Type-Options, "
-                                       "X-Frame-Options, X-XSS-Protection, "
-                                       "Content-Security-Policy)", name ? name : "?");
-                if (!val || strpbrk(val, "\r\n"))
-                    return fail(c, hv, "header %s: the value must be one line of text", name);
-                struct exp_header *nh = realloc(c->cfg->headers,
-                                                (c->cfg->n_headers + 1) * sizeof(*nh));
-                if (!nh)
-                    return fail(c, NULL, "out of memory");
-                c->cfg->headers = nh;
-                nh[c->cfg->n_headers].name = strdup(name);
-                nh[c->cfg->n_headers].value = strdup(val);
-                if (!nh[c->cfg->n_headers].name || !nh[c->cfg->n_headers++].value)
-                    return fail(c, NULL, "out of memory");
-            }
-        } else if (!is_null(v)) {
-            return fail(c, k, "http_server_config.%s is not supported by twkit export",
-                        key ? key : "?");
-        }
-    }
-    return 0;
+    return fail(c, k, "http_server_config.%s is not supported by twkit export", key ? key : "?");
 }
 
 static bool bcrypt_like(const char *h)
@@ -258,33 +258,40 @@ static bool bcrypt_like(const char *h)
            h[6] == '$';
 }
 
-static int users_section(struct ctx *c, const yaml_node_t *map)
+static int user_pair(struct ctx *c, const char *user, const yaml_node_t *k, const yaml_node_t *v)
 {
-    if (map->type != YAML_MAPPING_NODE)
+    const char *hash = scalar(v);
+    if (!user || !*user || strchr(user, ':'))
+        return fail(c, k, "basic_auth_users: a user name must be a non-empty string without ':'");
+    if (!hash || !bcrypt_like(hash))
+        return fail(c, v, "basic_auth_users.%s: not a bcrypt hash ($2a$, $2b$ or $2y$, "
+                          "60 characters; make one with htpasswd -nbBC 10 USER PASS)", user);
+    for (size_t i = 0; i < c->cfg->n_users; i++)
+        if (!strcmp(c->cfg->users[i].name, user))
+            return fail(c, k, "basic_auth_users: %s is given twice", user);
+    struct exp_user *nu = realloc(c->cfg->users, (c->cfg->n_users + 1) * sizeof(*nu));
+    if (!nu)
+        return fail(c, NULL, "out of memory");
+    c->cfg->users = nu;
+    nu += c->cfg->n_users++;
+    nu->name = strdup(user);
+    nu->hash = strdup(hash);
+    return nu->name && nu->hash ? 0 : fail(c, NULL, "out of memory");
+}
+
+static int root_pair(struct ctx *c, const char *key, const yaml_node_t *k, const yaml_node_t *v)
+{
+    if (!key)
+        return fail(c, k, "keys must be strings");
+    if (!strcmp(key, "tls_server_config"))
+        return want_map(c, v, key) ? -1 : tls_section(c, v);
+    if (!strcmp(key, "http_server_config"))
+        return want_map(c, v, key) ? -1 : each_pair(c, v, http_pair);
+    if (!strcmp(key, "basic_auth_users"))
+        return want_map(c, v, key) ? -1 : each_pair(c, v, user_pair);
+    if (is_null(v))
         return 0;
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-        const char *user = scalar(k), *hash = scalar(v);
-        if (!user || !*user || strchr(user, ':'))
-            return fail(c, k, "basic_auth_users: a user name must be a non-empty string "
-                              "without ':'");
-        if (!hash || !bcrypt_like(hash))
-            return fail(c, v, "basic_auth_users.%s: not a bcrypt hash ($2a$, $2b$ or $2y$, "
-                              "60 characters; make one with htpasswd -nbBC 10 USER PASS)", user);
-        for (size_t i = 0; i < c->cfg->n_users; i++)
-            if (!strcmp(c->cfg->users[i].name, user))
-                return fail(c, k, "basic_auth_users: %s is given twice", user);
-        struct exp_user *nu = realloc(c->cfg->users, (c->cfg->n_users + 1) * sizeof(*nu));
-        if (!nu)
-            return fail(c, NULL, "out of memory");
-        c->cfg->users = nu;
-        nu[c->cfg->n_users].name = strdup(user);
-        nu[c->cfg->n_users].hash = strdup(hash);
-        if (!nu[c->cfg->n_users].name || !nu[c->cfg->n_users++].hash)
-            return fail(c, NULL, "out of memory");
-    }
-    return 0;
+    return fail(c, k, "%s is not a web config setting twkit export knows", key);
 }
 
 /* The certificate and key parse and belong together (before the server starts). */
@@ -323,26 +330,9 @@ int exp_webcfg_parse(const char *text, size_t len, const char *dir, struct exp_w
     }
     int e = 0;
     const yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (root && !is_null(root)) {
-        if (root->type != YAML_MAPPING_NODE)
-            e = fail(&c, root, "the web config must be a mapping");
-        for (yaml_node_pair_t *p = root->type == YAML_MAPPING_NODE ? root->data.mapping.pairs.start : NULL;
-             !e && p && p < root->data.mapping.pairs.top; p++) {
-            const yaml_node_t *k = yaml_document_get_node(&doc, p->key);
-            const yaml_node_t *v = yaml_document_get_node(&doc, p->value);
-            const char *key = scalar(k);
-            if (!key)
-                e = fail(&c, k, "keys must be strings");
-            else if (!strcmp(key, "tls_server_config"))
-                e = want_map(&c, v, key) ? -1 : tls_section(&c, v);
-            else if (!strcmp(key, "http_server_config"))
-                e = want_map(&c, v, key) ? -1 : http_section(&c, v);
-            else if (!strcmp(key, "basic_auth_users"))
-                e = want_map(&c, v, key) ? -1 : users_section(&c, v);
-            else if (!is_null(v))
-                e = fail(&c, k, "%s is not a web config setting twkit export knows", key);
-        }
-    }
+    if (root && !is_null(root))
+        e = root->type == YAML_MAPPING_NODE ? each_pair(&c, root, root_pair)
+                                            : fail(&c, root, "the web config must be a mapping");
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
     if (!e)
