@@ -149,7 +149,11 @@ static int tls_version(struct ctx *c, const yaml_node_t *n, const char *key, int
     return fail(c, n, "%s: '%s' is not TLS10, TLS11, TLS12 or TLS13", key, s);
 }
 
-/* Call fn for each key: value pair of a mapping (none for a null); the first error stops. */
+/*
+ * Call fn for each key: value pair of a mapping (none for a null); the
+ * first error stops.  A key given twice is refused, as Go's strict YAML
+ * decoding in exporter-toolkit refuses it.
+ */
 typedef int (*pair_fn)(struct ctx *c, const char *key, const yaml_node_t *k, const yaml_node_t *v);
 
 static int each_pair(struct ctx *c, const yaml_node_t *map, pair_fn fn)
@@ -158,7 +162,13 @@ static int each_pair(struct ctx *c, const yaml_node_t *map, pair_fn fn)
         return 0;
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
         const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        int e = fn(c, scalar(k), k, yaml_document_get_node(c->doc, p->value));
+        const char *key = scalar(k);
+        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; key && q < p; q++) {
+            const char *prev = scalar(yaml_document_get_node(c->doc, q->key));
+            if (prev && !strcmp(prev, key))
+                return fail(c, k, "%s is given twice", key);
+        }
+        int e = fn(c, key, k, yaml_document_get_node(c->doc, p->value));
         if (e)
             return e;
     }
@@ -266,9 +276,6 @@ static int user_pair(struct ctx *c, const char *user, const yaml_node_t *k, cons
     if (!hash || !bcrypt_like(hash))
         return fail(c, v, "basic_auth_users.%s: not a bcrypt hash ($2a$, $2b$ or $2y$, "
                           "60 characters; make one with htpasswd -nbBC 10 USER PASS)", user);
-    for (size_t i = 0; i < c->cfg->n_users; i++)
-        if (!strcmp(c->cfg->users[i].name, user))
-            return fail(c, k, "basic_auth_users: %s is given twice", user);
     struct exp_user *nu = realloc(c->cfg->users, (c->cfg->n_users + 1) * sizeof(*nu));
     if (!nu)
         return fail(c, NULL, "out of memory");

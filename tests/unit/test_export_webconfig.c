@@ -139,7 +139,12 @@ Test(webconfig, a_user_given_twice_is_refused)
     char *h = hash("x", 'b');
     char yaml[512];
     snprintf(yaml, sizeof(yaml), "basic_auth_users:\n  alice: %s\n  alice: %s\n", h, h);
-    refused(yaml, "alice is given twice");
+    refused(yaml, "line 3: alice is given twice");
+    refused("tls_server_config:\n  min_version: TLS12\ntls_server_config:\n  min_version: TLS13\n",
+            "line 3: tls_server_config is given twice");
+    refused("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+            "  cert_file: server.crt\n",
+            "line 4: cert_file is given twice");
     free(h);
 }
 
