@@ -204,6 +204,22 @@ check "rewritten every interval ($d1 -> $d2)" test "${d2:-0}" -gt "${d1:-0}"
 kill "$TP"; wait "$TP"; eq "--textfile loop exits 0 on SIGTERM" $? 0
 eq "no temporary file left" "$(find "$T" -name 'twkit.prom.tmp.*' | wc -l)" 0
 
+echo "== --fixture and --source proc"
+F=tests/fixtures/stat/recorded-nl
+"$TWKIT" export --fixture "$F" --textfile "$T" --interval 0; eq "--fixture exit" $? 0
+check "promtool accepts the fixture's page" bash -c "promtool check metrics < '$T/twkit.prom'"
+eq "the fixture's destinations, as stat says" \
+    "$(metric "$T/twkit.prom" "twkit_destinations{netns=\"fixture $F\"}")" \
+    "$("$TWKIT" stat --fixture "$F" --json | jq '.namespaces[0].port_pressure.destinations_total')"
+eq "the fixture's client-side TIME_WAIT, as stat says" \
+    "$(metric "$T/twkit.prom" "twkit_time_wait_sockets{netns=\"fixture $F\",side=\"client\"}")" \
+    "$("$TWKIT" stat --fixture "$F" --json | jq '.namespaces[0].time_wait.client_side')"
+X "$TWKIT" export --source proc --top 1000 --textfile "$T" --interval 0; eq "--source proc exit" $? 0
+eq "/proc shows the held connections" \
+    "$(metric "$T/twkit.prom" 'twkit_destination_ports_in_use{netns="current",src="198.18.0.1",dst="198.18.1.1",dport="80",state="established"}')" 3
+"$TWKIT" export --fixture /nonexistent-$$ --textfile "$T" --interval 0 2>"$T/e"; eq "a missing fixture" $? 1
+check "says so" grep -q "nonexistent-$$" "$T/e"
+
 echo "== bad input"
 "$TWKIT" export --listen 'nonsense' 2>"$T/e"; eq "--listen nonsense" $? 2
 check "says what is wrong" grep -q "not ADDRESS:PORT" "$T/e"
