@@ -27,19 +27,14 @@
  * connection past it (the socket is still libmicrohttpd's: it is closed
  * only after the close notification, which takes the same lock).
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -54,7 +49,6 @@
 /* One published page: two responses shared by every scrape that takes it. */
 struct page {
     int refs;                       /* under srv->mu */
-    uint64_t gen;
     uint64_t done_ns;               /* monotonic */
     struct MHD_Response *resp[2];   /* METRIC_TEXT, METRIC_OPENMETRICS */
 };
@@ -91,11 +85,10 @@ struct exp_server {
     struct exp_server_opts o;
     struct MHD_Daemon *d;
     char url[128];
-    struct MHD_Response *fixed[4];  /* root, healthy, 401, 405 ... see fixed_* */
+    struct MHD_Response *fixed[4];  /* FIX_*: the answers that never change */
 
     pthread_mutex_t mu;             /* the page, the generation, the waiters */
-    struct page *page;
-    uint64_t gen;                   /* of the newest page (0: none yet) */
+    struct page *page;              /* the newest page, NULL before the first */
     bool busy;                      /* a collection runs */
     bool want;                      /* a scrape waits for a new collection */
     struct waiter *waiters;
@@ -450,9 +443,6 @@ void exp_server_publish(struct exp_server *s, struct exp_output *out)
     pthread_mutex_lock(&s->mu);
     struct page *old = s->page;
     s->page = p;
-    s->gen++;
-    if (p)
-        p->gen = s->gen;
     s->busy = false;
     s->want = false; /* every scrape that asked for a page gets this one */
     struct waiter *w = s->waiters;
