@@ -42,6 +42,7 @@ inner_cleanup() { [[ -n $EXP ]] && kill "$EXP" 2>/dev/null && wait "$EXP" 2>/dev
 # Start the exporter on 127.0.0.1:<free port> in this namespace; sets EXP, PORT.
 start_exporter() {
     local err=$WORK/export.err.$BASHPID
+    : > "$err"
     "$TWKIT" export -l 127.0.0.1:0 --min-interval 0 "$@" 2> "$err" &
     EXP=$!
     local i
