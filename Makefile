@@ -32,9 +32,9 @@ CFLAGS    ?= -O2 -g
 WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
              -Wmissing-prototypes -Wno-unused-parameter
 # pkg-config packages, one per line (scripts/install-deps installs them).
-DEPS_PKGS := libmnl libmicrohttpd gnutls yaml-0.1 libcrypt
+DEPS_PKGS := libmnl jansson libmicrohttpd gnutls yaml-0.1 libcrypt
 PKG_CFLAGS := $(shell pkg-config --cflags $(DEPS_PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(DEPS_PKGS) 2>/dev/null || echo -lmnl -lmicrohttpd -lgnutls -lyaml -lcrypt)
+PKG_LIBS   := $(shell pkg-config --libs $(DEPS_PKGS) 2>/dev/null || echo -lmnl -ljansson -lmicrohttpd -lgnutls -lyaml -lcrypt)
 CRIT_LIBS  := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
 
 ifneq ($(SAN),)
@@ -190,6 +190,14 @@ $(OUT)/tests/%: tests/unit/%.c $(LINK_LIBS)
 	$(call msg,CC,$<)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -Wno-missing-prototypes -MMD -MP -o $@ $< $(LINK_LIBS) $(CRIT_LIBS) $(LDLIBS)
+
+# A unit test of one of the lab's own modules, test_lab_<m>.c, also links
+# that module's object, src/lab/<m>.o.
+$(OUT)/tests/test_lab_%: tests/unit/test_lab_%.c $(OUT)/src/lab/%.o $(LINK_LIBS)
+	$(call msg,CC,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CPPFLAGS) -Isrc $(ALL_CFLAGS) -Wno-missing-prototypes -MMD -MP -o $@ $< \
+		$(OUT)/src/lab/$*.o $(LINK_LIBS) $(CRIT_LIBS) $(LDLIBS)
 
 $(OUT)/helpers/%: tests/helpers/%.c $(LINK_LIBS)
 	$(call msg,CC,$<)

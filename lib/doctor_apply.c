@@ -1,15 +1,16 @@
 /*
- * doctor_apply.c — turning doctor's justified changes into a sysctl.d
- * drop-in and, with --apply, into live settings that --rollback restores
- * exactly.
+ * doctor_apply.c — turning doctor's justified changes into live settings
+ * that --rollback restores exactly, and, for the host only, into the
+ * sysctl.d drop-in the host loads at boot.
  *
  * Safety is the point of this file:
  *   - only settings in doctor's allow-list, with values in the kernel's
  *     accepted range, are ever written (tw_doctor_change_safe);
- *   - every file is written atomically (unnamed temporary file, fsync,
- *     rename), so an interrupted run leaves the old file or the new one,
- *     never half of one;
- *   - the previous values and the previous drop-in are recorded in a state
+ *   - the host's boot configuration is written only from the host's own
+ *     network namespace: a namespace's values set live in that namespace,
+ *     and its rollback state lives under /run, keyed by the namespace's
+ *     cookie (never reused while the system runs), as long as it does;
+ *   - the previous values (and the previous drop-in) are recorded in a state
  *     file *before* anything changes, so a crash at any later point can be
  *     rolled back;
  *   - if the kernel rejects a value, the values already set are restored and
@@ -17,214 +18,45 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <twkit/doctor.h>
-#include <twkit/error.h>
+#include <twkit/netns.h>
 
-#include "internal.h"
+#include "doctor_int.h"
 
-/* lib/doctor.c: true when key is in doctor's allow-list (any value). */
-
-#ifndef TW_VERSION
-#define TW_VERSION "?"
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
 #endif
 
-/* ---- atomic files ---------------------------------------------------------- */
-
-static int write_all(int fd, const char *p, size_t n)
+const char *tw_doctor_scope_name(enum tw_doctor_scope s)
 {
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    return s == TW_DOCTOR_SCOPE_HOST ? "host" : s == TW_DOCTOR_SCOPE_NETNS ? "netns" : "auto";
 }
 
-static int split_path(const char *path, char *dir, size_t dlen, char *base, size_t blen)
+int tw_doctor_scope_resolve(enum tw_doctor_scope want)
 {
-    const char *slash = strrchr(path, '/');
-    if (!slash) {
-        snprintf(dir, dlen, ".");
-        snprintf(base, blen, "%s", path);
-    } else {
-        size_t n = (size_t)(slash - path);
-        if (n == 0)
-            n = 1; /* "/" */
-        if (n >= dlen)
-            return -ENAMETOOLONG;
-        memcpy(dir, path, n);
-        dir[n] = '\0';
-        snprintf(base, blen, "%s", slash + 1);
-    }
-    return *base ? 0 : -EISDIR;
-}
-
-int tw_doctor_write_atomic(const char *path, const char *text, size_t len, unsigned mode)
-{
-    char dir[4096], base[256], tmp[4400];
-    int e = split_path(path, dir, sizeof(dir), base, sizeof(base));
+    if (want == TW_DOCTOR_SCOPE_NETNS)
+        return TW_DOCTOR_SCOPE_NETNS;
+    struct tw_netns cur, host;
+    int e = tw_netns_current(&cur);
     if (e)
-        return e;
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return -errno;
-    snprintf(tmp, sizeof(tmp), "%s/.%s.twkit-XXXXXX", dir, base);
-
-    /* Unnamed first: nothing to clean up if we die before the link. */
-    bool named = false;
-    int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        fd = mkstemp(tmp);
-        if (fd < 0) {
-            e = -errno;
-            close(dfd);
-            return e;
-        }
-        named = true;
-    }
-    e = write_all(fd, text, len);
-    if (!e && fchmod(fd, mode) < 0)
-        e = -errno;
-    if (!e && fsync(fd) < 0)
-        e = -errno;
-    if (!e && !named) {
-        char proc[64];
-        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-        /* a fresh name for the link: mkstemp then unlink gives one */
-        int t = mkstemp(tmp);
-        if (t < 0) {
-            e = -errno;
-        } else {
-            close(t);
-            unlink(tmp);
-            if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) < 0)
-                e = -errno;
-            else
-                named = true;
-        }
-    }
-    if (close(fd) < 0 && !e)
-        e = -errno;
-    if (!e && rename(tmp, path) < 0)
-        e = -errno;
-    if (e && named)
-        unlink(tmp);
-    if (!e && fsync(dfd) < 0 && errno != EINVAL)
-        e = -errno;
-    close(dfd);
-    return e;
+        return want == TW_DOCTOR_SCOPE_HOST ? e : TW_DOCTOR_SCOPE_NETNS;
+    e = tw_netns_host(&host);
+    bool same = !e && host.inode == cur.inode && host.dev == cur.dev;
+    tw_netns_release(&cur);
+    if (!e)
+        tw_netns_release(&host);
+    if (same)
+        return TW_DOCTOR_SCOPE_HOST;
+    if (want == TW_DOCTOR_SCOPE_HOST)
+        return e ? e : TW_EFOREIGN;
+    return TW_DOCTOR_SCOPE_NETNS; /* not provably the host's: never its boot files */
 }
-
-/* Files doctor reads back (its drop-in, its state) are small. */
-#define DOCTOR_FILE_MAX (4u << 20)
-
-/* ---- the drop-in ----------------------------------------------------------- */
-
-struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-};
-
-static void sb_add(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void sb_add(struct sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    if (b->oom)
-        return;
-    for (;;) {
-        va_start(ap, fmt);
-        int need = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (need < 0) {
-            b->oom = true;
-            return;
-        }
-        if (b->p && b->n + (size_t)need < b->cap) {
-            b->n += (size_t)need;
-            return;
-        }
-        size_t cap = (b->cap ? b->cap : 1024);
-        while (cap <= b->n + (size_t)need)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-}
-
-/* Comment text: one "# " line per 76 columns at most, never a raw newline. */
-static void sb_comment(struct sbuf *b, const char *text)
-{
-    const char *p = text;
-    while (*p) {
-        size_t n = strcspn(p, "\n");
-        if (n > 76) {
-            size_t cut = 76;
-            while (cut > 20 && p[cut] != ' ')
-                cut--;
-            n = cut;
-        }
-        sb_add(b, "# %.*s\n", (int)n, p);
-        p += n;
-        while (*p == ' ' || *p == '\n')
-            p++;
-    }
-}
-
-char *tw_doctor_dropin_text(const struct tw_doctor_result *r, const char *label)
-{
-    struct sbuf b = {0};
-    sb_add(&b, "# %s: written by twkit doctor %s\n", TW_DOCTOR_DROPIN, TW_VERSION);
-    if (label && *label)
-        sb_add(&b, "# Network namespace: %s\n", label);
-    sb_add(&b, "# Only the changes the findings justify; each names its finding.\n"
-               "# After `twkit doctor --apply`, `twkit doctor --rollback` undoes it.\n");
-    if (!r || !r->n_changes)
-        sb_add(&b, "#\n# No change is justified: nothing to set.\n");
-    for (size_t i = 0; r && i < r->n_changes; i++) {
-        const struct tw_sysctl_change *c = &r->changes[i];
-        const struct tw_finding *f = NULL;
-        for (size_t j = 0; j < r->n && !f; j++)
-            if (r->f[j].has_change && !strcmp(r->f[j].change.key, c->key) &&
-                !strcmp(r->f[j].id, c->finding))
-                f = &r->f[j];
-        sb_add(&b, "\n");
-        char line[256];
-        snprintf(line, sizeof(line), "[%s] %s: %s", tw_severity_name(c->severity), c->finding,
-                 f ? f->summary : "");
-        sb_comment(&b, line);
-        if (f && f->source) {
-            snprintf(line, sizeof(line), "Source: %s", f->source);
-            sb_comment(&b, line);
-        }
-        sb_add(&b, "# Previous value: %s\n", c->current);
-        sb_add(&b, "%s = %s\n", c->key, c->value);
-    }
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
-}
-
-/* ---- apply and rollback ---------------------------------------------------- */
 
 static const char *rooted(char *buf, size_t len, const char *root, const char *path)
 {
@@ -244,10 +76,70 @@ static int netns_inode(unsigned long long *ino)
     return 0;
 }
 
+/* The namespace's cookie (5.14+): unique while the system runs, unlike inodes. */
+static int netns_cookie(unsigned long long *cookie)
+{
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    uint64_t c = 0;
+    socklen_t len = sizeof(c);
+    int e = getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &c, &len) < 0 ? -errno : 0;
+    close(fd);
+    *cookie = c;
+    return e;
+}
+
+/* Where this scope's state lives (and the saved drop-in, HOST only). */
+static int state_path(const struct tw_doctor_apply_opts *o, int scope, char *buf, size_t len,
+                      char *errbuf, size_t errlen)
+{
+    char rel[128];
+    if (scope == TW_DOCTOR_SCOPE_HOST) {
+        rooted(buf, len, o ? o->root : NULL, TW_DOCTOR_STATE);
+        return 0;
+    }
+    unsigned long long id = 0;
+    int e = netns_cookie(&id);
+    if (e) { /* before 5.14: the inode, checked again at rollback */
+        if ((e = netns_inode(&id))) {
+            snprintf(errbuf, errlen, "cannot identify the network namespace: %s",
+                     tw_strerror(e));
+            return e;
+        }
+        snprintf(rel, sizeof(rel), "%s.netns-ino-%llu", TW_DOCTOR_NETNS_STATE, id);
+    } else {
+        snprintf(rel, sizeof(rel), "%s.netns-%llu", TW_DOCTOR_NETNS_STATE, id);
+    }
+    rooted(buf, len, o ? o->root : NULL, rel);
+    return 0;
+}
+
+static int scope_of(const struct tw_doctor_apply_opts *o, char *errbuf, size_t errlen)
+{
+    int s = tw_doctor_scope_resolve(o ? o->scope : TW_DOCTOR_SCOPE_AUTO);
+    if (s == TW_EFOREIGN)
+        snprintf(errbuf, errlen, "refusing to write the host's boot configuration from "
+                                 "another network namespace: the host would load these values "
+                                 "at boot");
+    else if (s < 0)
+        snprintf(errbuf, errlen, "cannot tell whether this is the host's network namespace "
+                                 "(%s): refusing to write its boot configuration",
+                 tw_strerror(s));
+    return s;
+}
+
 struct saved {
     char key[64];
-    char value[128];
+    char value[256];
 };
+
+/* Write one value; "" (an empty port list) is written as a newline, which
+ * clears the list (a write of 0 bytes changes nothing). */
+static int write_value(const char *proc_root, const char *key, const char *value)
+{
+    return tw_sysctl_write(proc_root, key, *value ? value : "\n");
+}
 
 /* Restore n saved values; returns the first error (all are tried). */
 static int restore(const char *proc_root, const struct saved *sv, size_t n, char *err,
@@ -255,7 +147,7 @@ static int restore(const char *proc_root, const struct saved *sv, size_t n, char
 {
     int first = 0;
     for (size_t i = 0; i < n; i++) {
-        int e = tw_sysctl_write(proc_root, sv[i].key, sv[i].value);
+        int e = write_value(proc_root, sv[i].key, sv[i].value);
         if (e && !first) {
             first = e;
             snprintf(err, errlen, "could not restore %s = %s: %s", sv[i].key, sv[i].value,
@@ -268,11 +160,11 @@ static int restore(const char *proc_root, const struct saved *sv, size_t n, char
 int tw_doctor_apply(const struct tw_doctor_apply_opts *o, const struct tw_doctor_result *r,
                     char *errbuf, size_t errlen)
 {
-    char dropin[4096], state[4096], prev[4200], dummy[8];
+    char dropin[4096], state[4096], prev[4200], dummy[8], sdir[4096], base[256];
     struct saved *sv = NULL;
     char *text = NULL, *old = NULL;
     size_t oldlen = 0;
-    struct sbuf st = {0};
+    struct tw__sbuf st = {0};
     int e = 0;
 
     if (!errbuf || !errlen)
@@ -290,18 +182,23 @@ int tw_doctor_apply(const struct tw_doctor_apply_opts *o, const struct tw_doctor
     }
     if (geteuid() != 0) {
         snprintf(errbuf, errlen, "--apply needs root (CAP_NET_ADMIN to set net.* sysctls, "
-                                 "write access to /etc/sysctl.d)");
+                                 "write access to /etc/sysctl.d or /run/twkit)");
         return -EPERM;
     }
+    int scope = scope_of(o, errbuf, errlen);
+    if (scope < 0)
+        return scope;
+    bool host = scope == TW_DOCTOR_SCOPE_HOST;
+    if ((e = state_path(o, scope, state, sizeof(state), errbuf, errlen)))
+        return e;
     rooted(dropin, sizeof(dropin), o ? o->root : NULL, TW_DOCTOR_DROPIN);
-    rooted(state, sizeof(state), o ? o->root : NULL, TW_DOCTOR_STATE);
     snprintf(prev, sizeof(prev), "%s.dropin", state);
     const char *proc_root = o ? o->proc_root : NULL;
 
     if (access(state, F_OK) == 0) {
         snprintf(errbuf, errlen, "%s exists: an earlier --apply was not rolled back (run "
-                                 "`twkit doctor --rollback` first)",
-                 state);
+                                 "`twkit doctor --rollback` first%s)",
+                 state, host ? "" : ", with the same --netns");
         return -EEXIST;
     }
     unsigned long long ino = 0;
@@ -310,7 +207,7 @@ int tw_doctor_apply(const struct tw_doctor_apply_opts *o, const struct tw_doctor
         return e;
     }
 
-    /* 1. the previous values */
+    /* 1. the previous values (and drop-in) */
     sv = calloc(r->n_changes, sizeof(*sv));
     if (!sv)
         return -ENOMEM;
@@ -321,27 +218,31 @@ int tw_doctor_apply(const struct tw_doctor_apply_opts *o, const struct tw_doctor
             snprintf(errbuf, errlen, "cannot read %s: %s", sv[i].key, tw_strerror(e));
             goto out;
         }
-        if (strchr(sv[i].value, '\n')) {
-            snprintf(errbuf, errlen, "unexpected multi-line value in %s", sv[i].key);
+        if (strchr(sv[i].value, '\n') || (size_t)e >= sizeof(sv[i].value) - 1) {
+            snprintf(errbuf, errlen, "unexpected value in %s (several lines, or too long)",
+                     sv[i].key);
             e = TW_EMALFORMED;
             goto out;
         }
     }
-    e = twx_read_file(dropin, DOCTOR_FILE_MAX, &old, &oldlen);
-    if (e && e != -ENOENT) {
-        snprintf(errbuf, errlen, "cannot read %s: %s", dropin, tw_strerror(e));
-        goto out;
-    }
-    bool had_dropin = e == 0;
-    text = tw_doctor_dropin_text(r, o ? o->label : NULL);
-    if (!text) {
-        e = -ENOMEM;
-        goto out;
+    bool had_dropin = false;
+    if (host) {
+        e = twx_read_file(dropin, TW__DOCTOR_FILE_MAX, &old, &oldlen);
+        if (e && e != -ENOENT) {
+            snprintf(errbuf, errlen, "cannot read %s: %s", dropin, tw_strerror(e));
+            goto out;
+        }
+        had_dropin = e == 0;
+        text = tw_doctor_dropin_text(r, o ? o->label : NULL, TW_DOCTOR_SCOPE_HOST);
+        if (!text) {
+            e = -ENOMEM;
+            goto out;
+        }
     }
 
     /* 2. record them, before anything changes */
-    char sdir[4096], base[256];
-    if ((e = split_path(state, sdir, sizeof(sdir), base, sizeof(base))) || (e = twx_mkdir_p(sdir))) {
+    if ((e = tw__doctor_split_path(state, sdir, sizeof(sdir), base, sizeof(base))) ||
+        (e = twx_mkdir_p(sdir))) {
         snprintf(errbuf, errlen, "cannot create %s: %s", sdir, tw_strerror(e));
         goto out;
     }
@@ -350,11 +251,14 @@ int tw_doctor_apply(const struct tw_doctor_apply_opts *o, const struct tw_doctor
                  tw_strerror(e));
         goto out;
     }
-    sb_add(&st, "# twkit doctor rollback state: written by --apply, read by --rollback\n");
-    sb_add(&st, "netns %llu\n", ino);
-    sb_add(&st, "dropin %s %s\n", had_dropin ? "saved" : "absent", dropin);
+    tw__sb_add(&st, "# twkit doctor rollback state: written by --apply, read by --rollback\n");
+    tw__sb_add(&st, "netns %llu\n", ino);
+    if (host)
+        tw__sb_add(&st, "dropin %s %s\n", had_dropin ? "saved" : "absent", dropin);
+    else
+        tw__sb_add(&st, "dropin none\n"); /* a namespace: no file the host loads */
     for (size_t i = 0; i < r->n_changes; i++)
-        sb_add(&st, "sysctl %s %s\n", sv[i].key, sv[i].value);
+        tw__sb_add(&st, "sysctl %s %s\n", sv[i].key, sv[i].value);
     if (st.oom) {
         e = -ENOMEM;
         goto out;
@@ -368,9 +272,9 @@ int tw_doctor_apply(const struct tw_doctor_apply_opts *o, const struct tw_doctor
 
     /* 3. the live values; undo on the first refusal */
     for (size_t i = 0; i < r->n_changes; i++) {
-        e = tw_sysctl_write(proc_root, r->changes[i].key, r->changes[i].value);
+        e = write_value(proc_root, r->changes[i].key, r->changes[i].value);
         if (e) {
-            char rerr[256] = "";
+            char rerr[320] = "";
             snprintf(errbuf, errlen, "the kernel rejected %s = %s (%s); nothing was changed",
                      r->changes[i].key, r->changes[i].value, tw_strerror(e));
             if (restore(proc_root, sv, i, rerr, sizeof(rerr))) {
@@ -388,11 +292,12 @@ int tw_doctor_apply(const struct tw_doctor_apply_opts *o, const struct tw_doctor
         }
     }
 
-    /* 4. the drop-in */
+    /* 4. the drop-in (HOST only) */
     char ddir[4096];
-    if ((e = split_path(dropin, ddir, sizeof(ddir), base, sizeof(base))) ||
-        (e = twx_mkdir_p(ddir)) || (e = tw_doctor_write_atomic(dropin, text, strlen(text), 0644))) {
-        char rerr[256] = "";
+    if (host &&
+        ((e = tw__doctor_split_path(dropin, ddir, sizeof(ddir), base, sizeof(base))) ||
+         (e = twx_mkdir_p(ddir)) || (e = tw_doctor_write_atomic(dropin, text, strlen(text), 0644)))) {
+        char rerr[320] = "";
         snprintf(errbuf, errlen, "cannot write %s: %s; values restored", dropin, tw_strerror(e));
         if (restore(proc_root, sv, r->n_changes, rerr, sizeof(rerr)) == 0) {
             unlink(state);
@@ -420,11 +325,15 @@ int tw_doctor_rollback(const struct tw_doctor_apply_opts *o, char *errbuf, size_
     if (!errbuf || !errlen)
         errbuf = dummy, errlen = sizeof(dummy);
     errbuf[0] = '\0';
-    rooted(state, sizeof(state), o ? o->root : NULL, TW_DOCTOR_STATE);
+    int scope = scope_of(o, errbuf, errlen);
+    if (scope < 0)
+        return scope;
+    if ((e = state_path(o, scope, state, sizeof(state), errbuf, errlen)))
+        return e;
     snprintf(prev, sizeof(prev), "%s.dropin", state);
     const char *proc_root = o ? o->proc_root : NULL;
 
-    e = twx_read_file(state, DOCTOR_FILE_MAX, &buf, &len);
+    e = twx_read_file(state, TW__DOCTOR_FILE_MAX, &buf, &len);
     if (e == -ENOENT) {
         snprintf(errbuf, errlen, "nothing to roll back: %s does not exist", state);
         return e;
@@ -443,7 +352,7 @@ int tw_doctor_rollback(const struct tw_doctor_apply_opts *o, char *errbuf, size_
     /* Parse everything before changing anything. */
     unsigned long long ino = 0, want = 0;
     char dropin[4096] = "";
-    int had = -1;
+    int had = -1; /* 1 saved, 0 absent, 2 none (a namespace) */
     struct saved *sv = NULL;
     size_t n = 0;
     unsigned lineno = 0;
@@ -466,6 +375,8 @@ int tw_doctor_rollback(const struct tw_doctor_apply_opts *o, char *errbuf, size_
         } else if (!strncmp(line, "dropin absent ", 14) && line[14] == '/') {
             had = 0;
             snprintf(dropin, sizeof(dropin), "%s", line + 14);
+        } else if (!strcmp(line, "dropin none")) {
+            had = 2;
         } else if (!strncmp(line, "sysctl ", 7)) {
             char *key = line + 7, *sp = strchr(key, ' ');
             if (!sp || sp == key || (size_t)(sp - key) >= sizeof(sv->key) ||
@@ -488,7 +399,7 @@ int tw_doctor_rollback(const struct tw_doctor_apply_opts *o, char *errbuf, size_
             goto bad;
         }
     }
-    if (!ino || had < 0)
+    if (!ino || had < 0 || (had == 2) != (scope == TW_DOCTOR_SCOPE_NETNS))
         goto bad;
     if ((e = netns_inode(&want)))
         goto out;
@@ -499,16 +410,17 @@ int tw_doctor_rollback(const struct tw_doctor_apply_opts *o, char *errbuf, size_
         e = TW_EFOREIGN;
         goto out;
     }
-    if (had == 1 && (e = twx_read_file(prev, DOCTOR_FILE_MAX, &old, &oldlen))) {
+    if (had == 1 && (e = twx_read_file(prev, TW__DOCTOR_FILE_MAX, &old, &oldlen))) {
         snprintf(errbuf, errlen, "cannot read the saved drop-in %s: %s", prev, tw_strerror(e));
         goto out;
     }
 
     /* Restore: values, then the file, then forget the state. */
     first = restore(proc_root, sv, n, errbuf, errlen);
+    e = 0;
     if (had == 1)
         e = tw_doctor_write_atomic(dropin, old, oldlen, 0644);
-    else
+    else if (had == 0)
         e = unlink(dropin) < 0 && errno != ENOENT ? -errno : 0;
     if (e) {
         snprintf(errbuf, errlen, "cannot restore %s: %s", dropin, tw_strerror(e));

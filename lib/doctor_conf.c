@@ -129,9 +129,28 @@ struct load_ctx {
     const char *path;
 };
 
+/* The conf's own copy of path (entries of one file share it). */
+static const char *intern(struct tw_sysctl_conf *c, const char *path)
+{
+    if (c->n_paths && !strcmp(c->paths[c->n_paths - 1], path))
+        return c->paths[c->n_paths - 1];
+    char *dup = strdup(path);
+    void *p = dup ? realloc(c->paths, (c->n_paths + 1) * sizeof(*c->paths)) : NULL;
+    if (!p) {
+        free(dup);
+        return NULL;
+    }
+    c->paths = p;
+    c->paths[c->n_paths++] = dup;
+    return dup;
+}
+
 static int add_problem(struct tw_sysctl_conf *c, const char *file, unsigned line,
                        const char *msg)
 {
+    const char *f = intern(c, file);
+    if (!f)
+        return -ENOMEM;
     if (c->n_problems == c->cap_problems) {
         size_t cap = c->cap_problems ? c->cap_problems * 2 : 8;
         void *p = realloc(c->p, cap * sizeof(*c->p));
@@ -142,7 +161,7 @@ static int add_problem(struct tw_sysctl_conf *c, const char *file, unsigned line
     }
     struct tw_sysctl_problem *pr = &c->p[c->n_problems++];
     memset(pr, 0, sizeof(*pr));
-    snprintf(pr->file, sizeof(pr->file), "%s", file);
+    pr->file = f;
     pr->line = line;
     snprintf(pr->msg, sizeof(pr->msg), "%s", msg);
     return 0;
@@ -161,8 +180,11 @@ static int on_entry(const struct tw_sysctl_entry *e, void *arg)
         c->e = p;
         c->cap = cap;
     }
+    const char *f = intern(c, x->path);
+    if (!f)
+        return -ENOMEM;
     c->e[c->n] = *e;
-    snprintf(c->e[c->n].file, sizeof(c->e[c->n].file), "%s", x->path);
+    c->e[c->n].file = f;
     c->n++;
     return 0;
 }
@@ -198,7 +220,7 @@ int tw_sysctl_conf_load_file(struct tw_sysctl_conf *c, const char *path)
 
 struct conf_file {
     char name[256];
-    char path[512];
+    char *path; /* malloc'd */
 };
 
 static int cmp_conf_file(const void *a, const void *b)
@@ -220,12 +242,15 @@ int tw_sysctl_conf_load(struct tw_sysctl_conf *c, const char *root)
     struct conf_file *files = NULL;
     size_t n = 0, cap = 0;
     int rc = 0;
-    char path[512];
+    char path[4200];
 
     if (!root || !strcmp(root, "/"))
         root = "";
     for (size_t d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++) {
-        snprintf(path, sizeof(path), "%s%s", root, dirs[d]);
+        if (snprintf(path, sizeof(path), "%s%s", root, dirs[d]) >= (int)sizeof(path)) {
+            rc = add_problem(c, dirs[d], 0, "--root path too long to read it");
+            goto out;
+        }
         DIR *dir = opendir(path);
         if (!dir) {
             if (errno != ENOENT && errno != ENOTDIR) {
@@ -256,9 +281,12 @@ int tw_sysctl_conf_load(struct tw_sysctl_conf *c, const char *root)
                 files = p;
             }
             snprintf(files[n].name, sizeof(files[n].name), "%s", de->d_name);
-            int w = snprintf(files[n].path, sizeof(files[n].path), "%s/%s", path, de->d_name);
-            if (w > 0 && (size_t)w < sizeof(files[n].path))
-                n++; /* longer paths cannot be reported in a problem either: skip */
+            if (asprintf(&files[n].path, "%s/%s", path, de->d_name) < 0) {
+                closedir(dir);
+                rc = -ENOMEM;
+                goto out;
+            }
+            n++;
         }
         closedir(dir);
     }
@@ -280,6 +308,8 @@ int tw_sysctl_conf_load(struct tw_sysctl_conf *c, const char *root)
         rc = tw_sysctl_conf_load_file(c, path); /* records why it is unreadable */
     }
 out:
+    for (size_t i = 0; i < n; i++)
+        free(files[i].path);
     free(files);
     return rc;
 }
@@ -290,6 +320,9 @@ void tw_sysctl_conf_release(struct tw_sysctl_conf *c)
         return;
     free(c->e);
     free(c->p);
+    for (size_t i = 0; i < c->n_paths; i++)
+        free(c->paths[i]);
+    free(c->paths);
     memset(c, 0, sizeof(*c));
 }
 

@@ -47,7 +47,4 @@ int tw__bc_compile(const struct tw_query *q, void *buf, size_t len);
 int tw__proc_dump(struct tw_source *src, const char *root, const struct tw_query *q,
                   tw_sock_cb cb, void *arg);
 
-/* doctor: true when doctor may write this sysctl (doctor.c, used by doctor_apply.c). */
-bool tw__doctor_managed(const char *key);
-
 #endif /* TWKIT_INTERNAL_H */

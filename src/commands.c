@@ -13,6 +13,7 @@ const struct twx_cmd *const tool_commands[] = {
     &stat_command,
     &doctor_command,
     &lab_command,
+    &explain_command,
     &export_command,
     NULL,
 };

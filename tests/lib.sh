@@ -3,6 +3,7 @@
 #   in_private_netns     re-exec this script inside `unshare --net` once
 #   ok / fail / check    assertions; a script ends with `finish`
 #   eq NAME GOT WANT     exact equality check
+#   jcheck NAME FILE EXPR  a jq expression that must be true on FILE
 #   skip_case NAME WHY   one case cannot run here: counted as skipped, with WHY
 # tests/run counts the "  ok: ", "  FAIL: " and "  SKIP: " lines.
 # Every script runs with `set -u`; $OUT is the build directory.
@@ -46,6 +47,11 @@ eq() {
 check() {
     local name=$1; shift
     if "$@"; then ok "$name"; else fail "$name"; fi
+}
+
+# jcheck NAME FILE JQ-EXPR: passes when the jq expression is true on FILE
+jcheck() {
+    if jq -e "$3" "$2" >/dev/null 2>&1; then ok "$1"; else fail "$1 ($3)"; fi
 }
 
 finish() {

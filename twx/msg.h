@@ -17,6 +17,6 @@ void twx_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * "": "Try 'twkit --help'.").  Returns 2, the usage exit status.
  */
 int twx_usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void twx_vmsg(const char *prefix, const char *fmt, va_list ap);
+void twx_vmsg(const char *prefix, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 #endif /* TWX_MSG_H */

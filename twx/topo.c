@@ -27,21 +27,15 @@
  * lab writes there (nginx's prefix) exist only in memory and vanish with
  * the host.  The lab writes no file anywhere else.
  *
- * Network configuration is done with rtnetlink (libmnl) by short-lived
- * children that setns() into a host: veth pairs are created inside the
- * first host with the peer end placed directly into the second one, so no
- * interface ever appears in the caller's namespace.
+ * Network configuration (veth pairs, addresses, sysctls, tun devices and
+ * sockets made inside a host) is in topo_net.c.
  */
 #include "twx/topo.h"
+#include "twx/topo_priv.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libmnl/libmnl.h>
-#include <linux/if_link.h>
-#include <linux/rtnetlink.h>
-#include <linux/veth.h>
-#include <net/if.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -57,7 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <twkit/kernel.h>
+#include <twkit/sock.h>
 
 static int g_exe_fd = -1;
 static pid_t g_lab_pid;
@@ -88,7 +82,7 @@ void twx_topo_addr(char *buf, size_t len, int net, int host)
 }
 
 /* In a fresh child: die with the lab, and make sure the lab still lives. */
-static void child_guard(void)
+void twx__topo_child_guard(void)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     sigset_t none;
@@ -97,174 +91,6 @@ static void child_guard(void)
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
-}
-
-/* ---- rtnetlink ------------------------------------------------------------ */
-
-static int rtnl_talk(struct mnl_socket *nl, struct nlmsghdr *nlh)
-{
-    char buf[MNL_SOCKET_BUFFER_SIZE];
-    static unsigned seq = 1;
-    nlh->nlmsg_seq = ++seq;
-    nlh->nlmsg_flags |= NLM_F_ACK;
-    if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
-        return -errno;
-    int n = (int)mnl_socket_recvfrom(nl, buf, sizeof(buf));
-    if (n < 0)
-        return -errno;
-    int r = mnl_cb_run(buf, (size_t)n, nlh->nlmsg_seq, mnl_socket_get_portid(nl), NULL, NULL);
-    return r < 0 ? -errno : 0;
-}
-
-static int link_up(struct mnl_socket *nl, const char *ifname)
-{
-    char buf[MNL_SOCKET_BUFFER_SIZE];
-    unsigned idx = if_nametoindex(ifname);
-    if (!idx)
-        return -ENODEV;
-    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-    nlh->nlmsg_type = RTM_NEWLINK;
-    nlh->nlmsg_flags = NLM_F_REQUEST;
-    struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
-    ifm->ifi_family = AF_UNSPEC;
-    ifm->ifi_index = (int)idx;
-    ifm->ifi_flags = IFF_UP;
-    ifm->ifi_change = IFF_UP;
-    return rtnl_talk(nl, nlh);
-}
-
-static int veth_add(struct mnl_socket *nl, const char *name, const char *peer, int peer_ns_fd)
-{
-    char buf[MNL_SOCKET_BUFFER_SIZE];
-    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-    nlh->nlmsg_type = RTM_NEWLINK;
-    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL;
-    struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
-    ifm->ifi_family = AF_UNSPEC;
-    mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
-    struct nlattr *li = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
-    mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "veth");
-    struct nlattr *data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
-    struct nlattr *pa = mnl_attr_nest_start(nlh, VETH_INFO_PEER);
-    struct ifinfomsg *pifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*pifm));
-    memset(pifm, 0, sizeof(*pifm));
-    mnl_attr_put_strz(nlh, IFLA_IFNAME, peer);
-    mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, (uint32_t)peer_ns_fd);
-    mnl_attr_nest_end(nlh, pa);
-    mnl_attr_nest_end(nlh, data);
-    mnl_attr_nest_end(nlh, li);
-    return rtnl_talk(nl, nlh);
-}
-
-static int addr_add(struct mnl_socket *nl, const char *ifname, const char *addr, int prefix)
-{
-    char buf[MNL_SOCKET_BUFFER_SIZE];
-    unsigned idx = if_nametoindex(ifname);
-    if (!idx)
-        return -ENODEV;
-    struct in_addr a;
-    if (inet_pton(AF_INET, addr, &a) != 1)
-        return -EINVAL;
-    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-    nlh->nlmsg_type = RTM_NEWADDR;
-    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL;
-    struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
-    ifa->ifa_family = AF_INET;
-    ifa->ifa_prefixlen = (unsigned char)prefix;
-    ifa->ifa_index = idx;
-    ifa->ifa_scope = RT_SCOPE_UNIVERSE;
-    mnl_attr_put(nlh, IFA_LOCAL, sizeof(a), &a);
-    mnl_attr_put(nlh, IFA_ADDRESS, sizeof(a), &a);
-    return rtnl_talk(nl, nlh);
-}
-
-/* ---- configuring a host (runs in a child that entered the host) ---------- */
-
-static int write_sysctl(const struct twx_topo_sysctl *s)
-{
-    char path[128];
-    snprintf(path, sizeof(path), "/proc/sys/%s", s->name);
-    for (char *p = path + 10; *p; p++)
-        if (*p == '.')
-            *p = '/';
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t w = write(fd, s->value, strlen(s->value));
-    int e = w < 0 ? -errno : 0;
-    close(fd);
-    return e;
-}
-
-/* Configure host hi of t from inside it.  Phase 0 creates the veth pairs
- * whose first end is in this host (the peer goes straight to the other
- * host); phase 1, once every pair exists, sets lo, addresses and sysctls. */
-static int configure_host(struct twx_topo *t, int hi, int phase)
-{
-    struct mnl_socket *nl = mnl_socket_open(NETLINK_ROUTE);
-    if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
-        return errno ? errno : EIO;
-    int e = 0;
-    for (int l = 0; phase == 0 && !e && l < t->n_links; l++) {
-        char ifn[IFNAMSIZ], peer[IFNAMSIZ];
-        snprintf(ifn, sizeof(ifn), "lab%da", l);
-        snprintf(peer, sizeof(peer), "lab%db", l);
-        if (t->link[l].a == hi)
-            e = veth_add(nl, ifn, peer, t->host[t->link[l].b].netns_fd);
-    }
-    if (phase == 0) {
-        mnl_socket_close(nl);
-        return e < 0 ? -e : e;
-    }
-    e = link_up(nl, "lo");
-    for (int l = 0; !e && l < t->n_links; l++) {
-        const struct twx_topo_link *k = &t->link[l];
-        char ifn[IFNAMSIZ], peer[IFNAMSIZ], addr[32];
-        snprintf(ifn, sizeof(ifn), "lab%da", l);
-        snprintf(peer, sizeof(peer), "lab%db", l);
-        if (k->a == hi) {
-            {
-                twx_topo_addr(addr, sizeof(addr), k->net, 1);
-                e = addr_add(nl, ifn, addr, 24);
-            }
-            for (int x = 0; !e && l == 0 && x < t->host[hi].n_extra_addrs; x++) {
-                twx_topo_addr(addr, sizeof(addr), k->net, 11 + x);
-                e = addr_add(nl, ifn, addr, 24);
-            }
-            if (!e)
-                e = link_up(nl, ifn);
-        } else if (k->b == hi) {
-            twx_topo_addr(addr, sizeof(addr), k->net, 2);
-            e = addr_add(nl, peer, addr, 24);
-            if (!e)
-                e = link_up(nl, peer);
-        }
-    }
-    for (int i = 0; !e && i < t->host[hi].n_sysctl; i++)
-        e = write_sysctl(&t->host[hi].sysctl[i]);
-    mnl_socket_close(nl);
-    return e < 0 ? -e : e;
-}
-
-/* Fork a child that enters host hi's network namespace and configures it.
- * Returns 0 or -errno. */
-static int configure_in_child(struct twx_topo *t, int hi, int phase)
-{
-    pid_t p = fork();
-    if (p < 0)
-        return -errno;
-    if (p == 0) {
-        child_guard();
-        if (setns(t->host[hi].netns_fd, CLONE_NEWNET) < 0)
-            _exit(errno & 0xff);
-        _exit(configure_host(t, hi, phase) & 0xff);
-    }
-    int st;
-    while (waitpid(p, &st, 0) < 0 && errno == EINTR)
-        ;
-    if (WIFEXITED(st))
-        return -WEXITSTATUS(st);
-    return -EINTR;
 }
 
 /* ---- holders ---------------------------------------------------------------- */
@@ -322,7 +148,7 @@ static int spawn_holder(struct twx_topo_host *h, char *err, size_t errlen)
         return -e;
     }
     if (pid == 0) {
-        child_guard();
+        twx__topo_child_guard();
         close(life[1]);
         close(rdy[0]);
         holder_main(life[0], rdy[1], h->private_tmp);
@@ -367,7 +193,7 @@ int twx_topo_create(struct twx_topo *t, char *err, size_t errlen)
             return e;
     }
     for (int i = 0; i < 2 * t->n_hosts; i++) {
-        int e = configure_in_child(t, i % t->n_hosts, i / t->n_hosts);
+        int e = twx__topo_configure(t, i % t->n_hosts, i / t->n_hosts);
         if (e < 0) {
             snprintf(err, errlen, "cannot configure the %s host's network: %s", t->host[i % t->n_hosts].name,
                      strerror(-e));
@@ -414,6 +240,10 @@ void twx_topo_destroy(struct twx_topo *t)
             close(t->proc[i].out);
             t->proc[i].out = -1;
         }
+        if (t->proc[i].in >= 0) {
+            close(t->proc[i].in);
+            t->proc[i].in = -1;
+        }
     }
     for (int i = 0; i < t->n_hosts; i++) {
         struct twx_topo_host *h = &t->host[i];
@@ -448,20 +278,39 @@ int twx_topo_spawn(struct twx_topo *t, int hi, char *const argv[], const char *w
 {
     if (t->n_procs == TWX_TOPO_MAX_PROCS)
         return -ENOSPC;
-    int out[2];
+    int out[2], in[2];
     if (pipe2(out, O_CLOEXEC) < 0)
         return -errno;
+    if (pipe2(in, O_CLOEXEC) < 0) {
+        int e = -errno;
+        close(out[0]);
+        close(out[1]);
+        return e;
+    }
     struct twx_topo_host *h = &t->host[hi];
     pid_t p = fork();
     if (p < 0) {
+        int e = -errno;
         close(out[0]);
         close(out[1]);
-        return -errno;
+        close(in[0]);
+        close(in[1]);
+        return e;
     }
     if (p == 0) {
-        child_guard();
+        twx__topo_child_guard();
         if (getppid() != g_lab_pid)
             _exit(127);
+        /* The shim keeps no end of any program's pipes but its own child's
+         * (so that closing proc->in means EOF for every program). */
+        close(out[0]);
+        close(in[1]);
+        for (int k = 0; k < t->n_procs; k++) {
+            if (t->proc[k].out >= 0)
+                close(t->proc[k].out);
+            if (t->proc[k].in >= 0)
+                close(t->proc[k].in);
+        }
         if (setns(h->mntns_fd, CLONE_NEWNS) < 0 || setns(h->netns_fd, CLONE_NEWNET) < 0 ||
             setns(h->pidns_fd, CLONE_NEWPID) < 0) {
             fprintf(stderr, "twkit: lab: cannot enter the %s host: %s\n", h->name, strerror(errno));
@@ -489,6 +338,7 @@ int twx_topo_spawn(struct twx_topo *t, int hi, char *const argv[], const char *w
         if (q == 0) {
             prctl(PR_SET_PDEATHSIG, SIGKILL);
             dup2(out[1], 1);
+            dup2(in[0], 0);
             if (!strcmp(argv[0], "twkit")) {
                 extern char **environ;
                 syscall(SYS_execveat, g_exe_fd, "", argv, environ, AT_EMPTY_PATH);
@@ -499,6 +349,7 @@ int twx_topo_spawn(struct twx_topo *t, int hi, char *const argv[], const char *w
             _exit(127);
         }
         close(out[1]);
+        close(in[0]);
         g_shim_child = q;
         struct sigaction sa = {.sa_handler = shim_forward};
         sigaction(SIGTERM, &sa, NULL);
@@ -515,9 +366,11 @@ int twx_topo_spawn(struct twx_topo *t, int hi, char *const argv[], const char *w
     }
     note_pid(p);
     close(out[1]);
+    close(in[0]);
     struct twx_topo_proc *pr = &t->proc[t->n_procs];
     pr->pid = p;
     pr->out = out[0];
+    pr->in = in[1];
     pr->what = what;
     return t->n_procs++;
 }
@@ -539,25 +392,23 @@ int twx_topo_wait(struct twx_topo *t, int idx, int timeout_ms)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-int twx_topo_wait_port(struct twx_topo *t, int hi, const char *addr, int port, int timeout_ms)
+/*
+ * In a child inside host hi's network namespace, call ready(arg) every
+ * 20 ms until it returns true or timeout_ms passes.  0 or -ETIMEDOUT.
+ */
+static int poll_in_host(struct twx_topo *t, int hi, bool (*ready)(void *), void *arg,
+                        int timeout_ms)
 {
     pid_t p = fork();
     if (p < 0)
         return -errno;
     if (p == 0) {
-        child_guard();
+        twx__topo_child_guard();
         if (setns(t->host[hi].netns_fd, CLONE_NEWNET) < 0)
             _exit(1);
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-        inet_pton(AF_INET, addr, &sa.sin_addr);
         for (int waited = 0; waited <= timeout_ms; waited += 20) {
-            int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-            if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-                close(fd);
+            if (ready(arg))
                 _exit(0);
-            }
-            if (fd >= 0)
-                close(fd);
             struct timespec ts = {0, 20000000};
             nanosleep(&ts, NULL);
         }
@@ -567,4 +418,78 @@ int twx_topo_wait_port(struct twx_topo *t, int hi, const char *addr, int port, i
     while (waitpid(p, &st, 0) < 0 && errno == EINTR)
         ;
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -ETIMEDOUT;
+}
+
+static bool accepts(void *arg)
+{
+    const struct sockaddr_in *sa = arg;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok = fd >= 0 && connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+int twx_topo_wait_port(struct twx_topo *t, int hi, const char *addr, int port, int timeout_ms)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, addr, &sa.sin_addr);
+    return poll_in_host(t, hi, accepts, &sa, timeout_ms);
+}
+
+struct listen_arg {
+    uint16_t port;
+    struct tw_source *src; /* opened in the child, inside the host */
+};
+
+static int listen_cb(const struct tw_sock *s, void *arg)
+{
+    const struct listen_arg *a = arg;
+    return s->state == TW_LISTEN && s->lport == a->port ? 1 : 0;
+}
+
+static bool listens(void *arg)
+{
+    struct listen_arg *a = arg;
+    if (!a->src && tw_source_open(TW_SOURCE_NETLINK, NULL, &a->src) < 0)
+        return false;
+    struct tw_query q;
+    tw_query_init(&q);
+    q.states = TW_STATE_BIT(TW_LISTEN);
+    return tw_source_dump(a->src, &q, listen_cb, a) == 1;
+}
+
+int twx_topo_wait_listen(struct twx_topo *t, int hi, int port, int timeout_ms)
+{
+    struct listen_arg a = {(uint16_t)port, NULL};
+    return poll_in_host(t, hi, listens, &a, timeout_ms);
+}
+
+/* ---- user namespace (without root) ------------------------------------------ */
+
+static int write_str(const char *path, const char *s)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t w = write(fd, s, strlen(s));
+    int e = w < 0 ? -errno : 0;
+    close(fd);
+    return e;
+}
+
+int twx_topo_enter_userns(void)
+{
+    uid_t uid = geteuid();
+    gid_t gid = getegid();
+    if (unshare(CLONE_NEWUSER) < 0)
+        return -errno;
+    char m[64];
+    write_str("/proc/self/setgroups", "deny");
+    snprintf(m, sizeof(m), "0 %u 1", (unsigned)uid);
+    int e = write_str("/proc/self/uid_map", m);
+    snprintf(m, sizeof(m), "0 %u 1", (unsigned)gid);
+    if (!e)
+        e = write_str("/proc/self/gid_map", m);
+    return e;
 }

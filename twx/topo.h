@@ -1,8 +1,9 @@
 /*
  * twx/topo.h — test hosts (internal tier): private network namespaces
- * owned by holder processes that the caller forks, joined by veth pairs,
- * and the programs run inside them.  Used by the lab, and by every command
- * that needs a host of its own (explain).  See topo.c for the lifetime
+ * owned by holder processes that the caller forks, joined by veth pairs
+ * (the lab) or by tun devices the caller relays between (explain), the
+ * programs run inside them, and sockets made inside them.  Used by every
+ * command that needs a host of its own.  See topo.c for the lifetime
  * rules that make cleanup survive SIGKILL of the caller.  Traffic stays in
  * 198.18.0.0/15 (RFC 2544): link n joins 198.18.n.1 and 198.18.n.2.
  */
@@ -42,6 +43,8 @@ struct twx_topo_link {
 struct twx_topo_proc {
     pid_t pid;              /* the shim, in the lab's PID namespace */
     int out;                /* read end of the program's stdout, or -1 */
+    int in;                 /* write end of the program's stdin (a pipe), or -1;
+                             * close it and the program reads EOF */
     const char *what;
 };
 
@@ -65,8 +68,9 @@ void twx_topo_destroy(struct twx_topo *t);
 /*
  * Run a program inside host h: argv[0] "twkit" re-executes this binary
  * (argv then starts with the twkit subcommand), anything else is a path.
- * Its stdout goes to a pipe (proc->out).  Returns the index in t->proc or
- * -errno.
+ * Its stdout goes to a pipe (proc->out) and its stdin comes from another
+ * (proc->in), never from the caller's terminal.  Returns the index in
+ * t->proc or -errno.
  */
 int twx_topo_spawn(struct twx_topo *t, int h, char *const argv[], const char *what,
                const char *file, const char *file_text);
@@ -78,6 +82,51 @@ int twx_topo_wait(struct twx_topo *t, int idx, int timeout_ms);
 /* Try to connect to addr:port from inside host h until it accepts or
  * timeout_ms passes.  0 or -errno. */
 int twx_topo_wait_port(struct twx_topo *t, int h, const char *addr, int port, int timeout_ms);
+/*
+ * Wait until a socket listens on TCP port `port` in host h (any address),
+ * looking with sock_diag from inside the host instead of connecting, so the
+ * wait leaves no TIME_WAIT socket and moves none of the host's counters.
+ * 0, or -ETIMEDOUT after timeout_ms.
+ */
+int twx_topo_wait_listen(struct twx_topo *t, int h, int port, int timeout_ms);
+/*
+ * File descriptors made inside a host.  A forked child enters host h's
+ * network namespace, makes the descriptor and passes it back over a unix
+ * socket (SCM_RIGHTS); the caller's own namespace never changes, so this
+ * works in a user namespace too, where the caller could not return to its
+ * original network namespace.  A socket or tun device stays in the
+ * namespace it was made in wherever its descriptor is used, and goes away
+ * with the last descriptor (or with the namespace).
+ */
+/* socket(domain, type | SOCK_CLOEXEC, proto) inside host h: fd or -errno. */
+int twx_topo_socket(struct twx_topo *t, int h, int domain, int type, int proto);
+
+/* open(path, flags | O_CLOEXEC) inside host h: /proc/sys/net/... then shows
+ * that host's sysctls.  fd or -errno. */
+int twx_topo_open(struct twx_topo *t, int h, const char *path, int flags);
+
+/* A point-to-point tun device (IFF_TUN | IFF_NO_PI: one IP packet per
+ * read/write) inside a host, up, with a local address and a host route to
+ * the peer through it, for IPv4 and/or IPv6 (NULL: none).  The IPv6
+ * address skips duplicate address detection. */
+struct twx_topo_tun {
+    const char *ifname;         /* "tun0" */
+    const char *local4, *peer4; /* "198.18.0.1", "198.18.0.2" */
+    const char *local6, *peer6; /* "2001:2::1", "2001:2::2" */
+};
+/* Returns the tun fd (O_CLOEXEC, blocking) or -errno with err filled
+ * (-ENOENT/-EACCES/-EPERM from /dev/net/tun say why there is no tun). */
+int twx_topo_tun(struct twx_topo *t, int h, const struct twx_topo_tun *cfg, char *err,
+                 size_t errlen);
+
+/*
+ * Without root: make a user namespace for the calling process (before any
+ * host is created) in which it is uid 0 with every capability over the
+ * namespaces it then creates.  0 or -errno (unprivileged user namespaces
+ * are disabled, or the process has threads).
+ */
+int twx_topo_enter_userns(void);
+
 /* Address helpers: "198.18.<net>.<host>" */
 void twx_topo_addr(char *buf, size_t len, int net, int host);
 

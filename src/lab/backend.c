@@ -12,17 +12,17 @@
  *   close      close after every response (server-side close);
  *   rst        close after every response with SO_LINGER {1, 0}: an RST,
  *              no TIME_WAIT (the anti-pattern, for the `rst` scenario).
- * Requests are parsed by the strict parser in http.c; a malformed one gets
- * 400 (501 for chunked bodies) and the connection is closed.  Pipelined
- * requests are answered in order with one write.
+ * Requests are parsed by the strict parser of twx/http; a malformed one
+ * gets 400 (501 for chunked bodies) and the connection is closed.
+ * Pipelined requests are answered in order with one write.
  *
- * It prints "ready" on stdout once every socket listens, and its counters
- * as one JSON object when SIGTERM or SIGINT arrives (then exits 0).  Resets
- * are counted when a read fails with ECONNRESET.
+ * It prints the "ready" message (docs/lab-ipc.md) on stdout once every
+ * socket listens, and its counters as the "backend" message when SIGTERM
+ * or SIGINT arrives (then exits 0).  Resets are counted when a read fails
+ * with ECONNRESET.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -35,11 +35,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "lab/http.h"
-#include <twkit/sock.h>
-
 #include "lab/lab.h"
+#include "lab/msg.h"
 #include "tool.h"
+#include "twx/http.h"
 
 #define BK_MAX_LISTEN 8
 #define BK_BUF 16384
@@ -164,15 +163,15 @@ static void serve(struct bk_conn *c)
         }
         if (off >= c->in_len)
             break;
-        struct lab_http_msg m;
-        int r = lab_http_parse_request(c->in + off, c->in_len - off, &m);
+        struct twx_http_msg m;
+        int r = twx_http_parse_request(c->in + off, c->in_len - off, &m);
         if (r == 0)
             break;
         if (BK_BUF - c->out_len < 512)
             break; /* answer the rest after this batch is written */
         if (r < 0) {
             add(&g_stats.bad_requests);
-            int st = r == LAB_HTTP_EUNSUP ? 501 : r == LAB_HTTP_ETOOBIG ? 431 : 400;
+            int st = r == TWX_HTTP_EUNSUP ? 501 : r == TWX_HTTP_ETOOBIG ? 431 : 400;
             c->out_len += fmt_response(c->out + c->out_len, BK_BUF - c->out_len, st, 1);
             c->close_after = true;
             c->refused = true;
@@ -182,7 +181,7 @@ static void serve(struct bk_conn *c)
         add(&g_stats.requests);
         off += (size_t)r;
         c->body_left = m.content_length > 0 ? m.content_length : 0;
-        bool close = g_mode != BK_KEEPALIVE || !lab_http_keepalive(&m);
+        bool close = g_mode != BK_KEEPALIVE || !twx_http_keepalive(&m);
         int conn = close ? (g_mode != BK_RST ? 1 : 0) : (m.minor == 0 ? 2 : 0);
         c->out_len += fmt_response(c->out + c->out_len, BK_BUF - c->out_len, 200, conn);
         if (close)
@@ -337,81 +336,103 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
-static void usage(FILE *f)
+struct backend_args {
+    struct listen_list {
+        struct sockaddr_in a[BK_MAX_LISTEN];
+        int n;
+    } listen;
+    uint64_t threads, backlog;
+    int mode;
+};
+
+/* In the order of enum bk_mode. */
+static const char *const mode_choices[] = {"keepalive", "close", "rst", NULL};
+
+static int opt_listen(void *field, const char *v, char *err, size_t len)
 {
-    fprintf(f,
-            "Usage: twkit lab backend --listen ADDR:PORT [--listen ...] [OPTIONS]\n"
-            "\n"
-            "The lab's HTTP/1.1 backend: epoll, one thread per core, a fixed\n"
-            "13-byte response.  Prints \"ready\" when listening; on SIGTERM or\n"
-            "SIGINT prints its counters as JSON and exits.\n"
-            "\n"
-            "Options:\n"
-            "  -l, --listen ADDR:PORT   address to listen on (up to 8)\n"
-            "  -t, --threads N          worker threads (default: cores)\n"
-            "  -m, --mode MODE          keepalive (default), close, rst\n"
-            "      --backlog N          listen backlog (default 4096)\n"
-            "  -h, --help               this help\n"
-            "\n"
-            "Examples:\n"
-            "  twkit lab backend --listen 127.0.0.1:8080\n"
-            "  twkit lab backend -l 198.18.0.2:8001 -l 198.18.0.2:8002 -m close\n");
+    struct listen_list *l = field;
+    if (l->n == BK_MAX_LISTEN) {
+        snprintf(err, len, "at most %d addresses", BK_MAX_LISTEN);
+        return -1;
+    }
+    if (lab_parse_hostport(v, &l->a[l->n]) < 0) {
+        snprintf(err, len, "'%s' is not IPv4:PORT", v);
+        return -1;
+    }
+    l->n++;
+    return 0;
 }
 
-int lab_backend_main(int argc, char **argv)
+#define A struct backend_args
+static const struct twx_opt backend_opts[] = {
+    {.lng = "listen", .shrt = 'l', .type = TWX_FN, .off = offsetof(A, listen), .arg = "ADDR:PORT",
+     .help = "address to listen on (required; up to 8)",
+     .doc = "An IPv4 address and port to listen on; repeat it for up to 8. Required. A "
+            "port that anything else holds is an error, never a silent share of an "
+            "SO_REUSEPORT group.",
+     .example = "127.0.0.1:8080", .fn = opt_listen, .flags = TWX_REPEAT},
+    {.lng = "threads", .shrt = 't', .type = TWX_UINT, .off = offsetof(A, threads), .arg = "N",
+     .help = "worker threads", .doc = "Worker threads, each with its own epoll loop and "
+     "listening sockets (SO_REUSEPORT spreads connections over them).",
+     .dflt = "the number of cores", .example = "2", .min = 1, .max = 256},
+    {.lng = "mode", .shrt = 'm', .type = TWX_CHOICE, .off = offsetof(A, mode), .arg = "MODE",
+     .help = "how connections end",
+     .doc = "How connections end: *keepalive* honours HTTP (the connection stays open "
+            "unless the request asks to close; then the server closes first), *close* "
+            "closes after every response, *rst* closes after every response with "
+            "SO_LINGER {1, 0} (an RST, no TIME_WAIT).",
+     .dflt = "keepalive", .example = "close", .choices = mode_choices},
+    {.lng = "backlog", .type = TWX_UINT, .off = offsetof(A, backlog), .arg = "N",
+     .help = "listen backlog", .doc = "The backlog of each listening socket.",
+     .dflt = "4096", .example = "128", .min = 1, .max = 65535},
+    TOOL_OPT_HELP,
+};
+#undef A
+
+static const struct twx_exit backend_exits[] = {
+    {TW_EXIT_OK, "stopped by SIGTERM or SIGINT after printing its counters"},
+    {TW_EXIT_RUNTIME, "runtime error: an address cannot be listened on, threads"},
+    {TW_EXIT_USAGE, "usage error"},
+};
+
+static int run_backend(int argc, char **argv);
+
+const struct twx_cmd lab_backend_command = {
+    .name = "lab backend",
+    .synopsis = "--listen ADDR:PORT [OPTIONS]",
+    .summary = "the lab's HTTP/1.1 backend",
+    .about = "The lab's HTTP/1.1 backend: epoll, one thread per core, a fixed 13-byte\n"
+             "response.  It prints the \"ready\" message when it listens and its counters\n"
+             "as the \"backend\" message on SIGTERM or SIGINT (docs/lab-ipc.md).\n",
+    .opts = backend_opts,
+    .n_opts = sizeof(backend_opts) / sizeof(backend_opts[0]),
+    .args_size = sizeof(struct backend_args),
+    .examples = "  twkit lab backend --listen 127.0.0.1:8080\n"
+                "  twkit lab backend -l 198.18.0.2:8001 -l 198.18.0.2:8002 -m close\n",
+    .exits = backend_exits,
+    .n_exits = sizeof(backend_exits) / sizeof(backend_exits[0]),
+    .man = "twkit-lab",
+    .run = run_backend,
+};
+
+static int run_backend(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"listen", required_argument, 0, 'l'}, {"threads", required_argument, 0, 't'},
-        {"mode", required_argument, 0, 'm'},   {"backlog", required_argument, 0, 'b'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
-    };
+    struct backend_args a;
+    memset(&a, 0, sizeof(a));
     long nthreads = sysconf(_SC_NPROCESSORS_ONLN);
-    int o;
-    optind = 1;
-    while ((o = getopt_long(argc, argv, "l:t:m:h", opts, NULL)) != -1) {
-        switch (o) {
-        case 'l':
-            if (g_nlisten == BK_MAX_LISTEN)
-                return twx_usage_err("lab backend", "at most %d --listen", BK_MAX_LISTEN);
-            if (lab_parse_hostport(optarg, &g_listen[g_nlisten]) < 0)
-                return twx_usage_err("lab backend", "bad --listen '%s': want IPv4:PORT", optarg);
-            g_nlisten++;
-            break;
-        case 't': {
-            uint64_t v;
-            if (tw_parse_u64(optarg, 1, 256, &v))
-                return twx_usage_err("lab backend", "bad --threads '%s': want 1-256", optarg);
-            nthreads = (long)v;
-            break;
-        }
-        case 'b': {
-            uint64_t v;
-            if (tw_parse_u64(optarg, 1, 65535, &v))
-                return twx_usage_err("lab backend", "bad --backlog '%s': want 1-65535", optarg);
-            g_backlog = (int)v;
-            break;
-        }
-        case 'm':
-            if (!strcmp(optarg, "keepalive"))
-                g_mode = BK_KEEPALIVE;
-            else if (!strcmp(optarg, "close"))
-                g_mode = BK_CLOSE;
-            else if (!strcmp(optarg, "rst"))
-                g_mode = BK_RST;
-            else
-                return twx_usage_err("lab backend", "bad --mode '%s': keepalive, close or rst", optarg);
-            break;
-        case 'h':
-            usage(stdout);
-            return TW_EXIT_OK;
-        default:
-            return twx_usage_err("lab backend", "unknown option");
-        }
-    }
-    if (optind < argc)
-        return twx_usage_err("lab backend", "unexpected argument '%s'", argv[optind]);
-    if (!g_nlisten)
-        return twx_usage_err("lab backend", "--listen is required");
+    a.threads = nthreads > 0 ? (uint64_t)nthreads : 1;
+    a.backlog = 4096;
+    struct twx_parsed p;
+    int rc = twx_opt_parse(&lab_backend_command, argc, argv, &a, &p);
+    if (rc != TWX_OPT_CONTINUE)
+        return rc;
+    if (!a.listen.n)
+        return twx_usage_err(lab_backend_command.name, "--listen is required");
+    memcpy(g_listen, a.listen.a, sizeof(g_listen));
+    g_nlisten = a.listen.n;
+    g_mode = (enum bk_mode)a.mode;
+    g_backlog = (int)a.backlog;
+    nthreads = (long)a.threads;
 
     sigset_t set;
     sigemptyset(&set);
@@ -428,9 +449,9 @@ int lab_backend_main(int argc, char **argv)
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         if (fd < 0 || bind(fd, (const struct sockaddr *)&g_listen[k], sizeof(g_listen[k])) < 0) {
-            char a[INET_ADDRSTRLEN];
-            inet_ntop(AF_INET, &g_listen[k].sin_addr, a, sizeof(a));
-            twx_err("lab backend: cannot listen on %s:%u: %s", a, ntohs(g_listen[k].sin_port),
+            char ip[INET_ADDRSTRLEN];
+            inet_ntop(AF_INET, &g_listen[k].sin_addr, ip, sizeof(ip));
+            twx_err("lab backend: cannot listen on %s:%u: %s", ip, ntohs(g_listen[k].sin_port),
                      strerror(errno));
             return TW_EXIT_RUNTIME;
         }
@@ -448,9 +469,9 @@ int lab_backend_main(int argc, char **argv)
         for (int k = 0; k < g_nlisten; k++) {
             int fd = listen_on(&g_listen[k]);
             if (fd < 0) {
-                char a[INET_ADDRSTRLEN];
-                inet_ntop(AF_INET, &g_listen[k].sin_addr, a, sizeof(a));
-                twx_err("lab backend: cannot listen on %s:%u: %s", a,
+                char ip[INET_ADDRSTRLEN];
+                inet_ntop(AF_INET, &g_listen[k].sin_addr, ip, sizeof(ip));
+                twx_err("lab backend: cannot listen on %s:%u: %s", ip,
                          ntohs(g_listen[k].sin_port), strerror(-fd));
                 return TW_EXIT_RUNTIME;
             }
@@ -469,19 +490,18 @@ int lab_backend_main(int argc, char **argv)
             return TW_EXIT_RUNTIME;
         }
     }
-    printf("ready\n");
-    fflush(stdout);
+    lab_msg_ready(stdout);
     int sig = 0;
     sigwait(&set, &sig);
-    printf("{\"accepted\":%llu,\"requests\":%llu,\"resets\":%llu,\"bad_requests\":%llu,"
-           "\"peer_closed\":%llu,\"server_closed\":%llu}\n",
-           (unsigned long long)atomic_load(&g_stats.accepted),
-           (unsigned long long)atomic_load(&g_stats.requests),
-           (unsigned long long)atomic_load(&g_stats.resets),
-           (unsigned long long)atomic_load(&g_stats.bad_requests),
-           (unsigned long long)atomic_load(&g_stats.peer_closed),
-           (unsigned long long)atomic_load(&g_stats.server_closed));
-    fflush(stdout);
+    struct lab_be_counts c = {
+        .accepted = atomic_load(&g_stats.accepted),
+        .requests = atomic_load(&g_stats.requests),
+        .resets = atomic_load(&g_stats.resets),
+        .bad_requests = atomic_load(&g_stats.bad_requests),
+        .peer_closed = atomic_load(&g_stats.peer_closed),
+        .server_closed = atomic_load(&g_stats.server_closed),
+    };
+    lab_msg_backend(stdout, &c);
     /* Worker threads block in epoll_wait forever: leave without joining. */
     _exit(TW_EXIT_OK);
 }

@@ -29,16 +29,37 @@ usage "--sample missing" --sample
 usage "--rollback with --apply" --rollback --apply
 usage "--quiet without --exit-code" -q
 usage "--root relative" --root etc
+usage "--root that does not exist" --root /nonexistent-twkit-$$
+usage "--root that is a file" --root /etc/hostname
+check "--root names the problem" grep -q "'/nonexistent-twkit-$$' is not a directory" <("$TWKIT" doctor --root /nonexistent-twkit-$$ 2>&1)
+usage "--fixture with --apply" --fixture tests/fixtures/doctor/golden/healthy --apply
+usage "--fixture with --sample" --fixture tests/fixtures/doctor/golden/healthy --sample 1
 usage "stray argument" extra
 check "--sample message is clear" grep -q "'99' is not a decimal number from 0 to 60" <("$TWKIT" doctor --sample 99 2>&1)
 
 for opt in $("$TWKIT" doctor --help | grep -oE -- '--[a-z0-9-]+' | sort -u); do
     check "doctor $opt in twkit-doctor.1.scd" grep -q -- "\*$opt\*" docs/twkit-doctor.1.scd
 done
-for id in $("$TWKIT" doctor --help >/dev/null; grep -oE '\{"[a-z0-9-]+", "' lib/doctor.c | sed -E 's/\{"([a-z0-9-]+)".*/\1/'); do
+# The rule ids come from the engine itself (--list-rules), never from its source.
+"$TWKIT" doctor --list-rules >"$T/rules"; rc=$?
+eq "--list-rules exit" "$rc" 0
+ids=$(awk '{print $1}' "$T/rules")
+check "--list-rules lists the rules (got $(wc -l <"$T/rules"))" test "$(wc -l <"$T/rules")" -ge 16
+eq "--list-rules ids are unique" "$(sort "$T/rules" | awk '{print $1}' | uniq -d | wc -l)" 0
+eq "--list-rules fits 80 columns" "$(awk 'length > 80' "$T/rules" | wc -l)" 0
+eq "--list-rules --json has the same ids" "$("$TWKIT" doctor --list-rules --json | jq -r '.[].id' | tr "\n" " ")" "$(tr "\n" " " <<<"$ids")"
+for id in $ids; do
     check "rule $id in the man page" grep -q -- "\*$id\*" docs/twkit-doctor.1.scd
-    check "rule $id in doctor-json.md" grep -q -- "\`$id\`" docs/doctor-json.md
+    check "rule $id in doctor-json.md" grep -q -- "^| \`$id\` |" docs/doctor-json.md
 done
+# and the other way round: the docs name no rule the engine does not have
+for id in $(sed -n '/^# RULES/,/^# /p' docs/twkit-doctor.1.scd | grep -oE '^\*[a-z][a-z0-9-]*\*(, \*[a-z][a-z0-9-]*\*)*' | grep -oE '[a-z][a-z0-9-]*'); do
+    check "man page rule $id exists in the engine" grep -qx -- "$id" <<<"$ids"
+done
+for id in $(sed -n '/^## Rule ids/,/^## /s/^| `\([a-z0-9-]*\)` | .*/\1/p' docs/doctor-json.md); do
+    check "doctor-json.md rule $id exists in the engine" grep -qx -- "$id" <<<"$ids"
+done
+usage "--list-rules with --apply" --list-rules --apply
 
 if [ "$(id -u)" -eq 0 ] && unshare --net true 2>/dev/null; then
     "$TWKIT" doctor --netns twkit-no-such-ns-$$ >/dev/null 2>"$T/e"; rc=$?
@@ -52,8 +73,10 @@ if [ "$(id -u)" -eq 0 ] && unshare --net true 2>/dev/null; then
         sysctl -qw net.ipv4.ip_local_port_range="40000 40100" net.ipv4.tcp_tw_reuse=0 net.ipv4.tcp_fin_timeout=5 net.ipv4.tcp_rfc1337=1
         "$1" --connect 127.0.0.1:9001 --count 95 >/dev/null
         mkdir -p "$2/root"
-        "$3" doctor --root "$2/root" --sample 0.3 --json >"$2/j"
-        "$3" doctor --root "$2/root" --sample 0.3 -v >"$2/txt"' _ "$HELPERS/doctor_load" "$T" "$TWKIT"
+        "$3" doctor --root "$2/root" --sample 0.3 --json >"$2/j" 2>"$2/err"
+        "$3" doctor --root "$2/root" --sample 0.3 -v >"$2/txt" 2>/dev/null' _ "$HELPERS/doctor_load" "$T" "$TWKIT"
+    check "an empty --root is said (issue 9 item 20)" grep -q "no sysctl file below $T/root" "$T/err"
+    eq "sysctl_files in JSON" "$(jq -r .sysctl_files "$T/j")" 0
     j=$(cat "$T/j")
     eq "schema" "$(jq -r .schema <<<"$j")" twkit.doctor.v1
     eq "worst" "$(jq -r .worst <<<"$j")" crit

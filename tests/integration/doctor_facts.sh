@@ -10,6 +10,20 @@
 #   parity         same-parity ends: a scan skips a port; different: none [5]
 #   rfc1337        an in-window RST kills TIME_WAIT unless tcp_rfc1337=1 [7]
 #   linger0        SO_LINGER {1,0}: no TIME_WAIT, TCPAbortOnData counts  [8, 10]
+#   reuse_needs_peer_ts  a peer at tcp_timestamps=0: tcp_tw_reuse=1 reclaims
+#                  nothing, although every TIME_WAIT is older than the delay  [11]
+#   peer_ts_tshark the tshark line doctor prints shows a TSval exactly when
+#                  the peer sends timestamps                              [2]
+#   bind_pool      bind(0) before connect(): two destinations share no port,
+#                  and bind() fails with EADDRINUSE once the range is used up [5]
+#   syn_takeover   a new SYN takes a server-side TIME_WAIT over whatever
+#                  tcp_rfc1337 is, and PassiveOpens counts it          [7, RFC 6191]
+#   listener_port  a service port inside the range is taken by connect();
+#                  the service cannot bind it even after the clients closed;
+#                  ip_local_reserved_ports prevents it; "\n" clears the list [5, 11]
+#   sock_destroy   ss -K (SOCK_DESTROY) ends TIME_WAIT sockets, no counter moves [11]
+#   tw_buckets_default  a new namespace gets tcp_max_tw_buckets =
+#                  |tcp_ehash_entries| / 2                                  [4]
 # tcp_rfc1337=1 is set where exact counts matter: on this kernel a plain
 # connect/close loop sees a few TIME_WAIT killed by peer RSTs (kernel-facts
 # section 2, "3 to 16 successes beyond"), which would blur exact numbers.
@@ -147,14 +161,156 @@ fact_linger0() {
     eq "EstabResets delta (both ends here)" $(( $(ctr Tcp EstabResets) - e0 )) 20
 }
 
+. tests/helpers/peer_ns.sh # peer_ns, in_peer, wait_listen
+
+fact_reuse_needs_peer_ts() {
+    peer_ns
+    trap 'kill $PEER 2>/dev/null' EXIT
+    small_range; sc net.ipv4.tcp_tw_reuse 1; sc net.ipv4.tcp_rfc1337 1
+    local out ts
+    for ts in 0 1; do
+        in_peer sysctl -qw net.ipv4.tcp_timestamps=$ts
+        in_peer "$LOAD" --connect 198.18.0.2:$((9100 + ts)) --count 0 --hold 5 --time 15 >/dev/null &
+        local srv=$!
+        wait_listen $((9100 + ts)) in_peer
+        out=$("$LOAD" --connect 198.18.0.2:$((9100 + ts)) --no-server --count 100)
+        eq "peer tcp_timestamps=$ts: the range (100)" "$(kv ok "$out")" 100
+        sleep 1.5   # every TIME_WAIT older than the 1 s tcp_tw_reuse_delay
+        out=$("$LOAD" --connect 198.18.0.2:$((9100 + ts)) --no-server --count 20 --keep-going)
+        if [ $ts = 0 ]; then
+            eq "peer without timestamps: no reuse, every connect fails" "$(kv fail "$out")/$(kv first_errno "$out")" "20/EADDRNOTAVAIL"
+        else
+            eq "peer with timestamps: reuse, every connect succeeds" "$(kv ok "$out")" 20
+        fi
+        wait $srv # the server leaves once its --hold is over
+    done
+}
+
+fact_peer_ts_tshark() {
+    command -v tshark >/dev/null || { skip_case "peer_ts_tshark" "needs tshark"; return; }
+    peer_ns
+    trap 'kill $PEER 2>/dev/null' EXIT
+    local ts out
+    for ts in 1 0; do
+        in_peer sysctl -qw net.ipv4.tcp_timestamps=$ts
+        in_peer "$LOAD" --connect 198.18.0.2:$((9001 + ts)) --count 0 --hold 5 --time 15 >/dev/null &
+        local srv=$!
+        wait_listen $((9001 + ts)) in_peer
+        # the command doctor prints (port-pressure), while a connection is made
+        timeout 20 tshark -ni any -c 1 -f "src host 198.18.0.2 and src port $((9001 + ts))" \
+            -T fields -e tcp.options.timestamp.tsval >"$T/ts" 2>/dev/null &
+        local tsh=$!
+        for _ in $(seq 40); do "$LOAD" --connect 198.18.0.2:$((9001 + ts)) --no-server --count 1 >/dev/null
+            kill -0 $tsh 2>/dev/null || break; sleep 0.1; done
+        wait $tsh
+        out=$(cat "$T/ts")
+        if [ $ts = 1 ]; then check "peer sends timestamps: tshark prints a TSval ($out)" grep -qE '^[0-9]+$' "$T/ts"
+        else eq "peer sends none: tshark prints an empty line" "$out" ""; fi
+        check "tshark saw a packet" test -s "$T/ts"
+        wait $srv # the server leaves once its --hold is over
+    done
+}
+
+fact_bind_pool() {
+    sc net.ipv4.tcp_tw_reuse 0; sc net.ipv4.tcp_rfc1337 1
+    local out a b
+    lports() { ss -tanH state time-wait "( dport = :$1 )" | awk '{n = split($3, p, ":"); print p[n]}' | sort; }
+    # IP_BIND_ADDRESS_NO_PORT: the port is chosen at connect(), per destination
+    sc net.ipv4.ip_local_port_range "40000 40099"
+    out=$("$LOAD" --connect 127.0.0.1:9003 --no-port --count 60)
+    eq "IP_BIND_ADDRESS_NO_PORT x60 to :9003" "$(kv ok "$out")" 60
+    out=$("$LOAD" --connect 127.0.0.1:9004 --no-port --count 60)
+    eq "and x60 to :9004 over the same 100 ports" "$(kv ok "$out")" 60
+    check "the two destinations share local ports" test "$(comm -12 <(lports 9003) <(lports 9004) | grep -c .)" -gt 0
+    # bind(0): one pool for the host
+    sc net.ipv4.ip_local_port_range "41000 41099"
+    out=$("$LOAD" --connect 127.0.0.1:9001 --bind0 --count 50)
+    eq "bind(0)+connect x50 to :9001" "$(kv ok "$out")" 50
+    out=$("$LOAD" --connect 127.0.0.1:9002 --bind0 --count 60)
+    eq "then to :9002: 50 more, then bind() fails" "$(kv ok "$out")/$(kv first_errno "$out")/$(kv bind_fail "$out")" "50/EADDRINUSE/1"
+    eq "the two destinations share no local port" "$(comm -12 <(lports 9001) <(lports 9002) | grep -c .)" 0
+}
+
+fact_syn_takeover() {
+    local v n p0 out
+    for v in 0 1; do
+        sc net.ipv4.ip_local_port_range "40000 40009"; sc net.ipv4.tcp_rfc1337 $v
+        "$LOAD" --connect 127.0.0.1:$((9200 + v)) --count 10 --server-close >/dev/null
+        "$LOAD" --connect 127.0.0.1:$((9200 + v)) --count 0 --hold 5 --time 15 >/dev/null &
+        local srv=$!
+        wait_listen $((9200 + v))
+        n=$(ss -tanH state time-wait "( sport = :$((9200 + v)) )" | wc -l)
+        check "tcp_rfc1337=$v: server-side TIME_WAIT ($n)" test "$n" -ge 3
+        p0=$(ctr Tcp PassiveOpens)
+        out=$("$LOAD" --connect 127.0.0.1:$((9200 + v)) --no-server --count 10)
+        eq "tcp_rfc1337=$v: 10 connects from the same 10 ports" "$(kv ok "$out")" 10
+        sleep 0.2
+        eq "tcp_rfc1337=$v: every server-side TIME_WAIT taken over" \
+            "$(ss -tanH state time-wait "( sport = :$((9200 + v)) )" | wc -l)" 0
+        eq "tcp_rfc1337=$v: PassiveOpens counts each new connection" $(( $(ctr Tcp PassiveOpens) - p0 )) 10
+        wait $srv # the server leaves once its --hold is over
+    done
+}
+
+fact_listener_port() {
+    sc net.ipv4.tcp_tw_reuse 0; sc net.ipv4.tcp_rfc1337 1
+    sc net.ipv4.ip_local_port_range "3300 3311"
+    local out
+    out=$("$LOAD" --connect 127.0.0.1:9001 --count 12 --ports "$T/ports")
+    eq "12 connects over 3300-3311" "$(kv ok "$out")" 12
+    check "one took the service port 3306" grep -qx 3306 "$T/ports"
+    "$HELPERS/sockgen" listen 0.0.0.0 3306 >/dev/null 2>"$T/err"; local rc=$?
+    eq "the service cannot bind 3306 after the clients closed (SO_REUSEADDR)" "$rc" 1
+    check "EADDRINUSE" grep -q "Address already in use" "$T/err"
+    sc net.ipv4.ip_local_port_range "3400 3411"
+    sc net.ipv4.ip_local_reserved_ports 3406
+    out=$("$LOAD" --connect 127.0.0.1:9002 --count 12 --ports "$T/ports2")
+    eq "with 3406 reserved: 11 connects" "$(kv ok "$out")/$(kv first_errno "$out")" "11/EADDRNOTAVAIL"
+    check "none on 3406" bash -c "! grep -qx 3406 '$T/ports2'"
+    "$HELPERS/sockgen" listen 0.0.0.0 3406 >/dev/null 2>&1
+    eq "the service binds 3406" "$?" 0
+    printf '' >/proc/sys/net/ipv4/ip_local_reserved_ports
+    eq "an empty write leaves the list" "$(sysctl -n net.ipv4.ip_local_reserved_ports)" 3406
+    printf '\n' >/proc/sys/net/ipv4/ip_local_reserved_ports
+    eq "a newline clears it" "$(sysctl -n net.ipv4.ip_local_reserved_ports)" ""
+}
+
+fact_sock_destroy() {
+    sc net.ipv4.tcp_rfc1337 1
+    "$LOAD" --connect 127.0.0.1:9001 --count 20 >/dev/null
+    eq "TIME_WAIT" "$(tw_count)" 20
+    local k0 r0; k0=$(ctr TcpExt TWKilled); r0=$(ctr TcpExt TWRecycled)
+    ss -K state time-wait >/dev/null 2>&1
+    eq "ss -K state time-wait ends them all" "$(tw_count)" 0
+    eq "TWKilled unchanged" "$(ctr TcpExt TWKilled)" "$k0"
+    eq "TWRecycled unchanged" "$(ctr TcpExt TWRecycled)" "$r0"
+}
+
+fact_tw_buckets_default() {
+    local e m
+    e=$(unshare --net sysctl -n net.ipv4.tcp_ehash_entries)
+    m=$(unshare --net sysctl -n net.ipv4.tcp_max_tw_buckets)
+    e=${e#-}
+    eq "new namespace: tcp_max_tw_buckets = |tcp_ehash_entries| / 2" "$m" $((e / 2))
+    sc net.ipv4.tcp_child_ehash_entries 1000
+    e=$(unshare --net sysctl -n net.ipv4.tcp_ehash_entries)
+    m=$(unshare --net sysctl -n net.ipv4.tcp_max_tw_buckets)
+    eq "child hash of 1000: tcp_ehash_entries" "$e" 1024
+    eq "and tcp_max_tw_buckets" "$m" 512
+}
+
 if [ -n "${TW_FACT:-}" ]; then
     ip link set lo up
+    T=$(mktemp -d)
     "fact_$TW_FACT"
+    rm -rf "$T"
     finish
     exit
 fi
 failed=()
-for f in timewait_len reuse2_loopback reuse_needs_ts overflow bind_no_port parity rfc1337 linger0; do
+for f in ${TW_FACTS:-timewait_len reuse2_loopback reuse_needs_ts overflow bind_no_port parity rfc1337 linger0
+         reuse_needs_peer_ts peer_ts_tshark bind_pool syn_takeover listener_port sock_destroy
+         tw_buckets_default}; do
     echo "== $f"
     TW_FACT=$f unshare --net -- bash "$0" || failed+=("$f")
 done

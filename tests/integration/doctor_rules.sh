@@ -25,6 +25,8 @@ small_range() { sc net.ipv4.ip_local_port_range "40000 40099"; }
 nonloop_addr() { ip addr add 198.18.0.1/32 dev lo; } # a local address outside 127/8
 jqe() { jq -e "$@" >/dev/null; }
 wait_file() { for _ in $(seq 200); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
+. tests/helpers/peer_ns.sh # peer_ns, in_peer, wait_listen
+kv() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
 case_clean() {
     local j rc
@@ -88,12 +90,84 @@ case_reuse_loopback_only() {
 
 case_reuse_loopback_is_fine() {
     small_range; sc net.ipv4.tcp_rfc1337 1
-    [ -e /proc/sys/net/ipv4/tcp_tw_reuse_delay ] && sc net.ipv4.tcp_tw_reuse_delay 1
+    # the load first, with the longest delay (60 s: nothing is reused even if
+    # the load takes more than a second on a busy machine), then a 1 ms
+    # delay: every TIME_WAIT is old enough for reuse
+    [ -e /proc/sys/net/ipv4/tcp_tw_reuse_delay ] && sc net.ipv4.tcp_tw_reuse_delay 60000
     "$LOAD" --connect 127.0.0.1:9001 --count 60 >/dev/null
+    [ -e /proc/sys/net/ipv4/tcp_tw_reuse_delay ] && sc net.ipv4.tcp_tw_reuse_delay 1
     sleep 1.1
     local j; j=$(doctor --sample 0.5)
     eq "no tw-reuse-loopback-only for loopback" "$(has "$j" tw-reuse-loopback-only)" 0
-    eq "no port-pressure: all reclaimable" "$(has "$j" port-pressure)" 0
+    # sock_diag cannot show whether the peer sent timestamps: the 60 TIME_WAIT
+    # reuse may reclaim are a bound, never subtracted from the pressure
+    eq "port-pressure at 60%, not lowered by unverified reuse" "$(f "$j" port-pressure .evidence.pressure_pct)" 60
+    eq "reclaimable (verified)" "$(f "$j" port-pressure .evidence.reclaimable)" 0
+    eq "reclaimable_max (the bound)" "$(f "$j" port-pressure .evidence.reclaimable_max)" 60
+    eq "pressure_pct_min (if every peer sent timestamps)" "$(f "$j" port-pressure .evidence.pressure_pct_min)" 0
+    check "the summary labels the bound" jqe '[.findings[] | select(.id=="port-pressure")][0].summary | test("up to 60 .*if the peer sent timestamps")' <<<"$j"
+}
+
+# issue 9 item 1: tcp_tw_reuse=1 and a peer at tcp_timestamps=0: nothing is
+# reclaimable although every TIME_WAIT is older than the delay
+case_reuse_peer_without_timestamps() {
+    peer_ns
+    small_range; sc net.ipv4.tcp_tw_reuse 1; sc net.ipv4.tcp_rfc1337 1
+    in_peer sysctl -qw net.ipv4.tcp_timestamps=0
+    in_peer "$LOAD" --connect 198.18.0.2:9001 --count 0 --hold 10 --time 20 >/dev/null &
+    local srv=$!
+    wait_listen 9001 in_peer
+    local out j
+    out=$("$LOAD" --connect 198.18.0.2:9001 --no-server --count 100)
+    eq "100 client-closed connections" "$(kv ok "$out")" 100
+    sleep 2
+    j=$(doctor --sample 0)
+    eq "port-pressure reported" "$(has "$j" port-pressure)" 1
+    eq "crit" "$(f "$j" port-pressure .severity)" crit
+    eq "pressure_pct" "$(f "$j" port-pressure .evidence.pressure_pct)" 100
+    eq "reclaimable (verified)" "$(f "$j" port-pressure .evidence.reclaimable)" 0
+    eq "reclaimable_max (bound)" "$(f "$j" port-pressure .evidence.reclaimable_max)" 100
+    eq "pressure_pct_min" "$(f "$j" port-pressure .evidence.pressure_pct_min)" 0
+    eq "sustainable rate without unverified reuse (100 / 60 s)" "$(f "$j" port-pressure .evidence.sustainable_rate)" 1.7
+    eq "with reuse, at most (100 / 1 s)" "$(f "$j" port-pressure .evidence.sustainable_rate_max)" 100
+    check "summary: up to 100 if the peer sent timestamps" jqe '[.findings[] | select(.id=="port-pressure")][0].summary | test("up to 100 .*if the peer sent timestamps")' <<<"$j"
+    check "fix: how to see whether the peer sends timestamps" jqe '[.findings[] | select(.id=="port-pressure")][0].fix | test("tshark .*src host 198.18.0.2 and src port 9001")' <<<"$j"
+    out=$("$LOAD" --connect 198.18.0.2:9001 --no-server --count 20 --keep-going)
+    eq "and indeed the next 20 connects fail" "$(kv fail "$out")/$(kv first_errno "$out")" "20/EADDRNOTAVAIL"
+    wait $srv # the server leaves once its --hold is over
+}
+
+# issue 9 item 2: bind() before connect() draws every port from one host-wide
+# pool; each destination shows half of the range, the host all of it
+case_bind_before_connect() {
+    small_range; sc net.ipv4.tcp_rfc1337 1
+    ip addr add 198.18.2.1/32 dev lo; ip addr add 198.18.2.2/32 dev lo
+    "$TWKIT" lab backend -l 198.18.2.2:80 -l 198.18.2.2:8081 -t 1 >"$T/be" &
+    local be=$! j
+    wait_file "$T/be"
+    "$TWKIT" lab load -c 198.18.2.2:80 -c 198.18.2.2:8081 -s 198.18.2.1 --bind port -n 150 -C 4 -t 1 \
+        --json >"$T/load"
+    kill $be; wait $be
+    eq "lab load: 50 bind() failures" "$(jq -r '.errors.EADDRINUSE' "$T/load")" 50
+    j=$(doctor --sample 0)
+    eq "bind-before-connect" "$(f "$j" bind-before-connect .severity)" crit
+    eq "host_ports_in_use" "$(f "$j" bind-before-connect .evidence.host_ports_in_use)" 100
+    eq "host_pct" "$(f "$j" bind-before-connect .evidence.host_pct)" 100
+    eq "destinations" "$(f "$j" bind-before-connect .evidence.destinations)" 2
+    eq "ports shared between destinations" "$(f "$j" bind-before-connect .evidence.shared_ports)" 0
+    eq "busiest destination alone" "$(f "$j" bind-before-connect .evidence.busiest_pct)" 50
+    check "the fix is IP_BIND_ADDRESS_NO_PORT" jqe '[.findings[] | select(.id=="bind-before-connect")][0].fix | test("IP_BIND_ADDRESS_NO_PORT")' <<<"$j"
+    eq "ranked first" "$(jq -r '.findings[0].id' <<<"$j")" bind-before-connect
+}
+
+# the same two destinations with plain connect(): ports are shared, no finding
+case_plain_connect_shares_ports() {
+    small_range; sc net.ipv4.tcp_rfc1337 1
+    "$LOAD" --connect 127.0.0.1:9001 --count 60 >/dev/null
+    "$LOAD" --connect 127.0.0.1:9002 --count 60 >/dev/null
+    local j; j=$(doctor --sample 0)
+    eq "no bind-before-connect finding" "$(has "$j" bind-before-connect)" 0
+    eq "two destinations at 60%" "$(jq '[.findings[] | select(.id=="port-pressure")] | length' <<<"$j")" 2
 }
 
 case_timestamps_off() {
@@ -130,7 +204,10 @@ case_tw_buckets() {
     eq "tw-buckets" "$(f "$j" tw-buckets .severity)" warn
     eq "overflow in the window" "$(f "$j" tw-buckets .evidence.overflow_in_window)" 40
     eq "sockstat tw" "$(f "$j" tw-buckets .evidence.sockstat_tw)" 10
-    eq "proposes" "$(f "$j" tw-buckets .sysctl.value)" 4096
+    # never below what the kernel gives a new namespace (issue 9 item 20)
+    local dflt; dflt=$(unshare --net sysctl -n net.ipv4.tcp_max_tw_buckets)
+    eq "proposes the default of a new namespace" "$(f "$j" tw-buckets .sysctl.value)" "$dflt"
+    eq "default_max_tw_buckets evidence" "$(f "$j" tw-buckets .evidence.default_max_tw_buckets)" "$dflt"
     check "says no log line" jqe '[.findings[] | select(.id=="tw-buckets")][0].explanation | test("log nothing")' <<<"$j"
 }
 
@@ -161,13 +238,21 @@ case_port_range_parity() {
 }
 
 case_port_range_listeners() {
-    small_range
-    start_sockgen listen 127.0.0.1 40050   # a listener inside the range
+    small_range; sc net.ipv4.ip_local_reserved_ports 40010
+    start_sockgen listen 127.0.0.1 40050 listen 0.0.0.0 40060 listen 127.0.0.1 40010
     local j; j=$(doctor --sample 0.5)
     stop_sockgen
-    eq "port-range-listeners" "$(f "$j" port-range-listeners .severity)" info
-    eq "listeners_in_range" "$(f "$j" port-range-listeners .evidence.listeners_in_range)" 1
-    eq "effective_range" "$(f "$j" port-range-listeners .evidence.effective_range)" 99
+    # issue 9 item 19: a hazard, not a note: outgoing connections can take the
+    # port while the service is down, and it then cannot bind it
+    eq "port-range-listeners" "$(f "$j" port-range-listeners .severity)" warn
+    eq "listeners_in_range (40010 is reserved)" "$(f "$j" port-range-listeners .evidence.listeners_in_range)" 2
+    eq "ports" "$(f "$j" port-range-listeners .evidence.ports)" "40050,40060"
+    eq "effective_range" "$(f "$j" port-range-listeners .evidence.effective_range)" 97
+    check "the exact line, keeping the reserved port" jqe '[.findings[] | select(.id=="port-range-listeners")][0].fix | test("sysctl -w net.ipv4.ip_local_reserved_ports=40010,40050,40060")' <<<"$j"
+    eq "justified change" "$(jq -r '.sysctl_changes[] | select(.key=="net.ipv4.ip_local_reserved_ports") | .value' <<<"$j")" "40010,40050,40060"
+    # and the line works: the kernel takes it
+    sc net.ipv4.ip_local_reserved_ports "$(f "$j" port-range-listeners .sysctl.value)"
+    eq "the kernel took it" "$(sysctl -n net.ipv4.ip_local_reserved_ports)" "40010,40050,40060"
 }
 
 case_port_range_reserved() {
@@ -221,7 +306,8 @@ case_rfc1337() {
     check "helper probed every TIME_WAIT" grep -q "probed=30 " "$T/load"
     if [ "$v" = 0 ]; then
         eq "rfc1337 finding" "$(f "$j" rfc1337 .severity)" warn
-        eq "killed early = followed" "$(f "$j" rfc1337 .evidence.tw_killed_early)" "$(f "$j" rfc1337 .evidence.tw_followed)"
+        eq "client side, none reused: killed = followed" "$(f "$j" rfc1337 .evidence.tw_killed_min)" "$(f "$j" rfc1337 .evidence.tw_followed)"
+        eq "none server side" "$(f "$j" rfc1337 .evidence.tw_ended_early_server)" 0
         check "followed the TIME_WAIT present at the start ($before)" \
             jqe --argjson b "$before" '[.findings[] | select(.id=="rfc1337")][0].evidence.tw_followed == $b and $b >= 20' <<<"$j"
         eq "proposes" "$(f "$j" rfc1337 .sysctl.value)" 1
@@ -229,6 +315,43 @@ case_rfc1337() {
     else
         eq "no rfc1337 finding" "$(has "$j" rfc1337)" 0
         eq "TIME_WAIT survived the RSTs" "$(ss -tanH state time-wait | wc -l)" 30
+    fi
+}
+
+# issue 9 item 4: server-side TIME_WAIT taken over by new SYNs on the same
+# 4-tuple (RFC 6191), whose connections the client then closes: they vanish
+# with no RST at all, whatever tcp_rfc1337 is
+case_rfc1337_syn_takeover() {
+    local v=$1 n
+    sc net.ipv4.ip_local_port_range "40000 40009"; sc net.ipv4.tcp_rfc1337 "$v"
+    # server-side TIME_WAIT (the server closes first); over 10 ports some are
+    # already taken over by the load's own later SYNs: count what is left
+    "$LOAD" --connect 127.0.0.1:9001 --count 10 --server-close >/dev/null
+    "$LOAD" --connect 127.0.0.1:9001 --count 0 --hold 8 --time 20 >/dev/null & # the listener again
+    local srv=$!
+    wait_listen 9001
+    n=$(ss -tanH state time-wait '( sport = :9001 )' | wc -l)
+    check "server-side TIME_WAIT to follow ($n)" test "$n" -ge 3
+    doctor --sample 3 >"$T/j" &
+    local d=$!
+    sleep 1
+    # 10 connects over the 10 ports, client closing first: each SYN on a
+    # server-side TIME_WAIT's 4-tuple takes it over
+    local out; out=$("$LOAD" --connect 127.0.0.1:9001 --no-server --count 10)
+    eq "10 connects from the same ports" "$(kv ok "$out")" 10
+    wait $d; wait $srv
+    local j; j=$(cat "$T/j")
+    eq "the server-side TIME_WAIT are gone" "$(ss -tanH state time-wait '( sport = :9001 )' | wc -l)" 0
+    if [ "$v" = 0 ]; then
+        eq "not blamed on RSTs: info" "$(f "$j" rfc1337 .severity)" info
+        eq "tw_ended_early_server" "$(f "$j" rfc1337 .evidence.tw_ended_early_server)" "$n"
+        eq "tw_ended_early_client" "$(f "$j" rfc1337 .evidence.tw_ended_early_client)" 0
+        eq "tw_killed_min (proven)" "$(f "$j" rfc1337 .evidence.tw_killed_min)" 0
+        check "passive_opens explain them" jqe --argjson n "$n" '[.findings[] | select(.id=="rfc1337")][0].evidence.passive_opens >= $n' <<<"$j"
+        eq "no tcp_rfc1337 change proposed" "$(f "$j" rfc1337 .sysctl)" null
+        check "says it cannot tell" jqe '[.findings[] | select(.id=="rfc1337")][0].summary | test("cannot tell")' <<<"$j"
+    else
+        eq "tcp_rfc1337=1: no finding" "$(has "$j" rfc1337)" 0
     fi
 }
 
@@ -248,18 +371,21 @@ case_sysctl_conf() {
 if [ -n "${TW_DOCTOR_CASE:-}" ]; then
     ip link set lo up
     T=$(mktemp -d)
-    trap 'rm -rf "$T"' EXIT
-    EMPTY=$T/empty-root
-    mkdir -p "$EMPTY"
+    trap 'rm -rf "$T"; [ -n "$PEER" ] && kill "$PEER" 2>/dev/null' EXIT
+    EMPTY=$T/empty-root # keeps the host's sysctl files out: one empty file
+    mkdir -p "$EMPTY/etc"
+    : >"$EMPTY/etc/sysctl.conf"
     # shellcheck disable=SC2086
     case_$TW_DOCTOR_CASE ${TW_DOCTOR_ARG:-}
     finish
     exit
 fi
 
-cases="clean port_pressure reuse_loopback_only reuse_loopback_is_fine timestamps_off reuse_delay
+cases=${TW_DOCTOR_CASES:-"clean port_pressure reuse_loopback_only reuse_loopback_is_fine reuse_peer_without_timestamps
+       bind_before_connect plain_connect_shares_ports timestamps_off reuse_delay
        tw_buckets fin_timeout recycle_config port_range_parity port_range_listeners
-       port_range_reserved server_tw rst_close rfc1337:0 rfc1337:1 sysctl_conf"
+       port_range_reserved server_tw rst_close rfc1337:0 rfc1337:1 rfc1337_syn_takeover:0
+       rfc1337_syn_takeover:1 sysctl_conf"}
 failed=()
 for c in $cases; do
     name=${c%%:*} arg=

@@ -12,47 +12,49 @@
 #                 connections), none on the client
 #   rst           no TIME_WAIT anywhere; the server sees one reset per
 #                 connection (EstabResets and the backend's ECONNRESET)
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-TW=${OUT:-.build}/twkit
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
-unshare -n true 2>/dev/null || { echo "SKIP: cannot create network namespaces"; exit 77; }
-command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 77; }
-fail=0
-check() {
-    if jq -e "$2" "$out" >/dev/null; then echo "ok: $1"; else echo "FAIL: $1 ($2)"; fail=1; fi
-}
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib.sh
+need_root
+need jq
 out=$(mktemp); trap 'rm -f "$out"' EXIT
 
-"$TW" lab tw-reuse -p 40000-40199 -r 100 -d 4 -C 32 --json >"$out" || { echo "FAIL: lab tw-reuse"; exit 1; }
+"$TWKIT" lab tw-reuse -p 40000-40199 -r 100 -d 4 -C 32 --json >"$out"
+eq "lab tw-reuse: exit status" $? 0
 R='.runs[] | select(.name=="tw-reuse")'
 jq -c "$R | {c: .connections.ok, e: .errors, rec: .hosts.client.counters.TWRecycled, tw: .hosts.client.tw_peak}" "$out"
-check "tw-reuse: more connections than ports" "$R | .connections.ok >= 300"
-check "tw-reuse: never EADDRNOTAVAIL" "$R | .errors.EADDRNOTAVAIL == 0 and .first_eaddrnotavail == null"
-check "tw-reuse: TWRecycled counts reuses" "$R | .hosts.client.counters.TWRecycled >= 100"
-check "tw-reuse: TIME_WAIT bounded by the range" "$R | .hosts.client.tw_peak <= 200"
+jcheck "tw-reuse: more connections than ports" "$out" "$R | .connections.ok >= 300"
+jcheck "tw-reuse: never EADDRNOTAVAIL" "$out" "$R | .errors.EADDRNOTAVAIL == 0 and .first_eaddrnotavail == null"
+jcheck "tw-reuse: TWRecycled counts reuses" "$out" "$R | .hosts.client.counters.TWRecycled >= 100"
+jcheck "tw-reuse: TIME_WAIT bounded by the range" "$out" "$R | .hosts.client.tw_peak <= 200"
+jcheck "tw-reuse: 100/s fits its capacity (200 ports / 1 s)" "$out" \
+    "$R | .capacity.conn_per_s == 200 and .capacity.exceeded == false"
 
-"$TW" lab wide-range keepalive pool server-close rst -p 40000-40199 -r 500 -d 2 -C 16 --json >"$out" \
-    || { echo "FAIL: lab fixes"; jq -c '.runs[] | {name,status,reason}' "$out"; exit 1; }
+"$TWKIT" lab wide-range keepalive pool server-close rst -p 40000-40199 -r 500 -d 2 -C 16 --json >"$out"
+rc=$?
+eq "lab fixes: exit status" $rc 0
+[ $rc -eq 0 ] || jq -c '.runs[] | {name,status,reason}' "$out"
 jq -c '.runs[] | {name, status, c: .connections.ok, r: .requests.ok, e: .errors_total, tw: [.hosts[].tw_peak], twc: [.hosts[].counters.TW], be: .backend.resets}' "$out"
 W='.runs[] | select(.name=="wide-range")'
-check "wide-range: 1000 connections, no EADDRNOTAVAIL" "$W | .connections.ok >= 900 and .errors.EADDRNOTAVAIL == 0"
-check "wide-range: more client TIME_WAIT than 200 ports hold" "$W | .hosts.client.tw_peak >= 800"
-check "wide-range: range recorded" "$W | .config.client_port_range == [1024,65535]"
+jcheck "wide-range: 1000 connections, no EADDRNOTAVAIL" "$out" "$W | .connections.ok >= 900 and .errors.EADDRNOTAVAIL == 0"
+jcheck "wide-range: more client TIME_WAIT than 200 ports hold" "$out" "$W | .hosts.client.tw_peak >= 800"
+jcheck "wide-range: range recorded" "$out" "$W | .config.client_port_range == [1024,65535]"
+jcheck "wide-range: 64512 ports / 60 s, 500/s fits" "$out" \
+    "$W | .capacity.ports == 64512 and (.capacity.conn_per_s - 1075.2 | fabs) < 0.1 and .capacity.exceeded == false"
 K='.runs[] | select(.name=="keepalive")'
-check "keepalive: all requests served, never EADDRNOTAVAIL" "$K | .requests.ok >= 900 and .errors_total == 0"
-check "keepalive: at most 16 connections" "$K | .connections.ok <= 16"
-check "keepalive: TIME_WAIT <= connections" "$K | .hosts.client.tw_peak <= .connections.ok"
+jcheck "keepalive: all requests served, never EADDRNOTAVAIL" "$out" "$K | .requests.ok >= 900 and .errors_total == 0"
+jcheck "keepalive: at most 16 connections" "$out" "$K | .connections.ok <= 16"
+jcheck "keepalive: TIME_WAIT <= connections" "$out" "$K | .hosts.client.tw_peak <= .connections.ok"
 P='.runs[] | select(.name=="pool")'
-check "pool: all requests served" "$P | .status==\"ok\" and .requests.ok >= 900 and .errors_total == 0"
-check "pool: at most 16 connections, TIME_WAIT <= them" "$P | .connections.ok <= 16 and .hosts.client.tw_peak <= .connections.ok"
+jcheck "pool: all requests served" "$out" "$P | .status==\"ok\" and .requests.ok >= 900 and .errors_total == 0"
+jcheck "pool: at most 16 connections, TIME_WAIT <= them" "$out" "$P | .connections.ok <= 16 and .hosts.client.tw_peak <= .connections.ok"
 S='.runs[] | select(.name=="server-close")'
-check "server-close: no errors" "$S | .errors_total == 0 and .connections.ok >= 900"
-check "server-close: no client TIME_WAIT" "$S | .hosts.client.tw_peak == 0 and .hosts.client.counters.TW == 0"
-check "server-close: every close made a server TIME_WAIT" "$S | (.hosts.server.counters.TW - .connections.ok) | fabs <= 5"
-check "server-close: TIME_WAIT sockets on the server" "$S | .hosts.server.tw_peak >= 50"
+jcheck "server-close: no errors" "$out" "$S | .errors_total == 0 and .connections.ok >= 900"
+jcheck "server-close: no client TIME_WAIT" "$out" "$S | .hosts.client.tw_peak == 0 and .hosts.client.counters.TW == 0"
+jcheck "server-close: every close made a server TIME_WAIT" "$out" "$S | (.hosts.server.counters.TW - .connections.ok) | fabs <= 5"
+jcheck "server-close: TIME_WAIT sockets on the server" "$out" "$S | .hosts.server.tw_peak >= 50"
+jcheck "server-close: no limit from TIME_WAIT" "$out" "$S | .capacity.conn_per_s == null"
 X='.runs[] | select(.name=="rst")'
-check "rst: no TIME_WAIT anywhere" "$X | .hosts.client.tw_peak == 0 and .hosts.server.tw_peak == 0 and .hosts.client.counters.TW == 0"
-check "rst: one client RST per connection" "$X | (.hosts.client.counters.OutRsts - .connections.ok) | fabs <= 5"
-check "rst: the server counts the resets" "$X | (((.hosts.server.counters.EstabResets - .connections.ok) | fabs) <= 5) and (((.backend.resets - .connections.ok) | fabs) <= 5)"
-exit $fail
+jcheck "rst: no TIME_WAIT anywhere" "$out" "$X | .hosts.client.tw_peak == 0 and .hosts.server.tw_peak == 0 and .hosts.client.counters.TW == 0"
+jcheck "rst: one client RST per connection" "$out" "$X | (.hosts.client.counters.OutRsts - .connections.ok) | fabs <= 5"
+jcheck "rst: the server counts the resets" "$out" "$X | (((.hosts.server.counters.EstabResets - .connections.ok) | fabs) <= 5) and (((.backend.resets - .connections.ok) | fabs) <= 5)"
+finish

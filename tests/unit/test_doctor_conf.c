@@ -10,6 +10,7 @@
  * /etc/sysctl.conf last, unreadable files reported).
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,8 @@
 #include <unistd.h>
 
 #include <twkit/doctor.h>
+
+#include "../tmpdir.h"
 
 struct got {
     struct tw_sysctl_entry e[16];
@@ -218,4 +221,35 @@ Test(doctor_conf, unreadable_file_is_a_problem)
     cr_assert_eq(c.n_problems, 2);
     cr_assert(strstr(c.p[1].msg, "not a regular file"));
     tw_sysctl_conf_release(&c);
+}
+
+/* A root deep enough that a file's path passes 600 bytes: read, and named whole. */
+Test(doctor_conf, long_paths_are_read_and_kept_whole)
+{
+    char root[64], dir[1200], file[1300];
+    cr_assert_not_null(tw_test_tmpdir(root, sizeof(root), "conf"));
+    snprintf(dir, sizeof(dir), "%s", root);
+    while (strlen(dir) < 600) {
+        strcat(dir, "/a-rather-long-directory-name-for-a-container-root");
+        cr_assert(mkdir(dir, 0755) == 0 || errno == EEXIST);
+    }
+    char etc[1300];
+    snprintf(etc, sizeof(etc), "%s/etc", dir);
+    cr_assert_eq(mkdir(etc, 0755), 0);
+    strcat(etc, "/sysctl.d");
+    cr_assert_eq(mkdir(etc, 0755), 0);
+    snprintf(file, sizeof(file), "%s/50-tuning.conf", etc);
+    FILE *f = fopen(file, "w");
+    cr_assert_not_null(f);
+    fputs("net.ipv4.tcp_tw_recycle = 1\nbroken line\n", f);
+    fclose(f);
+    struct tw_sysctl_conf c = {0};
+    cr_assert_eq(tw_sysctl_conf_load(&c, dir), 0);
+    cr_assert_eq(c.n_files, 1, "a path of %zu bytes is read", strlen(file));
+    cr_assert_eq(c.n, 1);
+    cr_assert_str_eq(c.e[0].file, file);
+    cr_assert_eq(c.n_problems, 1);
+    cr_assert_str_eq(c.p[0].file, file);
+    tw_sysctl_conf_release(&c);
+    tw_test_rmtree(root);
 }

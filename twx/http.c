@@ -1,6 +1,6 @@
 /*
- * http.c — a small, strict HTTP/1.x head parser for the lab's backend and
- * load generator (RFC 9110/9112), plus a chunked-body decoder.
+ * http.c — a small, strict HTTP/1.x head parser (RFC 9110/9112) for the
+ * lab's backend and load generator, plus a chunked-body decoder.
  *
  * Why hand-written: the lab needs only request and response heads with
  * Content-Length, Connection and chunked framing, and it must refuse
@@ -10,13 +10,13 @@
  * and field values limited to the characters the grammar allows, one
  * Content-Length value (repeats must agree), no Transfer-Encoding together
  * with Content-Length, exactly one Host in HTTP/1.1 requests, HTTP/1.0 and
- * 1.1 only, and a head of at most LAB_HTTP_MAX_HEAD bytes.  Errors are found
+ * 1.1 only, and a head of at most TWX_HTTP_MAX_HEAD bytes.  Errors are found
  * as early as the bytes allow, so a bad byte fails at once instead of
  * waiting for the end of the head.  The parsers scan the buffer from the
  * start on every call; heads are small and arrive in one read nearly
  * always, so resuming is not worth its state.
  */
-#include "http.h"
+#include "twx/http.h"
 
 #include <string.h>
 
@@ -107,7 +107,7 @@ static int parse_cl(const char *v, size_t n, int64_t *out)
 }
 
 /* Connection: comma-separated tokens; note close / keep-alive. */
-static int parse_connection(const char *v, size_t n, struct lab_http_msg *m)
+static int parse_connection(const char *v, size_t n, struct twx_http_msg *m)
 {
     size_t i = 0;
     while (i < n) {
@@ -134,11 +134,11 @@ static int parse_connection(const char *v, size_t n, struct lab_http_msg *m)
 }
 
 /* Transfer-Encoding of a response: must end in "chunked". */
-static int parse_te(const char *v, size_t n, struct lab_http_msg *m)
+static int parse_te(const char *v, size_t n, struct twx_http_msg *m)
 {
     /* Only the plain "chunked" coding is supported. */
     if (!ieq(v, n, "chunked"))
-        return LAB_HTTP_EUNSUP;
+        return TWX_HTTP_EUNSUP;
     m->chunked = true;
     return 0;
 }
@@ -147,7 +147,7 @@ static int parse_te(const char *v, size_t n, struct lab_http_msg *m)
  * Header fields from c->i to the empty line.  Returns head length (> 0),
  * 0 for more, or an error.
  */
-static int parse_fields(struct cur *c, struct lab_http_msg *m, bool request)
+static int parse_fields(struct cur *c, struct twx_http_msg *m, bool request)
 {
     bool have_cl = false, have_te = false;
     for (;;) {
@@ -156,15 +156,15 @@ static int parse_fields(struct cur *c, struct lab_http_msg *m, bool request)
         if (c->b[c->i] == '\r') {
             int r = eat_crlf(c);
             if (r <= 0)
-                return r < 0 ? LAB_HTTP_EBAD : NEED_MORE;
+                return r < 0 ? TWX_HTTP_EBAD : NEED_MORE;
             if (have_cl && have_te)
-                return LAB_HTTP_EBAD;
+                return TWX_HTTP_EBAD;
             if (request && m->minor == 1 && !m->has_host)
-                return LAB_HTTP_EBAD;
+                return TWX_HTTP_EBAD;
             return (int)c->i;
         }
-        if (++m->n_headers > LAB_HTTP_MAX_HEADERS)
-            return LAB_HTTP_ETOOBIG;
+        if (++m->n_headers > TWX_HTTP_MAX_HEADERS)
+            return TWX_HTTP_ETOOBIG;
         /* field-name: token, then ':' at once (no obs-fold, no space) */
         size_t ns = c->i;
         while (c->i < c->len && is_tchar((unsigned char)c->b[c->i]))
@@ -172,7 +172,7 @@ static int parse_fields(struct cur *c, struct lab_http_msg *m, bool request)
         if (c->i >= c->len)
             return NEED_MORE;
         if (c->i == ns || c->b[c->i] != ':')
-            return LAB_HTTP_EBAD;
+            return TWX_HTTP_EBAD;
         size_t nl = c->i - ns;
         const char *name = c->b + ns;
         c->i++;
@@ -184,7 +184,7 @@ static int parse_fields(struct cur *c, struct lab_http_msg *m, bool request)
         size_t ve = c->i;
         int r = eat_crlf(c);
         if (r < 0)
-            return LAB_HTTP_EBAD;
+            return TWX_HTTP_EBAD;
         if (r == 0)
             return NEED_MORE;
         while (ve > vs && (c->b[ve - 1] == ' ' || c->b[ve - 1] == '\t'))
@@ -194,32 +194,32 @@ static int parse_fields(struct cur *c, struct lab_http_msg *m, bool request)
         if (ieq(name, nl, "content-length")) {
             int64_t x;
             if (parse_cl(val, vl, &x) < 0)
-                return LAB_HTTP_EBAD;
+                return TWX_HTTP_EBAD;
             if (have_cl && x != m->content_length)
-                return LAB_HTTP_EBAD;
+                return TWX_HTTP_EBAD;
             have_cl = true;
             m->content_length = x;
         } else if (ieq(name, nl, "transfer-encoding")) {
             if (request)
-                return LAB_HTTP_EUNSUP; /* no chunked request bodies here */
+                return TWX_HTTP_EUNSUP; /* no chunked request bodies here */
             if (have_te)
-                return LAB_HTTP_EUNSUP;
+                return TWX_HTTP_EUNSUP;
             have_te = true;
             int e = parse_te(val, vl, m);
             if (e < 0)
                 return e;
         } else if (ieq(name, nl, "connection")) {
             if (parse_connection(val, vl, m) < 0)
-                return LAB_HTTP_EBAD;
+                return TWX_HTTP_EBAD;
         } else if (ieq(name, nl, "host")) {
             if (m->has_host)
-                return LAB_HTTP_EBAD;
+                return TWX_HTTP_EBAD;
             m->has_host = true;
         }
     }
 }
 
-static void msg_init(struct lab_http_msg *m)
+static void msg_init(struct twx_http_msg *m)
 {
     memset(m, 0, sizeof(*m));
     m->content_length = -1;
@@ -227,23 +227,23 @@ static void msg_init(struct lab_http_msg *m)
 
 static int finish(int r, size_t len)
 {
-    if (r == NEED_MORE && len >= LAB_HTTP_MAX_HEAD)
-        return LAB_HTTP_ETOOBIG;
-    if (r > LAB_HTTP_MAX_HEAD)
-        return LAB_HTTP_ETOOBIG;
+    if (r == NEED_MORE && len >= TWX_HTTP_MAX_HEAD)
+        return TWX_HTTP_ETOOBIG;
+    if (r > TWX_HTTP_MAX_HEAD)
+        return TWX_HTTP_ETOOBIG;
     return r;
 }
 
-static int parse_request(const char *buf, size_t len, struct lab_http_msg *m)
+static int parse_request(const char *buf, size_t len, struct twx_http_msg *m)
 {
-    struct cur c = {buf, len > LAB_HTTP_MAX_HEAD ? LAB_HTTP_MAX_HEAD : len, 0};
+    struct cur c = {buf, len > TWX_HTTP_MAX_HEAD ? TWX_HTTP_MAX_HEAD : len, 0};
     /* method SP */
     while (c.i < c.len && is_tchar((unsigned char)buf[c.i]))
         c.i++;
     if (c.i >= c.len)
         return NEED_MORE;
     if (c.i == 0 || buf[c.i] != ' ' || c.i > 16)
-        return LAB_HTTP_EBAD;
+        return TWX_HTTP_EBAD;
     m->method_len = c.i++;
     /* request-target SP: visible ASCII only */
     m->target_off = c.i;
@@ -252,30 +252,30 @@ static int parse_request(const char *buf, size_t len, struct lab_http_msg *m)
     if (c.i >= c.len)
         return NEED_MORE;
     if (c.i == m->target_off || buf[c.i] != ' ')
-        return LAB_HTTP_EBAD;
+        return TWX_HTTP_EBAD;
     m->target_len = c.i - m->target_off;
     c.i++;
     int r = eat_version(&c, &m->minor);
     if (r <= 0)
-        return r < 0 ? LAB_HTTP_EBAD : NEED_MORE;
+        return r < 0 ? TWX_HTTP_EBAD : NEED_MORE;
     r = eat_crlf(&c);
     if (r <= 0)
-        return r < 0 ? LAB_HTTP_EBAD : NEED_MORE;
+        return r < 0 ? TWX_HTTP_EBAD : NEED_MORE;
     return parse_fields(&c, m, true);
 }
 
-int lab_http_parse_request(const char *buf, size_t len, struct lab_http_msg *m)
+int twx_http_parse_request(const char *buf, size_t len, struct twx_http_msg *m)
 {
     msg_init(m);
     return finish(parse_request(buf, len, m), len);
 }
 
-static int parse_response(const char *buf, size_t len, struct lab_http_msg *m)
+static int parse_response(const char *buf, size_t len, struct twx_http_msg *m)
 {
-    struct cur c = {buf, len > LAB_HTTP_MAX_HEAD ? LAB_HTTP_MAX_HEAD : len, 0};
+    struct cur c = {buf, len > TWX_HTTP_MAX_HEAD ? TWX_HTTP_MAX_HEAD : len, 0};
     int r = eat_version(&c, &m->minor);
     if (r <= 0)
-        return r < 0 ? LAB_HTTP_EBAD : NEED_MORE;
+        return r < 0 ? TWX_HTTP_EBAD : NEED_MORE;
     /* SP 3DIGIT SP */
     for (int k = 0; k < 5; k++) {
         if (c.i >= c.len)
@@ -283,46 +283,48 @@ static int parse_response(const char *buf, size_t len, struct lab_http_msg *m)
         char ch = buf[c.i++];
         if (k == 0 || k == 4) {
             if (ch != ' ')
-                return LAB_HTTP_EBAD;
+                return TWX_HTTP_EBAD;
         } else {
             if (ch < '0' || ch > '9')
-                return LAB_HTTP_EBAD;
+                return TWX_HTTP_EBAD;
             m->status = m->status * 10 + (ch - '0');
         }
     }
     if (m->status < 100)
-        return LAB_HTTP_EBAD;
+        return TWX_HTTP_EBAD;
     /* reason-phrase: HTAB / SP / VCHAR / obs-text */
+    m->reason_off = c.i;
     while (c.i < c.len && is_value_char((unsigned char)buf[c.i]))
         c.i++;
+    m->reason_len = c.i - m->reason_off;
     r = eat_crlf(&c);
     if (r <= 0)
-        return r < 0 ? LAB_HTTP_EBAD : NEED_MORE;
+        return r < 0 ? TWX_HTTP_EBAD : NEED_MORE;
     return parse_fields(&c, m, false);
 }
 
-int lab_http_parse_response(const char *buf, size_t len, struct lab_http_msg *m)
+int twx_http_parse_response(const char *buf, size_t len, struct twx_http_msg *m)
 {
     msg_init(m);
     return finish(parse_response(buf, len, m), len);
 }
 
-bool lab_http_keepalive(const struct lab_http_msg *m)
+bool twx_http_keepalive(const struct twx_http_msg *m)
 {
     if (m->conn_close)
         return false;
     return m->minor == 1 || m->conn_keepalive;
 }
 
-enum lab_body lab_http_response_body(const struct lab_http_msg *m)
+enum twx_http_body twx_http_response_body(const struct twx_http_msg *m)
 {
     if (m->status < 200 || m->status == 204 || m->status == 304)
-        return LAB_BODY_NONE;
+        return TWX_HTTP_BODY_NONE;
     if (m->chunked)
-        return LAB_BODY_CHUNKED;
+        return TWX_HTTP_BODY_CHUNKED;
     if (m->content_length >= 0)
-        return LAB_BODY_LENGTH;
-    return LAB_BODY_CLOSE;
+        return TWX_HTTP_BODY_LENGTH;
+    return TWX_HTTP_BODY_CLOSE;
 }
 
 /* ---- chunked decoder ------------------------------------------------------ */
@@ -341,8 +343,8 @@ enum {
     CH_END_LF,    /* LF of the final CRLF */
 };
 
-#define LAB_CHUNK_MAX ((uint64_t)1 << 40)
-#define LAB_CHUNK_LINE_MAX 1024u
+#define TWX_HTTP_CHUNK_MAX ((uint64_t)1 << 40)
+#define TWX_HTTP_CHUNK_LINE_MAX 1024u
 
 static int hexval(char ch)
 {
@@ -355,7 +357,7 @@ static int hexval(char ch)
     return -1;
 }
 
-long lab_chunked_feed(struct lab_chunked *c, const char *buf, size_t len)
+long twx_http_chunked_feed(struct twx_http_chunked *c, const char *buf, size_t len)
 {
     size_t i = 0;
     while (i < len && !c->done) {
@@ -365,15 +367,15 @@ long lab_chunked_feed(struct lab_chunked *c, const char *buf, size_t len)
         case CH_SIZE: {
             int h = hexval(ch);
             if (h >= 0) {
-                if (c->left >= LAB_CHUNK_MAX)
-                    return LAB_HTTP_ETOOBIG;
+                if (c->left >= TWX_HTTP_CHUNK_MAX)
+                    return TWX_HTTP_ETOOBIG;
                 c->left = c->left * 16 + (uint64_t)h;
                 c->state = CH_SIZE;
                 i++;
                 break;
             }
             if (c->state == CH_SIZE0)
-                return LAB_HTTP_EBAD;
+                return TWX_HTTP_EBAD;
             if (ch == ';' || ch == ' ' || ch == '\t') {
                 c->state = CH_EXT;
                 c->line = 0;
@@ -382,7 +384,7 @@ long lab_chunked_feed(struct lab_chunked *c, const char *buf, size_t len)
                 c->state = CH_SIZE_LF;
                 i++;
             } else {
-                return LAB_HTTP_EBAD;
+                return TWX_HTTP_EBAD;
             }
             break;
         }
@@ -390,15 +392,15 @@ long lab_chunked_feed(struct lab_chunked *c, const char *buf, size_t len)
             if (ch == '\r') {
                 c->state = CH_SIZE_LF;
             } else if (!is_value_char((unsigned char)ch)) {
-                return LAB_HTTP_EBAD;
-            } else if (++c->line > LAB_CHUNK_LINE_MAX) {
-                return LAB_HTTP_ETOOBIG;
+                return TWX_HTTP_EBAD;
+            } else if (++c->line > TWX_HTTP_CHUNK_LINE_MAX) {
+                return TWX_HTTP_ETOOBIG;
             }
             i++;
             break;
         case CH_SIZE_LF:
             if (ch != '\n')
-                return LAB_HTTP_EBAD;
+                return TWX_HTTP_EBAD;
             i++;
             c->state = c->left ? CH_DATA : CH_TRAILER0;
             break;
@@ -414,13 +416,13 @@ long lab_chunked_feed(struct lab_chunked *c, const char *buf, size_t len)
         }
         case CH_DATA_CR:
             if (ch != '\r')
-                return LAB_HTTP_EBAD;
+                return TWX_HTTP_EBAD;
             i++;
             c->state = CH_DATA_LF;
             break;
         case CH_DATA_LF:
             if (ch != '\n')
-                return LAB_HTTP_EBAD;
+                return TWX_HTTP_EBAD;
             i++;
             c->state = CH_SIZE0;
             break;
@@ -431,7 +433,7 @@ long lab_chunked_feed(struct lab_chunked *c, const char *buf, size_t len)
                 c->state = CH_TRAILER;
                 c->line = 1;
             } else {
-                return LAB_HTTP_EBAD;
+                return TWX_HTTP_EBAD;
             }
             i++;
             break;
@@ -439,26 +441,26 @@ long lab_chunked_feed(struct lab_chunked *c, const char *buf, size_t len)
             if (ch == '\r') {
                 c->state = CH_TRAILER_LF;
             } else if (!is_value_char((unsigned char)ch) && ch != ':') {
-                return LAB_HTTP_EBAD;
-            } else if (++c->line > LAB_CHUNK_LINE_MAX) {
-                return LAB_HTTP_ETOOBIG;
+                return TWX_HTTP_EBAD;
+            } else if (++c->line > TWX_HTTP_CHUNK_LINE_MAX) {
+                return TWX_HTTP_ETOOBIG;
             }
             i++;
             break;
         case CH_TRAILER_LF:
             if (ch != '\n')
-                return LAB_HTTP_EBAD;
+                return TWX_HTTP_EBAD;
             i++;
             c->state = CH_TRAILER0;
             break;
         case CH_END_LF:
             if (ch != '\n')
-                return LAB_HTTP_EBAD;
+                return TWX_HTTP_EBAD;
             i++;
             c->done = true;
             break;
         default:
-            return LAB_HTTP_EBAD;
+            return TWX_HTTP_EBAD;
         }
     }
     return (long)i;
