@@ -13,6 +13,7 @@
 #   tests/integration/*.sh  -> run by tests/run
 #   bench/*.c               -> one benchmark helper each; bench/*.sh run by `make bench`
 #   fuzz/fuzz_*.c           -> one libFuzzer harness each (clang)
+#   bpf/*.bpf.c             -> eBPF objects and libbpf skeletons (bpf/build.mk)
 #   examples/*.c            -> one example program each
 #   docs/*.scd              -> man pages (scdoc)
 #
@@ -33,6 +34,10 @@ WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
              -Wmissing-prototypes -Wno-unused-parameter
 # pkg-config packages, one per line (scripts/install-deps installs them).
 DEPS_PKGS := libmnl jansson libmicrohttpd gnutls yaml-0.1 libcrypt
+# The eBPF toolchain decides whether bpf/*.bpf.c are built (BPF=auto|0|1)
+# and, when they are, adds libbpf here.
+BPF_PHASE := config
+include bpf/build.mk
 PKG_CFLAGS := $(shell pkg-config --cflags $(DEPS_PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(DEPS_PKGS) 2>/dev/null || echo -lmnl -ljansson -lmicrohttpd -lgnutls -lyaml -lcrypt)
 CRIT_LIBS  := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
@@ -254,5 +259,10 @@ uninstall:
 
 clean:
 	rm -rf .build
+
+# ---- eBPF programs (after `all`, which stays the default goal) -------------
+
+BPF_PHASE := rules
+include bpf/build.mk
 
 -include $(shell find $(OUT) -name '*.d' 2>/dev/null)

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "stat.h"
 #include "tool.h"
 
@@ -50,7 +51,9 @@ static const struct twx_opt stat_opts[] = {
      .arg = "DIR", .help = "save the dump and kernel files to DIR (for bug reports)",
      .doc = "Save what the report was built from — the raw netlink replies or the "
             "/proc files, and the kernel files — to _DIR_, for a bug report or a test "
-            "fixture (*--fixture* _DIR_ replays it). Takes one namespace.",
+            "fixture (*--fixture* _DIR_ replays it). _DIR_ must be new or empty (a "
+            "replay must not mix two recordings); the recording appears there whole "
+            "when it is complete, or not at all. Takes one namespace.",
      .example = "/tmp/twkit-record", .excl = TOOL_X_FIXTURE_RECORD},
     TOOL_OPT_COLOR(struct stat_args),
     TOOL_OPT_HELP,
@@ -109,24 +112,35 @@ static int collect_one(const struct stat_args *a, struct stat_ns *ns)
     if (e) {
         if (kind == TW_SOURCE_FIXTURE)
             twx_err("fixture %s: %s (expected sock_diag.bin or net/tcp in it)", a->c.fixture,
-                     tw_strerror(e));
+                    tw_strerror(e));
         else if (kind == TW_SOURCE_NETLINK)
             twx_err("cannot open a NETLINK_SOCK_DIAG socket: %s (try --source proc)", tw_strerror(e));
         else
             twx_err("cannot open the socket source: %s", tw_strerror(e));
         return TW_EXIT_RUNTIME;
     }
+    char *rec = NULL; /* the recording is made here, then renamed onto a->record */
     if (a->record) {
-        if ((e = tw_source_record(src, a->record)) || (e = tw_kernel_record(NULL, a->record))) {
+        if (stat_record_begin(a->record, &rec)) {
+            tw_source_close(src);
+            return TW_EXIT_RUNTIME;
+        }
+        if ((e = tw_source_record(src, rec)) || (e = tw_kernel_record(NULL, rec))) {
             twx_err("--record %s: %s", a->record, tw_strerror(e));
             tw_source_close(src);
+            stat_record_end(a->record, rec, false);
             return TW_EXIT_RUNTIME;
         }
     }
     char err[512] = "";
     struct tw_report_opts ro = {.top_n = (unsigned)a->top, .query = a->c.query};
     e = tw_report_collect(src, &ro, a->c.fixture, &ns->r, err, sizeof(err));
-    tw_source_close(src);
+    tw_source_close(src); /* closes the recorded dump */
+    if (rec && stat_record_end(a->record, rec, e == 0) && !e) {
+        tw_report_free(ns->r);
+        ns->r = NULL;
+        return TW_EXIT_RUNTIME;
+    }
     if (e) {
         if (e == -EACCES || e == -EPERM)
             twx_err("%s: %s (reading it needs more privileges)", ns->label, err);
@@ -141,7 +155,14 @@ static void render(const struct stat_args *a, struct stat_ns *list, size_t n)
 {
     struct stat_view v = {.top = (unsigned)a->top, .color = tool_color};
     if (a->prom) {
-        stat_render_prom(stdout, list, n, &v);
+        struct metrics_ns *mns = calloc(n ? n : 1, sizeof(*mns));
+        if (!mns)
+            return;
+        for (size_t i = 0; i < n; i++)
+            mns[i] = (struct metrics_ns){.label = list[i].label, .r = list[i].r};
+        struct metrics_page pg = {.view = METRIC_VIEW_STAT, .ns = mns, .n_ns = n, .top = v.top};
+        metrics_render(stdout, METRIC_TEXT, &pg);
+        free(mns);
         return;
     }
     if (a->c.json) {
@@ -175,17 +196,23 @@ static int run_stat(int argc, char **argv)
     tool_color_init(a.c.json || a.prom ? 2 : a.c.color, stdout);
 
     struct stat_ns *list = NULL;
-    size_t n = 0;
+    size_t n = 0, n_alloc = 0; /* reports kept, entries allocated */
     rc = TW_EXIT_OK;
 
     if (!a.c.netns || a.c.fixture) {
         list = calloc(1, sizeof(*list));
         if (!list)
             return TW_EXIT_RUNTIME;
-        if (a.c.fixture)
-            snprintf(list[0].label, sizeof(list[0].label), "fixture %s", a.c.fixture);
-        else
-            tool_netns_label(list[0].label, sizeof(list[0].label), &list[0].inode);
+        n_alloc = 1;
+        char here[16];
+        if (!a.c.fixture)
+            tool_netns_label(here, sizeof(here), &list[0].inode);
+        if (asprintf(&list[0].label, a.c.fixture ? "fixture %s" : "%s",
+                     a.c.fixture ? a.c.fixture : here) < 0) {
+            list[0].label = NULL;
+            free(list);
+            return TW_EXIT_RUNTIME;
+        }
         n = 1;
         rc = collect_one(&a, &list[0]);
     } else {
@@ -214,16 +241,22 @@ static int run_stat(int argc, char **argv)
             nt = 1;
         }
         list = calloc(nt ? nt : 1, sizeof(*list));
+        n_alloc = list ? nt : 0;
         for (size_t i = 0; list && i < nt && !rc; i++) {
             struct stat_ns *ns = &list[n];
-            snprintf(ns->label, sizeof(ns->label), "%s", targets[i].label);
+            /* a path is the user's own words, whole (the library keeps 95 bytes of it) */
+            free(ns->label);
+            if (!(ns->label = strdup(!all && a.c.netns[0] == '/' ? a.c.netns : targets[i].label))) {
+                rc = TW_EXIT_RUNTIME;
+                break;
+            }
             ns->inode = targets[i].inode;
             if ((e = tw_netns_enter(&targets[i]))) {
                 if (all && e != -EPERM) {
-                    twx_warn("skipping namespace %s: %s", targets[i].label, tw_strerror(e));
+                    twx_warn("skipping namespace %s: %s", ns->label, tw_strerror(e));
                     continue;
                 }
-                rc = tool_netns_err(targets[i].label, e, true);
+                rc = tool_netns_err(ns->label, e, true);
                 break;
             }
             int r = collect_one(&a, ns);
@@ -243,8 +276,10 @@ static int run_stat(int argc, char **argv)
     }
     if (!rc)
         render(&a, list, n);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n_alloc; i++) {
         tw_report_free(list[i].r);
+        free(list[i].label);
+    }
     free(list);
     if (!rc && fflush(stdout) != 0) {
         twx_err("writing output: %s", strerror(errno));

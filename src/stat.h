@@ -1,5 +1,6 @@
 /*
- * stat.h — the renderers of `twkit stat` (human table, JSON, Prometheus).
+ * stat.h — the renderers of `twkit stat` (human table, JSON; Prometheus is
+ * metrics.h, shared with `twkit export`).
  * Each takes finished reports and writes them; none computes anything.
  */
 #ifndef TWKIT_STAT_H
@@ -12,7 +13,8 @@
 #include "twx/json.h"
 
 struct stat_ns {
-    char label[96];
+    char *label;        /* malloc'd: "host", a namespace name, "pid N (comm)", a path,
+                           "fixture DIR" (raw: the human view escapes it) */
     uint64_t inode;
     struct tw_report *r;
 };
@@ -20,17 +22,17 @@ struct stat_ns {
 struct stat_view {
     unsigned top;       /* rows per table */
     bool color;
-    bool wide;          /* no column width limit */
 };
 
 void stat_render_table(FILE *f, const struct stat_ns *ns, const struct stat_view *v);
 void stat_render_json(struct twx_json *j, const struct stat_ns *ns, const struct stat_view *v);
-void stat_render_prom(FILE *f, const struct stat_ns *list, size_t n, const struct stat_view *v);
 
-/* "28,210" */
-const char *fmt_count(char *buf, size_t len, uint64_t v);
-/* "6.9 MiB" */
-const char *fmt_bytes(char *buf, size_t len, uint64_t v);
+/* --record DIR (stat_record.c): check that DIR is new or empty (else a message
+ * and TW_EXIT_RUNTIME) and make a temporary sibling *tmp to record into;
+ * then stat_record_end renames it onto DIR (ok) or removes it. */
+int stat_record_begin(const char *dir, char **tmp);
+int stat_record_end(const char *dir, char *tmp, bool ok);
+
 /* Destinations worth printing: all above TW_PRESSURE_HIGH, at least top. */
 size_t stat_pressure_rows(const struct tw_report *r, unsigned top);
 

@@ -149,6 +149,8 @@ void stat_render_json(struct twx_json *j, const struct stat_ns *ns, const struct
     twx_json_obj_end(j);
     twx_json_obj_begin(j, "memory");
     twx_json_u64(j, "slab_bytes", r->tw_slab_bytes);
+    twx_json_u64(j, "slab_objects_ipv4", r->tw_slab_objects[0]);
+    twx_json_u64(j, "slab_objects_ipv6", r->tw_slab_objects[1]);
     twx_json_u64(j, "slab_object_bytes_ipv4", k->tw_slab_v4);
     twx_json_u64(j, "slab_object_bytes_ipv6", k->tw_slab_v6);
     twx_json_bool(j, "slab_size_measured", r->slab_measured);

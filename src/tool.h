@@ -43,6 +43,7 @@ extern const struct twx_cmd lab_load_command;
 extern const struct twx_cmd lab_backend_command;
 extern const struct twx_cmd explain_command;
 extern const struct twx_cmd export_command;
+extern const struct twx_cmd trace_command;
 
 /* Every top-level command, NULL-terminated (commands.c). */
 extern const struct twx_cmd *const tool_commands[];
@@ -150,9 +151,9 @@ void tool_common_finish(struct tool_common *c);
      .doc = "Only sockets whose remote address is in the prefix; as *--src*.",       \
      .example = "2001:db8::/32", .fn = tool_opt_dst, .flags = TWX_REPEAT},           \
     {.lng = "ipv4", .shrt = '4', .type = TWX_FLAG, .off = offsetof(T, c.ipv4),        \
-     .help = "IPv4 sockets only", .excl = TOOL_X_FAMILY},                            \
+     .help = "IPv4 sockets only", .doc = "IPv4 sockets only.", .excl = TOOL_X_FAMILY},                            \
     {.lng = "ipv6", .shrt = '6', .type = TWX_FLAG, .off = offsetof(T, c.ipv6),        \
-     .help = "IPv6 sockets only", .excl = TOOL_X_FAMILY}
+     .help = "IPv6 sockets only", .doc = "IPv6 sockets only.", .excl = TOOL_X_FAMILY}
 #define TOOL_OPT_HELP                                                                \
     {.lng = "help", .shrt = 'h', .type = TWX_HELP, .help = "this help"}
 

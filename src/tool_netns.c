@@ -3,6 +3,7 @@
  * label of the namespace it runs in ("host" or "current"), and one wording
  * for the errors of opening or entering one, naming the capability needed.
  * Kept here so that stat, doctor and later commands say the same thing.
+ * (twx_err escapes the namespace's name, which may hold control bytes.)
  */
 #include <errno.h>
 #include <stdio.h>

@@ -18,11 +18,13 @@
  *   mkdoc check DOCDIR    exit 1 and name each part that differs
  *   mkdoc commands        one line per command: NAME<TAB>MAN<TAB>ARGS-SIZE
  *   mkdoc options CMD     one line per option: LONG<TAB>SHORT<TAB>TYPE<TAB>EXAMPLE<TAB>REPEAT
+ *   mkdoc metrics         one line per Prometheus metric: NAME<TAB>TYPE<TAB>LABELS
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "tool.h"
 
 static const char *const type_names[] = {"flag", "uint", "num", "str", "choice", "fn", "help"};
@@ -245,6 +247,10 @@ int main(int argc, char **argv)
         }
         return 0;
     }
-    fprintf(stderr, "usage: mkdoc sync|check DOCDIR | commands | options CMD\n");
+    if (argc == 2 && !strcmp(argv[1], "metrics")) {
+        metrics_list(stdout, METRIC_VIEW_STAT);
+        return 0;
+    }
+    fprintf(stderr, "usage: mkdoc sync|check DOCDIR | commands | options CMD | metrics\n");
     return 2;
 }

@@ -2,6 +2,8 @@
  * twx/msg.h — the one way every part of the twkit command speaks to the
  * user on stderr (internal tier; not installed): "twkit: <message>".
  * Library code never prints; it returns errors that these turn into words.
+ * The formatted message is escaped as a whole (twx_esc): pass outside
+ * strings raw, and put no newline in a message.
  */
 #ifndef TWX_MSG_H
 #define TWX_MSG_H

@@ -5,9 +5,15 @@
  * recolour it or fake a line; newlines break a table's rows.  The rule
  * here is simple and reversible: keep what prints as itself, write every
  * other byte as \xNN and a backslash as \\.
+ *
+ * Also the way numbers are written for people (thousands separators,
+ * binary units), so that every view writes 28,210 and 6.9 MiB alike.
  */
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "twx/text.h"
@@ -121,4 +127,146 @@ char *twx_esc(char *buf, size_t len, const char *s)
     }
     buf[k.used < len ? k.used : len - 1] = 0;
     return buf;
+}
+
+char *twx_esc_dup(const char *s)
+{
+    size_t n = twx_esc_len(s);
+    char *buf = malloc(n);
+    return buf ? twx_esc(buf, n, s) : NULL;
+}
+
+/* ---- numbers for people ---------------------------------------------------- */
+
+char *twx_count(char *buf, uint64_t v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
+    size_t o = 0;
+    for (int i = 0; i < n; i++) {
+        if (i && (n - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = tmp[i];
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+char *twx_bytes(char *buf, uint64_t v)
+{
+    static const char *const unit[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (v < 1024) {
+        snprintf(buf, TWX_NUM_LEN, "%llu B", (unsigned long long)v);
+        return buf;
+    }
+    double x = (double)v / 1024;
+    int u = 0;
+    /* 1023.96 KiB prints as 1024.0: move up a unit when rounding reaches it */
+    while (u < 5 && x >= 1023.95) {
+        x /= 1024;
+        u++;
+    }
+    snprintf(buf, TWX_NUM_LEN, "%.1f %s", x, unit[u]);
+    return buf;
+}
+
+/* ---- layout ----------------------------------------------------------------- */
+
+size_t twx_width(const char *s)
+{
+    size_t w = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        if (*p == 0x1b && p[1] == '[') { /* a colour sequence: no columns */
+            p += 2;
+            while (*p && !(*p >= 0x40 && *p <= 0x7e))
+                p++;
+            if (*p)
+                p++;
+            continue;
+        }
+        if ((*p & 0xc0) != 0x80)
+            w++;
+        p++;
+    }
+    return w;
+}
+
+void twx_pad(FILE *f, const char *s, size_t width)
+{
+    fputs(s, f);
+    for (size_t w = twx_width(s); w < width; w++)
+        fputc(' ', f);
+}
+
+void twx_flow_begin(struct twx_flow *w, FILE *f, size_t width, size_t indent, size_t cont)
+{
+    *w = (struct twx_flow){.f = f, .width = width, .indent = indent, .cont = cont,
+                           .col = indent, .fresh = true};
+    fprintf(f, "%*s", (int)indent, "");
+}
+
+void twx_flow_put(struct twx_flow *w, const char *sep, const char *piece)
+{
+    size_t pw = twx_width(piece), sw = sep ? twx_width(sep) : 0;
+    if (!w->fresh && w->col + sw + pw > w->width) {
+        fprintf(w->f, "\n%*s", (int)w->cont, "");
+        w->col = w->cont;
+        w->fresh = true;
+    }
+    if (!w->fresh && sep) {
+        fputs(sep, w->f);
+        w->col += sw;
+    }
+    fputs(piece, w->f);
+    w->col += pw;
+    w->fresh = false;
+}
+
+void twx_flow_words(struct twx_flow *w, const char *text)
+{
+    while (*text == ' ')
+        text++;
+    while (*text) {
+        size_t n = strcspn(text, " ");
+        char word[128];
+        if (n < sizeof(word)) {
+            memcpy(word, text, n);
+            word[n] = 0;
+            twx_flow_put(w, " ", word);
+        } else {
+            twx_flow_putf(w, " ", "%.*s", (int)n, text); /* a long word, whole */
+        }
+        text += n;
+        while (*text == ' ')
+            text++;
+    }
+}
+
+void twx_flow_putf(struct twx_flow *w, const char *sep, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof(buf)) {
+        twx_flow_put(w, sep, buf);
+        return;
+    }
+    char *big = NULL; /* longer than buf: never cut it */
+    va_start(ap, fmt);
+    n = vasprintf(&big, fmt, ap);
+    va_end(ap);
+    if (n >= 0) {
+        twx_flow_put(w, sep, big);
+        free(big);
+    }
+}
+
+void twx_flow_end(struct twx_flow *w)
+{
+    fputc('\n', w->f);
+    w->col = w->indent;
+    w->fresh = true;
 }

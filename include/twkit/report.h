@@ -130,6 +130,8 @@ struct tw_report {
 
     /* ---- memory (bytes) ---- */
     uint64_t tw_slab_bytes;   /* TIME_WAIT (+FW2 minisocks) x slab object size */
+    uint64_t tw_slab_objects[2]; /* those slab objects: [0] tw_sock_TCP (IPv4),
+                                    [1] tw_sock_TCPv6 */
     uint64_t bind_bytes;      /* bind buckets pinned by client-side TIME_WAIT ports (lower bound) */
     uint64_t tw_lports;       /* distinct client-side local ports held by TIME_WAIT */
     bool slab_measured;       /* slab sizes read from the kernel, not assumed */

@@ -25,6 +25,10 @@
  *   type N        netlink message type of the following sockets (default 20)
  *   attr          the following sockets carry an INET_DIAG_MARK attribute
  *   truncate N    cut the last N bytes off sock_diag.bin
+ *   repeat N WHAT the next socket line stands for N sockets: the first as
+ *                 written, each next one with WHAT plus one (WHAT: lport,
+ *                 rport, laddr or raddr; an address counts in its last
+ *                 32 bits), for dumps of a million sockets from one line
  * Netlink-only items are ignored for the /proc files.
  */
 #include <arpa/inet.h>
@@ -41,15 +45,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAXBIN (1u << 20)
 
 static const char *const states[] = {
     "",          "ESTABLISHED", "SYN_SENT", "SYN_RECV",   "FIN_WAIT1", "FIN_WAIT2",    "TIME_WAIT",
     "CLOSE",     "CLOSE_WAIT",  "LAST_ACK", "LISTEN",     "CLOSING",   "NEW_SYN_RECV",
 };
 
-static uint8_t bin[MAXBIN];
-static size_t binlen;
+static uint8_t *bin;
+static size_t binlen, bincap;
 static char *tcp4, *tcp6;
 static size_t tcp4len, tcp6len, tcp4cap, tcp6cap;
 static unsigned rows4, rows6;
@@ -77,12 +80,24 @@ static void append(char **buf, size_t *len, size_t *cap, const char *s)
 
 static void put_bytes(const void *p, size_t n)
 {
-    if (binlen + n > MAXBIN) {
-        fprintf(stderr, "mkdiag: dump too large\n");
-        exit(2);
+    if (binlen + n > bincap) {
+        bincap = (binlen + n) * 2;
+        if (!(bin = realloc(bin, bincap))) {
+            perror("mkdiag");
+            exit(1);
+        }
     }
     memcpy(bin + binlen, p, n);
     binlen += n;
+}
+
+/* Add one to the 32-bit big-endian word of an address at offset off. */
+static void bump(uint8_t *a, unsigned off)
+{
+    uint32_t w;
+    memcpy(&w, a + off, 4);
+    w = htonl(ntohl(w) + 1);
+    memcpy(a + off, &w, 4);
 }
 
 static void put_msg(uint16_t type, uint16_t flags, const void *payload, size_t plen)
@@ -202,6 +217,8 @@ int main(int argc, char **argv)
     uint16_t type = SOCK_DIAG_BY_FAMILY, next_flags = 0;
     int next_family = -1;
     bool attr = false;
+    unsigned long repeat = 1;
+    int repeat_what = 0; /* 1 lport, 2 rport, 3 laddr, 4 raddr */
     while (fgets(buf, sizeof(buf), spec)) {
         line++;
         char *hash = strchr(buf, '#');
@@ -230,6 +247,17 @@ int main(int argc, char **argv)
             attr = true;
         } else if (!strcmp(tok[0], "truncate") && n == 2) {
             truncate = (unsigned)atoi(tok[1]);
+        } else if (!strcmp(tok[0], "repeat") && n == 3) {
+            static const char *const what[] = {"", "lport", "rport", "laddr", "raddr"};
+            char *end;
+            repeat = strtoul(tok[1], &end, 10);
+            if (*end || !repeat || repeat > 10000000)
+                die("bad repeat count", tok[1], line);
+            for (repeat_what = 4; repeat_what > 0 && strcmp(what[repeat_what], tok[2]);
+                 repeat_what--)
+                ;
+            if (!repeat_what)
+                die("bad repeat field", tok[2], line);
         } else if ((!strcmp(tok[0], "4") || !strcmp(tok[0], "6")) && n == 11) {
             int fam = tok[0][0] - '0', af = fam == 4 ? AF_INET : AF_INET6;
             uint8_t l[16] = {0}, r[16] = {0};
@@ -244,35 +272,45 @@ int main(int argc, char **argv)
             unsigned ifindex = (unsigned)atoi(tok[8]), uid = (unsigned)atoi(tok[9]);
             unsigned long inode = strtoul(tok[10], NULL, 10);
 
-            uint8_t msg[sizeof(struct inet_diag_msg) + 8];
-            struct inet_diag_msg m;
-            memset(&m, 0, sizeof(m));
-            m.idiag_family = (uint8_t)(next_family >= 0 ? next_family : af);
-            m.idiag_state = (uint8_t)st;
-            m.idiag_timer = (uint8_t)timer;
-            m.id.idiag_sport = htons((uint16_t)lport);
-            m.id.idiag_dport = htons((uint16_t)rport);
-            memcpy(m.id.idiag_src, l, fam == 4 ? 4 : 16);
-            memcpy(m.id.idiag_dst, r, fam == 4 ? 4 : 16);
-            m.id.idiag_if = ifindex;
-            m.id.idiag_cookie[0] = line;
-            m.id.idiag_cookie[1] = 0;
-            m.idiag_expires = (uint32_t)exp;
-            m.idiag_uid = uid;
-            m.idiag_inode = (uint32_t)inode;
-            memcpy(msg, &m, sizeof(m));
-            size_t len = sizeof(m);
-            if (attr) { /* INET_DIAG_MARK, as a CAP_NET_ADMIN caller gets it */
-                struct nlattr a = {.nla_len = 8, .nla_type = INET_DIAG_MARK};
-                uint32_t mark = 0;
-                memcpy(msg + len, &a, 4);
-                memcpy(msg + len + 4, &mark, 4);
-                len += 8;
+            for (unsigned long k = 0; k < repeat; k++) {
+                uint8_t msg[sizeof(struct inet_diag_msg) + 8];
+                struct inet_diag_msg m;
+                memset(&m, 0, sizeof(m));
+                m.idiag_family = (uint8_t)(next_family >= 0 ? next_family : af);
+                m.idiag_state = (uint8_t)st;
+                m.idiag_timer = (uint8_t)timer;
+                m.id.idiag_sport = htons((uint16_t)lport);
+                m.id.idiag_dport = htons((uint16_t)rport);
+                memcpy(m.id.idiag_src, l, fam == 4 ? 4 : 16);
+                memcpy(m.id.idiag_dst, r, fam == 4 ? 4 : 16);
+                m.id.idiag_if = ifindex;
+                m.id.idiag_cookie[0] = line;
+                m.id.idiag_cookie[1] = 0;
+                m.idiag_expires = (uint32_t)exp;
+                m.idiag_uid = uid;
+                m.idiag_inode = (uint32_t)inode;
+                memcpy(msg, &m, sizeof(m));
+                size_t len = sizeof(m);
+                if (attr) { /* INET_DIAG_MARK, as a CAP_NET_ADMIN caller gets it */
+                    struct nlattr a = {.nla_len = 8, .nla_type = INET_DIAG_MARK};
+                    uint32_t mark = 0;
+                    memcpy(msg + len, &a, 4);
+                    memcpy(msg + len + 4, &mark, 4);
+                    len += 8;
+                }
+                put_msg(type, NLM_F_MULTI | next_flags, msg, len);
+                next_flags = 0;
+                next_family = -1;
+                proc_row(fam, st, timer, l, lport, r, rport, (unsigned)(exp / 10), uid, inode);
+                if (repeat_what == 1)
+                    lport++;
+                else if (repeat_what == 2)
+                    rport++;
+                else if (repeat_what >= 3)
+                    bump(repeat_what == 3 ? l : r, fam == 4 ? 0 : 12);
             }
-            put_msg(type, NLM_F_MULTI | next_flags, msg, len);
-            next_flags = 0;
-            next_family = -1;
-            proc_row(fam, st, timer, l, lport, r, rport, (unsigned)(exp / 10), uid, inode);
+            repeat = 1;
+            repeat_what = 0;
         } else {
             die("cannot read", tok[0], line);
         }
@@ -297,5 +335,6 @@ int main(int argc, char **argv)
     }
     free(tcp4);
     free(tcp6);
+    free(bin);
     return 0;
 }

@@ -16,20 +16,42 @@
  *   fw2 SRC DST PORT N          client closes, server never does: N orphaned
  *                               FIN_WAIT2 minisocks + N CLOSE_WAIT
  *   hold                        print "ready" and wait for SIGTERM
+ *   netns NAME                  the sockets of the next steps are made in the
+ *                               network namespace NAME (/run/netns/NAME, or
+ *                               a path): a listener made before stays in
+ *                               its own, so one process can hold a server
+ *                               and its clients in two namespaces
+ *   comm NAME                   name this process NAME (prctl PR_SET_NAME:
+ *                               the first 15 bytes, as any user can)
+ *   bindport                    from now on, binding SRC takes a port at
+ *                               bind() (no IP_BIND_ADDRESS_NO_PORT): the
+ *                               host-wide pool, as `bind()` before
+ *                               `connect()` does
+ *   try SRC DST PORT N          N connect() attempts to a listener anywhere
+ *                               (not accepted; successes are kept open);
+ *                               prints "try ok=A EADDRNOTAVAIL=B
+ *                               EADDRINUSE=C other=D" (a bind() failure
+ *                               counts under its errno too)
  *
  * SRC "any" lets the kernel pick the source address.  Binding a source
- * address uses IP_BIND_ADDRESS_NO_PORT so ports come from connect().
- * The listener for DST:PORT must have been created by an earlier `listen`.
+ * address uses IP_BIND_ADDRESS_NO_PORT so ports come from connect()
+ * (unless `bindport`).  The listener for DST:PORT of twc/tws/estab/fw2 must
+ * have been created by an earlier `listen`.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "sockaddr.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -46,6 +68,7 @@ static struct {
 static int nl;
 static int keep[MAXKEEP];
 static int nkeep;
+static int plain_bind; /* bindport: bind() takes the port */
 
 static void die(const char *what)
 {
@@ -55,21 +78,7 @@ static void die(const char *what)
 
 static socklen_t mkaddr(const char *host, int port, struct sockaddr_storage *ss)
 {
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)port);
-        return sizeof(*s4);
-    }
-    if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)port);
-        return sizeof(*s6);
-    }
-    fprintf(stderr, "sockgen: bad address %s\n", host);
-    exit(2);
+    return helper_sockaddr("sockgen", host, port, ss);
 }
 
 static int find_listener(const struct sockaddr_storage *dst, socklen_t len)
@@ -90,23 +99,58 @@ static void keepfd(int fd)
     keep[nkeep++] = fd;
 }
 
+/* Bind fd to SRC ("any": nothing), port chosen at connect() unless bindport. */
+static int bind_src(int fd, const char *src)
+{
+    struct sockaddr_storage s;
+    if (!strcmp(src, "any"))
+        return 0;
+    socklen_t sl = mkaddr(src, 0, &s);
+    int one = 1;
+    if (!plain_bind &&
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) < 0)
+        die("IP_BIND_ADDRESS_NO_PORT");
+    return bind(fd, (struct sockaddr *)&s, sl);
+}
+
+/* N connect() attempts to DST:PORT; successes are kept. */
+static void try_connect(const char *src, const char *dst, int port, int n)
+{
+    struct sockaddr_storage d;
+    socklen_t dl = mkaddr(dst, port, &d);
+    int ok = 0, notavail = 0, inuse = 0, other = 0;
+    for (int k = 0; k < n; k++) {
+        int fd = socket(d.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            die("socket");
+        if (bind_src(fd, src) == 0 && connect(fd, (struct sockaddr *)&d, dl) == 0) {
+            ok++;
+            keepfd(fd);
+            continue;
+        }
+        if (errno == EADDRNOTAVAIL)
+            notavail++;
+        else if (errno == EADDRINUSE)
+            inuse++;
+        else
+            other++;
+        close(fd);
+    }
+    printf("try ok=%d EADDRNOTAVAIL=%d EADDRINUSE=%d other=%d\n", ok, notavail, inuse, other);
+    fflush(stdout);
+}
+
 /* One connection: returns client fd and server (accepted) fd. */
 static void pair(const char *src, const char *dst, int port, int *cfd, int *sfd)
 {
-    struct sockaddr_storage d, s;
+    struct sockaddr_storage d;
     socklen_t dl = mkaddr(dst, port, &d);
     int lfd = find_listener(&d, dl);
     int fd = socket(d.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         die("socket");
-    if (strcmp(src, "any")) {
-        socklen_t sl = mkaddr(src, 0, &s);
-        int one = 1;
-        if (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) < 0)
-            die("IP_BIND_ADDRESS_NO_PORT");
-        if (bind(fd, (struct sockaddr *)&s, sl) < 0)
-            die("bind");
-    }
+    if (bind_src(fd, src) < 0)
+        die("bind");
     if (connect(fd, (struct sockaddr *)&d, dl) < 0)
         die("connect");
     int a = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -185,6 +229,22 @@ int main(int argc, char **argv)
                     keepfd(s);  /* server stays in CLOSE_WAIT */
                 }
             }
+            i += 4;
+        } else if (!strcmp(cmd, "netns") && i + 1 < argc) {
+            char path[4096];
+            const char *ns = argv[++i];
+            snprintf(path, sizeof(path), ns[0] == '/' ? "%s" : "/run/netns/%s", ns);
+            int fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0 || setns(fd, CLONE_NEWNET) < 0)
+                die(path);
+            close(fd);
+        } else if (!strcmp(cmd, "comm") && i + 1 < argc) {
+            if (prctl(PR_SET_NAME, argv[++i], 0, 0, 0) < 0)
+                die("PR_SET_NAME");
+        } else if (!strcmp(cmd, "bindport")) {
+            plain_bind = 1;
+        } else if (!strcmp(cmd, "try") && i + 4 < argc) {
+            try_connect(argv[i + 1], argv[i + 2], atoi(argv[i + 3]), atoi(argv[i + 4]));
             i += 4;
         } else if (!strcmp(cmd, "hold")) {
             usleep(100 * 1000); /* let the last ACKs land */

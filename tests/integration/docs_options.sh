@@ -8,7 +8,8 @@
 #      value, an unknown option and a repeated once-only option are usage
 #      errors (exit 2);
 #   4. every JSON field `twkit stat --json` prints on a populated fixture is
-#      documented in docs/stat-json.md.
+#      documented in docs/stat-json.md under its full path, and every
+#      documented path is printed.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
 need jq
@@ -64,12 +65,25 @@ while IFS=$'\t' read -r cmd man _; do
 done < <("$MKDOC" commands)
 [ "$ncmds" -ge 3 ] || fail "mkdoc listed only $ncmds commands"
 
-# JSON fields of a populated fixture are documented.
-json=$("$TWKIT" stat --json --fixture tests/fixtures/stat/recorded-nl)
+# JSON fields, path by path: every field `twkit stat --json` prints on a
+# populated fixture is documented in docs/stat-json.md under its path (a
+# field of a destination row is port_pressure.destinations[].NAME, not just
+# NAME somewhere on the page), and every documented path is printed.
+docpaths=$(sed -n '/^## NAMESPACE/,/^## /p' docs/stat-json.md |
+    grep -oE '^\| `[^`]+`' | sed -E 's/^\| `//; s/`$//' |
+    while IFS= read -r p; do eval "printf '%s\n' $(sed -E 's/\[\]/\\[\\]/g' <<<"$p")"; done | sort -u)
+[ "$(wc -l <<<"$docpaths")" -gt 50 ] || fail "docs/stat-json.md: too few documented paths: the check would prove nothing"
+json=$("$TWKIT" stat --json --fixture tests/fixtures/stat/crafted-nl)
 n=$(jq '.namespaces[0].port_pressure.destinations | length' <<<"$json")
-[ "$n" -gt 0 ] || fail "fixture recorded-nl has no destination rows: the field check would prove nothing"
-for k in $(jq -r '.namespaces[0] | paths(scalars) | map(select(type == "string")) | .[]' <<<"$json" | sort -u); do
-    if grep -qE -- "(\`|[.{,] ?)$k( ?[\`.},]|$)" docs/stat-json.md; then ok "JSON field '$k' documented"
+[ "$n" -gt 0 ] || fail "fixture crafted-nl has no destination rows: the field check would prove nothing"
+outpaths=$(jq -r '.namespaces[0] | paths(type != "object" and type != "array") |
+    map(if type == "number" then "[]" else . end) | join(".")' <<<"$json" |
+    sed -E 's/\.\[\]/[]/g; s/\[\]$//' | sort -u)
+while IFS= read -r k; do
+    if grep -qxF -- "$k" <<<"$docpaths"; then ok "JSON field '$k' documented"
     else fail "JSON field '$k' not in docs/stat-json.md"; fi
-done
+done <<<"$outpaths"
+while IFS= read -r k; do
+    grep -qxF -- "$k" <<<"$outpaths" || fail "docs/stat-json.md documents '$k', which stat --json does not print"
+done <<<"$docpaths"
 finish

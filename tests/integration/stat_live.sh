@@ -102,7 +102,7 @@ eq "proc source used" "$(jq -r '.namespaces[0].source' "$JP")" proc
 echo "human and prometheus views"
 "$TWKIT" stat > "$J.txt"; eq "table exit" $? 0
 eq "table fits 80 columns" "$(awk 'length > 80' "$J.txt" | wc -l)" 0
-check "table shows the TIME_WAIT line" grep -q "75 sockets: client-side 65, server-side 10" "$J.txt"
+check "table shows the TIME_WAIT line" grep -q "75 sockets: client-side 65; server-side 10" "$J.txt"
 check "no colour when not a terminal" bash -c "! grep -q $'\033' '$J.txt'"
 "$TWKIT" stat --color always > "$J.txt"
 check "colour with --color always" grep -q $'\033' "$J.txt"

@@ -872,6 +872,8 @@ Test(memory, measured_slab_sizes)
     cr_assert(r->slab_measured);
     /* 6 IPv4 TIME_WAIT x 256 + 2 IPv6 x 320 + 1 FIN_WAIT2 minisock x 256 */
     cr_assert_eq(r->tw_slab_bytes, 6 * 256 + 2 * 320 + 256);
+    cr_assert_eq(r->tw_slab_objects[0], 6 + 1, "IPv4: 6 TIME_WAIT + 1 FIN_WAIT2 minisock");
+    cr_assert_eq(r->tw_slab_objects[1], 2, "IPv6: 2 TIME_WAIT");
     cr_assert_eq(r->tw_lports, 5, "40000, 40001, 1234, 40002, 40003");
     cr_assert_eq(r->bind_bytes, 5 * (96 + 80));
     tw_report_free(r);
