@@ -13,7 +13,9 @@
  *
  * Label values come from outside (namespace names) and must be valid UTF-8
  * for Prometheus to take the page at all: bytes that are not are written
- * as U+FFFD.
+ * as U+FFFD.  The label words twkit chooses itself (metrics_state) are
+ * node_exporter's, so that a query written for node_tcp_connection_states
+ * reads twkit's series the same way.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -34,6 +36,28 @@ const char *metrics_sample_name(const struct metric_def *d, char *buf, size_t le
     const char *suffix = d->type == METRIC_COUNTER ? "_total" : d->type == METRIC_INFO ? "_info" : "";
     snprintf(buf, len, "%s%s", d->name, suffix);
     return buf;
+}
+
+const char *metrics_views(const struct metric_def *d)
+{
+    unsigned v = d->views & (METRIC_VIEW_STAT | METRIC_VIEW_EXPORT);
+    return v == (METRIC_VIEW_STAT | METRIC_VIEW_EXPORT) ? "stat, export"
+           : v == METRIC_VIEW_STAT                      ? "stat"
+           : v == METRIC_VIEW_EXPORT                    ? "export"
+                                                        : "";
+}
+
+const char *metrics_state(int state)
+{
+    static const char *const names[TW_STATE_MAX] = {
+        [TW_ESTABLISHED] = "established", [TW_SYN_SENT] = "syn_sent",
+        [TW_SYN_RECV] = "syn_recv",       [TW_FIN_WAIT1] = "fin_wait1",
+        [TW_FIN_WAIT2] = "fin_wait2",     [TW_TIME_WAIT] = "time_wait",
+        [TW_CLOSE] = "close",             [TW_CLOSE_WAIT] = "close_wait",
+        [TW_LAST_ACK] = "last_ack",       [TW_LISTEN] = "listen",
+        [TW_CLOSING] = "closing",         [TW_NEW_SYN_RECV] = "new_syn_recv",
+    };
+    return state > 0 && state < TW_STATE_MAX && names[state] ? names[state] : "unknown";
 }
 
 /* Length of the valid UTF-8 sequence at s (1-4), or 0 if it is not one. */

@@ -1,26 +1,39 @@
 /*
  * metrics.h — one definition of every Prometheus metric twkit exposes, and
  * the one writer of the two exposition formats (text 0.0.4 and
- * OpenMetrics 1.0.0).
+ * OpenMetrics 1.0.0).  `twkit stat --prom` writes a page for node_exporter's
+ * textfile collector (view METRIC_VIEW_STAT); `twkit export` serves one over
+ * HTTP (METRIC_VIEW_EXPORT).
  *
- * Each metric family is a row of metric_defs[]: its name, type, unit, help
- * line, label names, the views it belongs to (the exporter, and later
- * `stat --prom`), and the function that emits its samples from a page — a
- * set of finished reports, one per network namespace.  Renderers never
- * print a family by hand: metrics_render walks the table, so the page, the
- * metric reference (metrics_list, `twkit export --list-metrics`) and
- * docs/metrics-export.md come from the same rows.
+ * Each metric family is a row of metric_defs[] (metrics_emit.c): its name,
+ * type, unit, help line, label names, the views it belongs to, and the
+ * function that emits its samples from a page — a set of finished reports,
+ * one per network namespace.  Renderers never print a family by hand:
+ * metrics_render walks the table, so the pages, the metric reference
+ * (metrics_list: `twkit export --list-metrics`, `mkdoc metrics`) and
+ * docs/metrics.md, which tests check against it both ways, come from the
+ * same rows.
  *
- * Label vocabulary: states are the slugs tw_state_slug() gives
- * ("time-wait"); within one family no label value overlaps another (the
- * values of a label partition what the family counts, so sum() counts each
- * socket or port once); a number that is a bound is its own family, named
- * as one (…_upper_bound).
+ * Rules every definition keeps:
+ *   - names are twkit_*, their unit last (_sockets, _ports, _bytes,
+ *     _seconds, _ratio); a family is a gauge unless it is a kernel counter
+ *     (a counter, "_total" on its samples) or the exporter's build info;
+ *   - every series carries netns="..." but the exporter's own figures;
+ *   - within one family, the series of one namespace never overlap: the
+ *     values of a label are disjoint parts (sum() adds up to a whole and
+ *     never counts a socket twice), and a number of another kind — a bound,
+ *     a total, a ratio — is a family of its own;
+ *   - one label vocabulary: states as node_exporter writes them
+ *     (state="time_wait", "established", "syn_sent"...: metrics_state),
+ *     sides "client" / "server", addresses as inet_ntop writes them;
+ *   - a value twkit could not read (a sysctl or counter the kernel lacks, a
+ *     forecast without the rate engine) is no series at all, never -1.
  *
- * Cardinality: a page gives the `top` destinations with the highest port
- * pressure their own series per namespace and folds the rest into one
+ * Cardinality: per namespace, the destinations ranked worst first get their
+ * own series — the first `top` (and, with keep_high, every one above
+ * TW_PRESSURE_HIGH as well: stat's rule) — and the rest fold into one
  * dst="other" series (sums for counts and rates, the worst value for the
- * pressure ratio and the time to exhaustion, so an alert on it misses
+ * pressure ratios and the time to exhaustion, so an alert on it misses
  * none); twkit_destinations_folded says how many were folded.  Nothing is
  * remembered between pages: a destination that leaves the top has no
  * series on the next page (no stale series).
@@ -75,6 +88,7 @@ struct metrics_page {
     const struct metrics_ns *ns;
     size_t n_ns;
     unsigned top;                    /* destinations with their own series, per namespace */
+    bool keep_high;                  /* and every one above TW_PRESSURE_HIGH too */
     const struct metrics_self *self; /* NULL: no exporter figures */
 };
 
@@ -102,9 +116,16 @@ size_t metrics_render(FILE *f, enum metric_format fmt, const struct metrics_page
 /*
  * The metric reference of a view, one family per line:
  *   NAME<TAB>TYPE<TAB>LABELS<TAB>HELP
- * with NAME as it appears on a text-format page (counters with _total).
+ * with NAME as it appears on a text-format page (counters with _total) and
+ * LABELS every label name, netns included.
  */
 void metrics_list(FILE *f, unsigned view);
+
+/* A family's views as the reference writes them: "stat, export", "stat", "export". */
+const char *metrics_views(const struct metric_def *d);
+
+/* A state's label value: "time_wait", "syn_sent" (node_exporter's words). */
+const char *metrics_state(int state);
 
 /* The sample name of a family on a page ("…_total" for counters). */
 const char *metrics_sample_name(const struct metric_def *d, char *buf, size_t len);

@@ -142,7 +142,7 @@ const struct twx_cmd export_command = {
              "states, TIME_WAIT by side, per destination the ports in use, reclaimable,\n"
              "pressure, new TIME_WAIT per second and the forecast time to exhaustion, the\n"
              "kernel's TIME_WAIT counters and sysctls.  One dump per scrape at most,\n"
-             "shared by concurrent scrapes.  Metric reference: docs/metrics-export.md.\n",
+             "shared by concurrent scrapes.  Metric reference: docs/metrics.md.\n",
     .opts = export_opts,
     .n_opts = sizeof(export_opts) / sizeof(export_opts[0]),
     .args_size = sizeof(struct export_args),

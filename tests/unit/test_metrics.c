@@ -22,13 +22,14 @@
 /* ---- helpers --------------------------------------------------------------------- */
 
 static struct tw_kernel K;
+static int REUSE; /* net.ipv4.tcp_tw_reuse of the next dests() */
 
 static void kernel(void)
 {
     memset(&K, 0, sizeof(K));
     K.port_lo = 40000;
     K.port_hi = 40099; /* 100 ports, ends of different parity: effective 100 */
-    K.tw_reuse = 0;
+    K.tw_reuse = REUSE;
     K.tw_reuse_delay_ms = 1000;
     K.timestamps = 1;
     K.max_tw_buckets = 4096;
@@ -183,7 +184,7 @@ Test(metrics, top_k_and_the_folded_rest)
     cr_expect(has_line(page, "twkit_destinations_folded{netns=\"host\"} 5"));
     /* the worst first: 198.18.1.0 with 8 TIME_WAIT + 1 established + 1 other */
     cr_expect(has_line(page, "twkit_destination_ports_in_use{netns=\"host\",src=\"198.18.0.1\","
-                             "dst=\"198.18.1.0\",dport=\"80\",state=\"time-wait\"} 8"));
+                             "dst=\"198.18.1.0\",dport=\"80\",state=\"time_wait\"} 8"));
     cr_expect(has_line(page, "twkit_destination_ports_in_use{netns=\"host\",src=\"198.18.0.1\","
                              "dst=\"198.18.1.0\",dport=\"80\",state=\"established\"} 1"));
     cr_expect(has_line(page, "twkit_destination_ports_in_use{netns=\"host\",src=\"198.18.0.1\","
@@ -195,11 +196,18 @@ Test(metrics, top_k_and_the_folded_rest)
     /* 198.18.1.3 .. 1.7 (5, 4, 3, 2, 1 TIME_WAIT) fold: sum 15, the worst ratio 0.05 */
     cr_expect(!strstr(page, "dst=\"198.18.1.3\""), "a folded destination has no series");
     cr_expect(has_line(page, "twkit_destination_ports_in_use{netns=\"host\",src=\"\",dst=\"other\","
-                             "dport=\"\",state=\"time-wait\"} 15"));
+                             "dport=\"\",state=\"time_wait\"} 15"));
     cr_expect(has_line(page, "twkit_destination_ports_in_use{netns=\"host\",src=\"\",dst=\"other\","
                              "dport=\"\",state=\"established\"} 0"));
     cr_expect(has_line(page, "twkit_destination_port_pressure_ratio{netns=\"host\",src=\"\","
                              "dst=\"other\",dport=\"\"} 0.05"));
+    /* with tcp_tw_reuse off nothing is reclaimable: if reused is the same pressure */
+    cr_expect(has_line(page, "twkit_destination_port_pressure_if_reused_ratio{netns=\"host\",src=\"\","
+                             "dst=\"other\",dport=\"\"} 0.05"));
+    cr_expect(has_line(page, "twkit_destination_reclaimable_at_most_sockets{netns=\"host\",src=\"\","
+                             "dst=\"other\",dport=\"\"} 0"));
+    cr_expect(has_line(page, "twkit_host_ports_in_use{netns=\"host\"} 10"));
+    cr_expect(has_line(page, "twkit_host_port_pressure_ratio{netns=\"host\"} 0.1"));
     /* 3 destinations + other, 3 states each */
     cr_expect_eq(count_prefix(page, "twkit_destination_ports_in_use{"), 12);
     /* no engine figures given: no series, not even a header */
@@ -310,18 +318,24 @@ Test(metrics, sysctls_the_kernel_lacks_have_no_series)
     struct metrics_ns ns = {.label = "host", .r = r};
     struct metrics_page p = {.view = METRIC_VIEW_EXPORT, .ns = &ns, .n_ns = 1, .top = 5};
     char *t = render(&p, METRIC_TEXT, NULL);
-    cr_expect(has_line(t, "twkit_sysctl{netns=\"host\",name=\"net.ipv4.tcp_tw_reuse_delay\"} 1000"));
-    cr_expect(has_line(t, "twkit_sysctl{netns=\"host\",name=\"net.ipv4.ip_local_port_range_low\"} 40000"));
-    cr_expect(has_line(t, "twkit_ephemeral_port_range_ports{netns=\"host\"} 100"));
-    cr_expect(has_line(t, "twkit_ephemeral_ports{netns=\"host\",kind=\"effective\"} 100"));
+    cr_expect(has_line(t, "twkit_tcp_sysctl{netns=\"host\",name=\"net.ipv4.tcp_tw_reuse_delay\"} 1000"));
+    cr_expect(has_line(t, "twkit_tcp_sysctl{netns=\"host\",name=\"net.ipv4.ip_local_port_range_low\"} 40000"));
+    cr_expect(has_line(t, "twkit_tcp_max_tw_buckets{netns=\"host\"} 4096"));
+    cr_expect(!strstr(t, "name=\"net.ipv4.tcp_max_tw_buckets\""), "a family of its own");
+    cr_expect(has_line(t, "twkit_ephemeral_range_ports{netns=\"host\"} 100"));
+    cr_expect(has_line(t, "twkit_ephemeral_effective_ports{netns=\"host\"} 100"));
+    cr_expect(has_line(t, "twkit_ephemeral_excluded_ports{netns=\"host\",reason=\"parity\"} 0"));
     cr_expect(has_line(t, "twkit_sockstat_time_wait_sockets{netns=\"host\"} 12"));
     free(t);
     K.tw_reuse_delay_ms = -1; /* before Linux 6.14 */
     K.sock_tw = -1;
+    K.max_tw_buckets = -1;
     tw_report_set_kernel(r, &K);
     t = render(&p, METRIC_TEXT, NULL);
     cr_expect(!strstr(t, "tcp_tw_reuse_delay"));
     cr_expect(!strstr(t, "twkit_sockstat_time_wait_sockets"), "no header for an empty family");
+    cr_expect(!strstr(t, "twkit_tcp_max_tw_buckets"), "no header for an empty family");
+    cr_expect(!strstr(t, " -1\n"), "never -1");
     free(t);
     tw_report_free(r);
 }
@@ -338,14 +352,103 @@ Test(metrics, outside_strings_are_escaped_and_valid_utf8)
     tw_report_free(r);
 }
 
-Test(metrics, stat_view_leaves_the_exporter_out)
+Test(metrics, stat_view_leaves_the_exporter_out_and_has_the_top_tables)
 {
-    struct tw_report *r = dests(1);
-    struct metrics_ns ns = {.label = "host", .r = r};
+    struct tw_report *r = dests(2);
+    struct metrics_dest_rate rates[2] = {{.have = true, .exhaustion_s = 3},
+                                         {.have = true, .exhaustion_s = 4}};
+    struct metrics_ns ns = {.label = "host", .r = r, .rates = rates};
     struct metrics_page p = {.view = METRIC_VIEW_STAT, .ns = &ns, .n_ns = 1, .top = 5, .self = &SELF};
     char *t = render(&p, METRIC_TEXT, NULL);
     cr_expect(!strstr(t, "twkit_exporter_"));
+    cr_expect(!strstr(t, "twkit_destination_exhaustion_seconds"), "the forecast is the exporter's");
     cr_expect(strstr(t, "twkit_destination_ports_in_use{") != NULL);
+    /* the top tables: 198.18.1.0 has 2 TIME_WAIT, 198.18.1.1 one; ports 40000 (2), 40001 (1) */
+    cr_expect(has_line(t, "twkit_time_wait_top_remote_address_sockets{netns=\"host\","
+                          "address=\"198.18.1.0\"} 2"));
+    cr_expect(has_line(t, "twkit_time_wait_top_local_port_sockets{netns=\"host\",port=\"40000\","
+                          "side=\"client\"} 2"));
+    cr_expect(has_line(t, "twkit_time_wait_top_destination_sockets{netns=\"host\",src=\"198.18.0.1\","
+                          "dst=\"198.18.1.1\",dport=\"80\",side=\"client\"} 1"));
+    cr_expect(has_line(t, "twkit_time_wait_top_local_address_sockets{netns=\"host\","
+                          "address=\"198.18.0.1\"} 3"));
+    free(t);
+    p.view = METRIC_VIEW_EXPORT;
+    t = render(&p, METRIC_TEXT, NULL);
+    cr_expect(!strstr(t, "twkit_time_wait_top_"), "the exporter folds; the top tables do not");
+    cr_expect(has_line(t, "twkit_destination_exhaustion_seconds{netns=\"host\",src=\"198.18.0.1\","
+                          "dst=\"198.18.1.0\",dport=\"80\"} 3"));
+    free(t);
+    tw_report_free(r);
+}
+
+/* tcp_tw_reuse=1: every TIME_WAIT (30 s old) is reclaimable if its peer sent timestamps */
+Test(metrics, the_reclaimable_bound_and_its_pressure_fold)
+{
+    REUSE = 1;
+    struct tw_report *r = dests(4); /* 4 + 2, 3, 2, 1 */
+    REUSE = 0;
+    struct metrics_ns ns = {.label = "host", .r = r};
+    struct metrics_page p = {.view = METRIC_VIEW_EXPORT, .ns = &ns, .n_ns = 1, .top = 1};
+    char *t = render(&p, METRIC_TEXT, NULL);
+    const char *o = "{netns=\"host\",src=\"\",dst=\"other\",dport=\"\"}";
+    char line[256];
+    snprintf(line, sizeof(line), "twkit_destination_reclaimable_at_most_sockets%s 6", o);
+    cr_expect(has_line(t, line), "the sum of the folded bounds: %s", line);
+    snprintf(line, sizeof(line), "twkit_destination_reclaimable_sockets%s 0", o);
+    cr_expect(has_line(t, line), "netlink cannot verify: %s", line);
+    /* the folded ones hold only TIME_WAIT, all of it reclaimable at most: 0 if reused */
+    snprintf(line, sizeof(line), "twkit_destination_port_pressure_if_reused_ratio%s 0", o);
+    cr_expect(has_line(t, line), "%s", line);
+    snprintf(line, sizeof(line), "twkit_destination_port_pressure_ratio%s 0.03", o);
+    cr_expect(has_line(t, line), "%s", line);
+    /* destination 0 keeps its established and SYN_SENT ports */
+    cr_expect(has_line(t, "twkit_destination_port_pressure_if_reused_ratio{netns=\"host\","
+                          "src=\"198.18.0.1\",dst=\"198.18.1.0\",dport=\"80\"} 0.02"));
+    free(t);
+    tw_report_free(r);
+}
+
+Test(metrics, node_exporter_state_words)
+{
+    cr_expect_str_eq(metrics_state(TW_TIME_WAIT), "time_wait");
+    cr_expect_str_eq(metrics_state(TW_SYN_SENT), "syn_sent");
+    cr_expect_str_eq(metrics_state(TW_NEW_SYN_RECV), "new_syn_recv");
+    cr_expect_str_eq(metrics_state(0), "unknown");
+    cr_expect_str_eq(metrics_state(TW_STATE_MAX), "unknown");
+    struct tw_report *r = dests(1);
+    struct metrics_ns ns = {.label = "host", .r = r};
+    struct metrics_page p = {.view = METRIC_VIEW_STAT, .ns = &ns, .n_ns = 1, .top = 5};
+    char *t = render(&p, METRIC_TEXT, NULL);
+    cr_expect(has_line(t, "twkit_sockets{netns=\"host\",family=\"ipv4\",state=\"time_wait\"} 1"));
+    cr_expect(has_line(t, "twkit_sockets{netns=\"host\",family=\"ipv4\",state=\"syn_sent\"} 1"));
+    cr_expect(!strstr(t, "time-wait"), "one vocabulary");
+    free(t);
+    tw_report_free(r);
+}
+
+/*
+ * Destination d of dests(n) holds n - d (+2 for d = 0) ports of an
+ * effective range of 100: with n = 60, destinations 0..10 are above 50 %.
+ */
+Test(metrics, stat_keeps_every_destination_above_half)
+{
+    struct tw_report *r = dests(60);
+    struct metrics_ns ns = {.label = "host", .r = r};
+    struct metrics_page p = {.view = METRIC_VIEW_STAT, .ns = &ns, .n_ns = 1, .top = 3,
+                             .keep_high = true};
+    char *t = render(&p, METRIC_TEXT, NULL);
+    cr_expect(has_line(t, "twkit_destinations{netns=\"host\"} 60"));
+    /* 62 %, 59 %, ... 51 % (d = 0..9) have their own series; 50 % (d = 10) folds */
+    cr_expect(has_line(t, "twkit_destinations_folded{netns=\"host\"} 50"));
+    cr_expect(strstr(t, "dst=\"198.18.1.9\"") != NULL);
+    cr_expect(!strstr(t, "dst=\"198.18.1.10\""));
+    cr_expect(has_line(t, "twkit_destination_port_pressure_ratio{netns=\"host\",src=\"\","
+                          "dst=\"other\",dport=\"\"} 0.5"));
+    free(t);
+    p.keep_high = false; /* the exporter's cap */
+    t = render(&p, METRIC_TEXT, NULL);
+    cr_expect(has_line(t, "twkit_destinations_folded{netns=\"host\"} 57"));
     free(t);
     tw_report_free(r);
 }
