@@ -79,7 +79,7 @@ inner_scrape() {
     # warm-up, and the page must count what the floor counts
     fl=$("$BIN/floor") || die "floor failed"
     "$BIN/scrape" -c 1 -o "$WORK/page" 127.0.0.1 "$PORT" > /dev/null || die "the first scrape failed"
-    page_tw=$(awk '/^twkit_sockets\{.*state="time-wait"\}/ { s += $NF } END { print s + 0 }' "$WORK/page")
+    page_tw=$(awk '/^twkit_sockets\{.*state="time_wait"\}/ { s += $NF } END { print s + 0 }' "$WORK/page")
     "$BIN/scrape" -c 10 127.0.0.1 "$PORT" > /dev/null || die "ten scrapes at once failed"
     local est
     while :; do
@@ -115,7 +115,7 @@ inner_scrape() {
     msg "dumps: $dumps for $(( 1 + 10 + rounds * 11 + 1 )) scrapes (plus the one at start); exporter peak RSS $(awk -v k="$rss" 'BEGIN { printf "%.1f MiB", k / 1024 }')"
     local okc=MISMATCH
     [[ $page_tw == "$fl" ]] && okc=equal
-    printf '%-58s %s\n' "correct: floor $fl, the page's time-wait sockets $page_tw" "$okc"
+    printf '%-58s %s\n' "correct: floor $fl, the page's time_wait sockets $page_tw" "$okc"
     msg "TIME_WAIT at generation $tw, after measuring $end_tw"
     [[ $okc == equal ]] || die "the page disagrees with the floor"
 }

@@ -5,7 +5,8 @@
 #   - every query of the Grafana dashboard is valid PromQL (promtool checks
 #     it as a recording rule) and names only metrics the exporter serves:
 #     its metric reference (--list-metrics) and a live scrape;
-#   - docs/metrics-export.md documents exactly the families of the table;
+#   - docs/metrics.md documents exactly the families of the table's export
+#     view (as --list-metrics lists them), with their types and labels;
 #   - the systemd unit passes `systemd-analyze verify`, and the capabilities
 #     it grants are exactly what --netns all needs: with them an unprivileged
 #     user sees every namespace; without either one the exporter says which.
@@ -95,13 +96,23 @@ done
     skip_case "served: ${engine_missing[*]}" "these need the rate engine (include/twkit/rate.h, issue 11), not in this build"
 stop_export
 
-echo "== the metric reference documents the table"
+echo "== the metric reference documents the export view of the table"
+# docs/metrics.md rows: | `name` | type | labels | views | meaning |
+grep -E '^\| `twkit_[a-z0-9_]+` \|' docs/metrics.md |
+    awk -F'|' '{ for (i = 2; i <= 5; i++) gsub(/^ +| +$|`/, "", $i); gsub(/ /, "", $4)
+                 print $2 "\t" $3 "\t" $4 "\t" $5 }' > "$T/doc"
+awk -F'\t' '$4 ~ /(^|, )export(,|$)/ { print $1 }' "$T/doc" | sort > "$T/doc-export"
 for m in $(cat "$T/names"); do
-    check "docs/metrics-export.md documents $m" grep -q "| \`$m\` |" docs/metrics-export.md
+    check "docs/metrics.md documents $m in the export view" grep -qx "$m" "$T/doc-export"
 done
-for m in $(grep -oE '^\| `twkit_[a-z0-9_]+` \|' docs/metrics-export.md | tr -d '|` '); do
-    check "$m (documented) is in the table" grep -qx "$m" "$T/names"
+for m in $(cat "$T/doc-export"); do
+    check "$m (documented in the export view) is in the table" grep -qx "$m" "$T/names"
 done
+awk -F'\t' 'NR == FNR { n[$1]; next } $1 in n { print $1 "\t" $2 "\t" $3 }' "$T/names" "$T/doc" |
+    sort > "$T/doc-tl"
+cut -f1-3 "$T/list" | sort > "$T/list-tl"
+if diff "$T/list-tl" "$T/doc-tl" > "$T/d"; then ok "--list-metrics and docs/metrics.md: the same types and labels"
+else fail "--list-metrics and docs/metrics.md differ (< code, > docs):"; cat "$T/d"; fi
 
 echo "== systemd unit"
 if command -v systemd-analyze >/dev/null; then

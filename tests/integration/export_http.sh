@@ -52,18 +52,18 @@ D1="netns=\"$NS0\",src=\"198.18.0.1\",dst=\"198.18.1.1\",dport=\"80\""
 D5="netns=\"$NS0\",src=\"198.18.0.1\",dst=\"198.18.1.5\",dport=\"80\""
 OTHER="netns=\"$NS0\",src=\"\",dst=\"other\",dport=\"\""
 eq "client TIME_WAIT" "$(metric "$P" "twkit_time_wait_sockets{netns=\"$NS0\",side=\"client\"}")" 465
-eq "time-wait ipv4" "$(metric "$P" "twkit_sockets{netns=\"$NS0\",family=\"ipv4\",state=\"time-wait\"}")" 465
+eq "time_wait ipv4" "$(metric "$P" "twkit_sockets{netns=\"$NS0\",family=\"ipv4\",state=\"time_wait\"}")" 465
 eq "destinations" "$(metric "$P" "twkit_destinations{netns=\"$NS0\"}")" 30
 eq "folded" "$(metric "$P" "twkit_destinations_folded{netns=\"$NS0\"}")" 25
-eq "worst destination TIME_WAIT" "$(metric "$P" "twkit_destination_ports_in_use{$D1,state=\"time-wait\"}")" 30
+eq "worst destination TIME_WAIT" "$(metric "$P" "twkit_destination_ports_in_use{$D1,state=\"time_wait\"}")" 30
 eq "worst destination established" "$(metric "$P" "twkit_destination_ports_in_use{$D1,state=\"established\"}")" 3
-eq "5th destination TIME_WAIT" "$(metric "$P" "twkit_destination_ports_in_use{$D5,state=\"time-wait\"}")" 26
+eq "5th destination TIME_WAIT" "$(metric "$P" "twkit_destination_ports_in_use{$D5,state=\"time_wait\"}")" 26
 # 6..30: 25+24+...+1 = 325
-eq "other: the sum of the folded" "$(metric "$P" "twkit_destination_ports_in_use{$OTHER,state=\"time-wait\"}")" 325
-eff=$(metric "$P" "twkit_ephemeral_ports{netns=\"$NS0\",kind=\"effective\"}")
+eq "other: the sum of the folded" "$(metric "$P" "twkit_destination_ports_in_use{$OTHER,state=\"time_wait\"}")" 325
+eff=$(metric "$P" "twkit_ephemeral_effective_ports{netns=\"$NS0\"}")
 eq "other: the worst folded ratio (25 ports)" "$(metric "$P" "twkit_destination_port_pressure_ratio{$OTHER}")" \
     "$(awk -v e="$eff" 'BEGIN { printf "%.15g", 25 / e }')"
-eq "series per destination state: 5 own + other" "$(grep -c '^twkit_destination_ports_in_use{.*state="time-wait"' "$P")" 6
+eq "series per destination state: 5 own + other" "$(grep -c '^twkit_destination_ports_in_use{.*state="time_wait"' "$P")" 6
 check "no series of a folded destination" bash -c "! grep -q 'dst=\"198.18.1.6\"' '$P'"
 eq "the partition sums to the ports in use" \
     "$(awk '/^twkit_destination_ports_in_use\{/ { s += $NF } END { print s }' "$P")" 468
@@ -75,7 +75,7 @@ echo "== the same figures as twkit stat --json"
 X "$TWKIT" stat --json --top 100 > "$T/stat.json"
 for d in 1 2 5 17 30; do
     want=$(jq -r ".namespaces[0].port_pressure.destinations[] | select(.remote_address==\"198.18.1.$d\") | .time_wait" "$T/stat.json")
-    got=$(metric "$P" "twkit_destination_ports_in_use{netns=\"$NS0\",src=\"198.18.0.1\",dst=\"198.18.1.$d\",dport=\"80\",state=\"time-wait\"}")
+    got=$(metric "$P" "twkit_destination_ports_in_use{netns=\"$NS0\",src=\"198.18.0.1\",dst=\"198.18.1.$d\",dport=\"80\",state=\"time_wait\"}")
     [ "$d" -gt 5 ] && got=folded
     [ "$d" -le 5 ] && eq "198.18.1.$d TIME_WAIT as stat says" "$got" "$want"
 done
@@ -100,10 +100,10 @@ timeout 30 head -n1 "$SGF" | grep -q ready || fail "second sockgen did not get r
 rm -f "$SGF"
 scrape "after the new destination" "$P"
 eq "the new destination has its series" \
-    "$(metric "$P" "twkit_destination_ports_in_use{netns=\"$NS0\",src=\"198.18.0.1\",dst=\"198.18.1.30\",dport=\"81\",state=\"time-wait\"}")" 40
+    "$(metric "$P" "twkit_destination_ports_in_use{netns=\"$NS0\",src=\"198.18.0.1\",dst=\"198.18.1.30\",dport=\"81\",state=\"time_wait\"}")" 40
 check "the destination that left the top 5 has none" bash -c "! grep -q 'dst=\"198.18.1.5\"' '$P'"
 eq "destinations now" "$(metric "$P" "twkit_destinations{netns=\"$NS0\"}")" 31
-eq "other takes the one that left" "$(metric "$P" "twkit_destination_ports_in_use{$OTHER,state=\"time-wait\"}")" 351
+eq "other takes the one that left" "$(metric "$P" "twkit_destination_ports_in_use{$OTHER,state=\"time_wait\"}")" 351
 kill "$SG2"; wait "$SG2" 2>/dev/null; SG2=
 
 echo "== routes and methods"

@@ -84,11 +84,11 @@ echo "load: $(jq -c '{ok: .connections.ok, errors, first_eaddrnotavail}' "$T/loa
 target=$(curl -s "$API/targets" | jq -c '.data.activeTargets[0] | {health, lastError}')
 eq "the target stayed up, no scrape error" "$target" '{"health":"up","lastError":""}'
 D='dst="198.18.0.2",dport="8080",src="198.18.0.1"'
-n=$(q "twkit_destination_ports_in_use{$D,state=\"time-wait\"}" | jq '.data.result | length')
+n=$(q "twkit_destination_ports_in_use{$D,state=\"time_wait\"}" | jq '.data.result | length')
 eq "the destination's TIME_WAIT series" "$n" 1
-tw=$(q "max_over_time(twkit_destination_ports_in_use{$D,state=\"time-wait\"}[2m])" | jq -r '.data.result[0].value[1]')
+tw=$(q "max_over_time(twkit_destination_ports_in_use{$D,state=\"time_wait\"}[2m])" | jq -r '.data.result[0].value[1]')
 check "its TIME_WAIT grew ($tw)" test "${tw:-0}" -ge 100
-for m in twkit_destination_port_pressure_ratio twkit_destination_reclaimable_ports_upper_bound \
+for m in twkit_destination_port_pressure_ratio twkit_destination_reclaimable_at_most_sockets \
          twkit_netstat_tcpext_tw_total twkit_exporter_dumps_total; do
     check "series in Prometheus: $m" bash -c "curl -s --get --data-urlencode 'query=$m' '$API/query' | jq -e '.data.result | length > 0' >/dev/null"
 done
