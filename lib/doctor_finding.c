@@ -50,7 +50,7 @@ const char *tw_finding_evidence(const struct tw_finding *f, const char *key)
 __thread int tw__doctor_oom;
 
 /* printf into a new string (NULL and tw__doctor_oom set on failure). */
-static char *vfmt(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static char *vfmt(const char *fmt, va_list ap)
 {
     char *p = NULL;
     if (vasprintf(&p, fmt, ap) < 0) {
