@@ -83,7 +83,7 @@ inner_scrape() {
     "$BIN/scrape" -c 10 127.0.0.1 "$PORT" > /dev/null || die "ten scrapes at once failed"
     local est
     while :; do
-        est=$(awk -v a="$(now)" -v t="${TIMES[one]:-0}" 'BEGIN { n = split(t, x, " "); print a + (n ? x[n] * 3.5 : 5) }')
+        est=$(awk -v a="$(now)" -v t="${TIMES[one]:-0}" 'BEGIN { n = split(t, x, " "); printf "%.3f", a + (n ? x[n] * 3.5 : 5) }')
         awk -v e="$est" -v d="$deadline" 'BEGIN { exit !(e < d) }' || break
         (( rounds >= ROUNDS )) && break
         measure floor "$BIN/floor"
