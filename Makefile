@@ -33,13 +33,13 @@ CFLAGS    ?= -O2 -g
 WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
              -Wmissing-prototypes -Wno-unused-parameter
 # pkg-config packages, one per line (scripts/install-deps installs them).
-DEPS_PKGS := libmnl jansson ncursesw
+DEPS_PKGS := libmnl jansson ncursesw libmicrohttpd gnutls yaml-0.1 libcrypt
 # The eBPF toolchain decides whether bpf/*.bpf.c are built (BPF=auto|0|1)
 # and, when they are, adds libbpf here.
 BPF_PHASE := config
 include bpf/build.mk
 PKG_CFLAGS := $(shell pkg-config --cflags $(DEPS_PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(DEPS_PKGS) 2>/dev/null || echo -lmnl -ljansson -lncursesw -ltinfo)
+PKG_LIBS   := $(shell pkg-config --libs $(DEPS_PKGS) 2>/dev/null || echo -lmnl -ljansson -lncursesw -ltinfo -lmicrohttpd -lgnutls -lyaml -lcrypt)
 CRIT_LIBS  := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
 
 ifneq ($(SAN),)

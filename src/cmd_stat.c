@@ -30,9 +30,10 @@ static const struct twx_opt stat_opts[] = {
                   "JSON output; schema *twkit.stat.v1*, documented in docs/stat-json.md."),
     {.lng = "prom", .type = TWX_FLAG, .off = offsetof(struct stat_args, prom),
      .help = "Prometheus text format (node_exporter's textfile collector)",
-     .doc = "Prometheus text exposition format, for node_exporter's textfile collector; "
-            "every series is a gauge named *twkit_\\**, with a *netns* label. Metric "
-            "reference: docs/metrics.md.",
+     .doc = "Prometheus text exposition format, for node_exporter's textfile collector: "
+            "the metrics *twkit export* serves (one table defines both), less the exporter's "
+            "own and the forecast, plus the top tables; every series is named *twkit_\\** "
+            "and has a *netns* label. Metric reference: docs/metrics.md.",
      .excl = TOOL_X_OUTPUT},
     {.lng = "top", .shrt = 'n', .type = TWX_UINT, .off = offsetof(struct stat_args, top),
      .arg = "N", .help = "rows per table",
@@ -148,15 +149,33 @@ static int collect_one(const struct stat_args *a, struct stat_ns *ns)
             twx_err("%s: %s", ns->label, err[0] ? err : tw_strerror(e));
         return TW_EXIT_RUNTIME;
     }
+    /* the kernel's counters, for the page's counter families: a kernel (or a
+     * fixture) without them gives no series, so a failure is no error */
+    if (a->prom)
+        ns->have_counters = tw_counters_read(&ns->counters, a->c.fixture) == 0;
     return 0;
 }
 
-static void render(const struct stat_args *a, struct stat_ns *list, size_t n)
+static int render(const struct stat_args *a, struct stat_ns *list, size_t n)
 {
     struct stat_view v = {.top = (unsigned)a->top, .color = tool_color};
     if (a->prom) {
-        metrics_write(stdout, list, n, v.top);
-        return;
+        struct metrics_ns *mns = calloc(n ? n : 1, sizeof(*mns));
+        if (!mns) {
+            twx_err("%s", strerror(ENOMEM));
+            return TW_EXIT_RUNTIME;
+        }
+        for (size_t i = 0; i < n; i++)
+            mns[i] = (struct metrics_ns){
+                .label = list[i].label,
+                .r = list[i].r,
+                .counters = list[i].have_counters ? &list[i].counters : NULL};
+        /* stat's rule: every destination above 50 % and at least --top */
+        struct metrics_page pg = {
+            .view = METRIC_VIEW_STAT, .ns = mns, .n_ns = n, .top = v.top, .keep_high = true};
+        metrics_render(stdout, METRIC_TEXT, &pg);
+        free(mns);
+        return 0;
     }
     if (a->c.json) {
         struct twx_json j;
@@ -171,13 +190,14 @@ static void render(const struct stat_args *a, struct stat_ns *list, size_t n)
         twx_json_arr_end(&j);
         twx_json_obj_end(&j);
         twx_json_end(&j);
-        return;
+        return 0;
     }
     for (size_t i = 0; i < n; i++) {
         if (i)
             fputs("\n\n", stdout);
         stat_render_table(stdout, &list[i], &v);
     }
+    return 0;
 }
 
 static int run_stat(int argc, char **argv)
@@ -268,7 +288,7 @@ static int run_stat(int argc, char **argv)
         tw_netns_release(&orig);
     }
     if (!rc)
-        render(&a, list, n);
+        rc = render(&a, list, n);
     for (size_t i = 0; i < n_alloc; i++) {
         tw_report_free(list[i].r);
         free(list[i].label);

@@ -15,6 +15,7 @@ const struct twx_cmd *const tool_commands[] = {
     &doctor_command,
     &lab_command,
     &explain_command,
+    &export_command,
     &trace_command,
     NULL,
 };

@@ -1,63 +1,50 @@
 /*
- * metrics.c — the Prometheus metrics of a TIME_WAIT report (metrics.h):
- * one table of definitions, each with the function that writes its
- * samples, and the writer that `twkit stat --prom` and `twkit export` use.
- * Label values go through the exposition format's escaping (backslash,
- * quote, newline), so any namespace name is safe here.
+ * metrics.c — the writer of the two Prometheus exposition formats and the
+ * walk over the metric definition table (metrics_emit.c holds the rows).
+ *
+ * Text format 0.0.4 (what `promtool check metrics` and node_exporter's
+ * textfile collector read) and OpenMetrics 1.0.0 (what Prometheus asks for
+ * first) differ in a few places only, all of them here: a counter family is
+ * named with "_total" in 0.0.4 and without it in OpenMetrics (its samples
+ * carry "_total" in both); an info family is a gauge named "…_info" in
+ * 0.0.4; OpenMetrics has "# UNIT" lines, escapes '"' in HELP, and ends with
+ * "# EOF".  A family's header is written before its first sample, so a
+ * family with nothing to say (no engine, no namespace) leaves no trace.
+ *
+ * Label values come from outside (namespace names) and must be valid UTF-8
+ * for Prometheus to take the page at all: bytes that are not are written
+ * as U+FFFD.  The label words twkit chooses itself (metrics_state) are
+ * node_exporter's, so that a query written for node_tcp_connection_states
+ * reads twkit's series the same way.
  */
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "metrics.h"
 
-/* ---- writing samples ---------------------------------------------------------- */
+struct metrics_writer {
+    FILE *f;
+    enum metric_format fmt;
+    const struct metric_def *cur; /* family whose header is out */
+    size_t samples;
+};
 
-static void esc(FILE *f, const char *s)
+const char *metrics_sample_name(const struct metric_def *d, char *buf, size_t len)
 {
-    for (; *s; s++) {
-        if (*s == '\\' || *s == '"')
-            fputc('\\', f);
-        if (*s == '\n') {
-            fputs("\\n", f);
-            continue;
-        }
-        fputc(*s, f);
-    }
+    const char *suffix = d->type == METRIC_COUNTER ? "_total" : d->type == METRIC_INFO ? "_info" : "";
+    snprintf(buf, len, "%s%s", d->name, suffix);
+    return buf;
 }
 
-/* "name{netns="..."" — the labels follow with lab(), the value with val_*(). */
-static void begin(FILE *f, const struct metric_def *m, const struct stat_ns *ns)
+const char *metrics_views(const struct metric_def *d)
 {
-    fprintf(f, "%s{netns=\"", m->name);
-    esc(f, ns->label ? ns->label : "");
-    fputc('"', f);
-}
-
-static void lab(FILE *f, const char *key, const char *val)
-{
-    fprintf(f, ",%s=\"", key);
-    esc(f, val);
-    fputc('"', f);
-}
-
-static void lab_u(FILE *f, const char *key, unsigned val)
-{
-    fprintf(f, ",%s=\"%u\"", key, val);
-}
-
-static void lab_addr(FILE *f, const char *key, const struct tw_addr *a)
-{
-    char b[64];
-    lab(f, key, tw_addr_str(a, b, sizeof(b)));
-}
-
-static void val_u(FILE *f, uint64_t v)
-{
-    fprintf(f, "} %llu\n", (unsigned long long)v);
-}
-
-static void val_d(FILE *f, double v)
-{
-    fprintf(f, "} %.6f\n", v);
+    unsigned v = d->views & (METRIC_VIEW_STAT | METRIC_VIEW_EXPORT);
+    return v == (METRIC_VIEW_STAT | METRIC_VIEW_EXPORT) ? "stat, export"
+           : v == METRIC_VIEW_STAT                      ? "stat"
+           : v == METRIC_VIEW_EXPORT                    ? "export"
+                                                        : "";
 }
 
 const char *metrics_state(int state)
@@ -70,343 +57,236 @@ const char *metrics_state(int state)
         [TW_LAST_ACK] = "last_ack",       [TW_LISTEN] = "listen",
         [TW_CLOSING] = "closing",         [TW_NEW_SYN_RECV] = "new_syn_recv",
     };
-    return state > 0 && state < TW_STATE_MAX ? names[state] : "unknown";
+    return state > 0 && state < TW_STATE_MAX && names[state] ? names[state] : "unknown";
 }
 
-/* The destinations a namespace reports (its >50 % ones and at least top). */
-#define EACH_DEST(ns, top, p)                                                         \
-    for (size_t d_ = 0, n_ = stat_pressure_rows((ns)->r, (top));                      \
-         d_ < n_ && ((p) = &(ns)->r->pressure[d_], 1); d_++)
-
-static void dest_labels(FILE *f, const struct tw_pressure *p)
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 if it is not one. */
+static size_t utf8_len(const unsigned char *s)
 {
-    lab_addr(f, "src", &p->laddr);
-    lab_addr(f, "dst", &p->raddr);
-    lab_u(f, "dport", p->rport);
+    unsigned c = s[0];
+    size_t n;
+    unsigned min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, min = 0x10000;
+    else
+        return 0;
+    unsigned cp = c & (0x7f >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
 }
 
-/* ---- the metrics ----------------------------------------------------------------- */
-
-static void m_sockets(FILE *f, const struct metric_def *m, const struct stat_ns *ns, unsigned top)
+/* Escape a label value or HELP text; quote: escape '"' too. */
+static void esc(FILE *f, const char *s, bool quote)
 {
-    for (int fam = 0; fam < 2; fam++)
-        for (int s = 1; s < TW_STATE_MAX; s++) {
-            if (!(ns->r->state_mask & TW_STATE_BIT(s)))
-                continue;
-            begin(f, m, ns);
-            lab(f, "family", fam ? "ipv6" : "ipv4");
-            lab(f, "state", metrics_state(s));
-            val_u(f, ns->r->states[fam][s]);
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        if (*p == '\\') {
+            fputs("\\\\", f);
+            p++;
+        } else if (*p == '\n') {
+            fputs("\\n", f);
+            p++;
+        } else if (*p == '"' && quote) {
+            fputs("\\\"", f);
+            p++;
+        } else {
+            size_t n = utf8_len(p);
+            if (n == 0) {
+                fputs("\xef\xbf\xbd", f); /* U+FFFD */
+                p++;
+            } else {
+                fwrite(p, 1, n, f);
+                p += n;
+            }
         }
-}
-
-static void m_tw_side(FILE *f, const struct metric_def *m, const struct stat_ns *ns, unsigned top)
-{
-    for (int side = 0; side < 2; side++) {
-        begin(f, m, ns);
-        lab(f, "side", side ? "server" : "client");
-        val_u(f, side ? ns->r->tw_server : ns->r->tw_client);
     }
 }
 
-static void m_tw_expiring(FILE *f, const struct metric_def *m, const struct stat_ns *ns,
-                          unsigned top)
+static void header(struct metrics_writer *w, const struct metric_def *d)
 {
-    for (unsigned b = 0; b < TW_EXPIRY_BUCKETS; b++) {
-        begin(f, m, ns);
-        lab_u(f, "from_seconds", b * TW_EXPIRY_BUCKET_MS / 1000);
-        lab_u(f, "to_seconds", (b + 1) * TW_EXPIRY_BUCKET_MS / 1000);
-        val_u(f, ns->r->tw_expiry[b]);
-    }
-}
-
-static void m_tw_freed(FILE *f, const struct metric_def *m, const struct stat_ns *ns, unsigned top)
-{
-    begin(f, m, ns);
-    val_u(f, ns->r->tw_freed_10s);
-}
-
-static void m_tw_memory(FILE *f, const struct metric_def *m, const struct stat_ns *ns, unsigned top)
-{
-    begin(f, m, ns);
-    lab(f, "kind", "slab");
-    val_u(f, ns->r->tw_slab_bytes);
-    begin(f, m, ns);
-    lab(f, "kind", "bind_buckets");
-    val_u(f, ns->r->bind_bytes);
-}
-
-static void m_sockstat_tw(FILE *f, const struct metric_def *m, const struct stat_ns *ns,
-                          unsigned top)
-{
-    if (ns->r->kernel.sock_tw < 0)
+    char sample[128];
+    if (w->cur == d)
         return;
-    begin(f, m, ns);
-    val_u(f, (uint64_t)ns->r->kernel.sock_tw);
-}
-
-static void m_max_tw(FILE *f, const struct metric_def *m, const struct stat_ns *ns, unsigned top)
-{
-    if (ns->r->kernel.max_tw_buckets < 0)
+    w->cur = d;
+    if (w->fmt == METRIC_TEXT) {
+        metrics_sample_name(d, sample, sizeof(sample));
+        fprintf(w->f, "# HELP %s ", sample);
+        esc(w->f, d->help, false);
+        fprintf(w->f, "\n# TYPE %s %s\n", sample, d->type == METRIC_COUNTER ? "counter" : "gauge");
         return;
-    begin(f, m, ns);
-    val_u(f, (uint64_t)ns->r->kernel.max_tw_buckets);
+    }
+    static const char *const om_type[] = {"gauge", "counter", "info"};
+    fprintf(w->f, "# TYPE %s %s\n", d->name, om_type[d->type]);
+    if (d->unit)
+        fprintf(w->f, "# UNIT %s %s\n", d->name, d->unit);
+    fprintf(w->f, "# HELP %s ", d->name);
+    esc(w->f, d->help, true);
+    fputc('\n', w->f);
 }
 
-static void m_sysctl(FILE *f, const struct metric_def *m, const struct stat_ns *ns, unsigned top)
+static void begin(struct metrics_writer *w, const struct metric_def *d, const struct metrics_ns *ns,
+                  const struct metrics_label *l, size_t nl)
 {
-    const struct tw_kernel *k = &ns->r->kernel;
-    const struct {
-        const char *name;
-        long v;
-    } sc[] = {
-        {"net.ipv4.tcp_tw_reuse", k->tw_reuse},
-        {"net.ipv4.tcp_tw_reuse_delay", k->tw_reuse_delay_ms},
-        {"net.ipv4.tcp_timestamps", k->timestamps},
-        {"net.ipv4.tcp_fin_timeout", k->fin_timeout},
-        {"net.ipv4.tcp_rfc1337", k->rfc1337},
-        {"net.ipv4.ip_local_port_range_low", k->port_lo},
-        {"net.ipv4.ip_local_port_range_high", k->port_hi},
-    };
-    for (size_t s = 0; s < sizeof(sc) / sizeof(sc[0]); s++) {
-        if (sc[s].v < 0)
-            continue; /* absent: no series, never -1 */
-        begin(f, m, ns);
-        lab(f, "name", sc[s].name);
-        val_u(f, (uint64_t)sc[s].v);
+    char sample[128];
+    header(w, d);
+    fputs(metrics_sample_name(d, sample, sizeof(sample)), w->f);
+    if (!ns && !nl) {
+        fputc(' ', w->f);
+        return;
+    }
+    fputc('{', w->f);
+    bool first = true;
+    if (ns) {
+        fputs("netns=\"", w->f);
+        esc(w->f, ns->label, true);
+        fputc('"', w->f);
+        first = false;
+    }
+    for (size_t i = 0; i < nl; i++) {
+        fprintf(w->f, "%s%s=\"", first ? "" : ",", l[i].k);
+        esc(w->f, l[i].v, true);
+        fputc('"', w->f);
+        first = false;
+    }
+    fputs("} ", w->f);
+}
+
+void mw_u64(struct metrics_writer *w, const struct metric_def *d, const struct metrics_ns *ns,
+            const struct metrics_label *l, size_t nl, uint64_t v)
+{
+    begin(w, d, ns, l, nl);
+    fprintf(w->f, "%llu\n", (unsigned long long)v);
+    w->samples++;
+}
+
+void mw_f64(struct metrics_writer *w, const struct metric_def *d, const struct metrics_ns *ns,
+            const struct metrics_label *l, size_t nl, double v)
+{
+    begin(w, d, ns, l, nl);
+    if (isnan(v))
+        fputs("NaN\n", w->f);
+    else if (isinf(v))
+        fputs(v > 0 ? "+Inf\n" : "-Inf\n", w->f);
+    else
+        fprintf(w->f, "%.15g\n", v);
+    w->samples++;
+}
+
+size_t metrics_render(FILE *f, enum metric_format fmt, const struct metrics_page *p)
+{
+    struct metrics_writer w = {.f = f, .fmt = fmt};
+    for (size_t i = 0; i < metric_ndefs; i++) {
+        const struct metric_def *d = &metric_defs[i];
+        if (d->views & p->view)
+            d->emit(&w, d, p);
+    }
+    if (fmt == METRIC_OPENMETRICS)
+        fputs("# EOF\n", f);
+    return w.samples;
+}
+
+void metrics_list(FILE *f, unsigned view)
+{
+    static const char *const types[] = {"gauge", "counter", "info"};
+    char sample[128];
+    for (size_t i = 0; i < metric_ndefs; i++) {
+        const struct metric_def *d = &metric_defs[i];
+        if (!(d->views & view))
+            continue;
+        fprintf(f, "%s\t%s\t%s\t%s%s\n", metrics_sample_name(d, sample, sizeof(sample)),
+                types[d->type], d->labels, d->help,
+                d->engine ? " (needs the rate engine)" : "");
     }
 }
 
-static void m_range(FILE *f, const struct metric_def *m, const struct stat_ns *ns, unsigned top)
+/* ---- Accept negotiation ------------------------------------------------------------ */
+
+static const char *skip_ws(const char *s)
 {
-    begin(f, m, ns);
-    val_u(f, ns->r->range_size);
+    while (*s == ' ' || *s == '\t')
+        s++;
+    return s;
 }
 
-static void m_excluded(FILE *f, const struct metric_def *m, const struct stat_ns *ns, unsigned top)
+/* Parse one media range [s, end): type/subtype, the version parameter, q. */
+static void media_range(const char *s, const char *end, double *q_om, double *q_text)
 {
-    const struct {
-        const char *reason;
-        uint32_t v;
-    } x[] = {{"reserved", ns->r->range_reserved},
-             {"listening", ns->r->range_listeners},
-             {"parity", ns->r->range_parity}};
-    for (size_t i = 0; i < sizeof(x) / sizeof(x[0]); i++) {
-        begin(f, m, ns);
-        lab(f, "reason", x[i].reason);
-        val_u(f, x[i].v);
-    }
-}
-
-static void m_effective(FILE *f, const struct metric_def *m, const struct stat_ns *ns, unsigned top)
-{
-    begin(f, m, ns);
-    val_u(f, ns->r->effective_range);
-}
-
-static void m_host_ports(FILE *f, const struct metric_def *m, const struct stat_ns *ns,
-                         unsigned top)
-{
-    begin(f, m, ns);
-    val_u(f, ns->r->host_ports_in_use);
-}
-
-static void m_host_ratio(FILE *f, const struct metric_def *m, const struct stat_ns *ns,
-                         unsigned top)
-{
-    begin(f, m, ns);
-    val_d(f, ns->r->host_pct / 100.0);
-}
-
-static void m_dest_in_use(FILE *f, const struct metric_def *m, const struct stat_ns *ns,
-                          unsigned top)
-{
-    const struct tw_pressure *p;
-    EACH_DEST(ns, top, p)
-    {
-        const struct {
-            const char *st;
-            uint64_t v;
-        } c[] = {{"time_wait", p->time_wait}, {"established", p->established}, {"other", p->other}};
-        for (size_t s = 0; s < 3; s++) {
-            begin(f, m, ns);
-            dest_labels(f, p);
-            lab(f, "state", c[s].st);
-            val_u(f, c[s].v);
+    char type[64] = "", version[32] = "";
+    double q = 1.0;
+    s = skip_ws(s);
+    size_t n = strcspn(s, ";");
+    if (s + n > end)
+        n = (size_t)(end - s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    if (n >= sizeof(type))
+        return;
+    memcpy(type, s, n);
+    s += n;
+    while (s < end && *s == ';') {
+        s = skip_ws(s + 1);
+        size_t k = strcspn(s, "=;,");
+        if (s + k > end)
+            k = (size_t)(end - s);
+        const char *v = s + k;
+        size_t vn = 0;
+        if (v < end && *v == '=') {
+            v = skip_ws(v + 1);
+            vn = strcspn(v, ";,");
+            if (v + vn > end)
+                vn = (size_t)(end - v);
+            while (vn && (v[vn - 1] == ' ' || v[vn - 1] == '\t'))
+                vn--;
         }
-    }
-}
-
-/* One series per destination: an integer count or a ratio out of a percent. */
-static void dest_each(FILE *f, const struct metric_def *m, const struct stat_ns *ns, unsigned top,
-                      uint64_t (*count)(const struct tw_pressure *),
-                      double (*pct)(const struct tw_pressure *))
-{
-    const struct tw_pressure *p;
-    EACH_DEST(ns, top, p)
-    {
-        begin(f, m, ns);
-        dest_labels(f, p);
-        if (count)
-            val_u(f, count(p));
-        else
-            val_d(f, pct(p) / 100.0);
-    }
-}
-
-static uint64_t reclaim(const struct tw_pressure *p) { return p->reclaimable; }
-static uint64_t reclaim_max(const struct tw_pressure *p) { return p->reclaimable_max; }
-static double pct(const struct tw_pressure *p) { return p->pct; }
-static double pct_min(const struct tw_pressure *p) { return p->pct_min; }
-
-static void m_dest_reclaim(FILE *f, const struct metric_def *m, const struct stat_ns *ns,
-                           unsigned top)
-{
-    dest_each(f, m, ns, top, reclaim, NULL);
-}
-
-static void m_dest_reclaim_max(FILE *f, const struct metric_def *m, const struct stat_ns *ns,
-                               unsigned top)
-{
-    dest_each(f, m, ns, top, reclaim_max, NULL);
-}
-
-static void m_dest_ratio(FILE *f, const struct metric_def *m, const struct stat_ns *ns,
-                         unsigned top)
-{
-    dest_each(f, m, ns, top, NULL, pct);
-}
-
-static void m_dest_ratio_reused(FILE *f, const struct metric_def *m, const struct stat_ns *ns,
-                                unsigned top)
-{
-    dest_each(f, m, ns, top, NULL, pct_min);
-}
-
-static void m_top(FILE *f, const struct metric_def *m, const struct stat_ns *ns, enum tw_top_kind k)
-{
-    const struct tw_top *t = &ns->r->top[k];
-    for (size_t i = 0; i < t->n; i++) {
-        const struct tw_top_row *row = &t->rows[i];
-        begin(f, m, ns);
-        switch (k) {
-        case TW_TOP_LPORT:
-            lab_u(f, "port", row->lport);
-            lab(f, "side", row->server_side ? "server" : "client");
-            break;
-        case TW_TOP_RADDR:
-            lab_addr(f, "address", &row->raddr);
-            break;
-        case TW_TOP_LADDR:
-            lab_addr(f, "address", &row->laddr);
-            break;
-        default:
-            lab_addr(f, "src", &row->laddr);
-            lab_addr(f, "dst", &row->raddr);
-            if (row->server_side)
-                lab(f, "dport", "");
-            else
-                lab_u(f, "dport", row->rport);
-            lab(f, "side", row->server_side ? "server" : "client");
+        if (k == 1 && (*s == 'q' || *s == 'Q')) {
+            char b[16];
+            if (vn && vn < sizeof(b)) {
+                memcpy(b, v, vn);
+                b[vn] = '\0';
+                char *e;
+                double x = strtod(b, &e);
+                q = (*e || x != x || x < 0 || x > 1) ? 0 : x;
+            }
+        } else if (k == 7 && !strncasecmp(s, "version", 7) && vn < sizeof(version)) {
+            memcpy(version, v, vn);
+            version[vn] = '\0';
         }
-        val_u(f, row->count);
+        s = skip_ws(v + vn);
+    }
+    if (!strcasecmp(type, "application/openmetrics-text")) {
+        if ((!version[0] || !strcmp(version, "1.0.0") || !strcmp(version, "0.0.1")) && q > *q_om)
+            *q_om = q;
+    } else if (!strcasecmp(type, "text/plain")) {
+        if ((!version[0] || !strcmp(version, "0.0.4")) && q > *q_text)
+            *q_text = q;
+    } else if (!strcmp(type, "*/*") || !strcasecmp(type, "text/*")) {
+        if (q > *q_text)
+            *q_text = q;
     }
 }
 
-static void m_top_lport(FILE *f, const struct metric_def *m, const struct stat_ns *ns, unsigned top)
+enum metric_format metrics_negotiate(const char *accept)
 {
-    m_top(f, m, ns, TW_TOP_LPORT);
-}
-
-static void m_top_raddr(FILE *f, const struct metric_def *m, const struct stat_ns *ns, unsigned top)
-{
-    m_top(f, m, ns, TW_TOP_RADDR);
-}
-
-static void m_top_dest(FILE *f, const struct metric_def *m, const struct stat_ns *ns, unsigned top)
-{
-    m_top(f, m, ns, TW_TOP_DEST);
-}
-
-static void m_top_laddr(FILE *f, const struct metric_def *m, const struct stat_ns *ns, unsigned top)
-{
-    m_top(f, m, ns, TW_TOP_LADDR);
-}
-
-static void m_dump(FILE *f, const struct metric_def *m, const struct stat_ns *ns, unsigned top)
-{
-    begin(f, m, ns);
-    val_d(f, ns->r->dump_seconds);
-}
-
-/* ---- the table ---------------------------------------------------------------------- */
-
-const struct metric_def metric_defs[] = {
-    {"twkit_sockets", "gauge", "family,state",
-     "TCP sockets by family and state.", m_sockets},
-    {"twkit_time_wait_sockets", "gauge", "side",
-     "TIME_WAIT sockets by side (server: the local port is a listening port).", m_tw_side},
-    {"twkit_time_wait_expiring_sockets", "gauge", "from_seconds,to_seconds",
-     "TIME_WAIT sockets by time left before expiry, in 5 second buckets.", m_tw_expiring},
-    {"twkit_time_wait_ports_freed_next_10s_sockets", "gauge", "",
-     "Client-side TIME_WAIT sockets that expire within 10 seconds.", m_tw_freed},
-    {"twkit_time_wait_memory_bytes", "gauge", "kind",
-     "Kernel memory held by TIME_WAIT: slab objects and (at least) bind buckets.", m_tw_memory},
-    {"twkit_sockstat_time_wait_sockets", "gauge", "",
-     "The kernel's own count (/proc/net/sockstat tw: TIME_WAIT and FIN_WAIT2 minisocks).",
-     m_sockstat_tw},
-    {"twkit_tcp_max_tw_buckets", "gauge", "",
-     "net.ipv4.tcp_max_tw_buckets of the namespace.", m_max_tw},
-    {"twkit_tcp_sysctl", "gauge", "name",
-     "TIME_WAIT-related TCP sysctls of the namespace (absent ones have no series).", m_sysctl},
-    {"twkit_ephemeral_range_ports", "gauge", "",
-     "Ports in net.ipv4.ip_local_port_range.", m_range},
-    {"twkit_ephemeral_excluded_ports", "gauge", "reason",
-     "Ports of the range connect() cannot use: reserved, held by a listener, or lost to "
-     "same-parity range ends.", m_excluded},
-    {"twkit_ephemeral_effective_ports", "gauge", "",
-     "Ports of the range connect() can use for one destination (the effective range).",
-     m_effective},
-    {"twkit_host_ports_in_use", "gauge", "",
-     "Distinct local ports in the range held by client-side sockets of every destination: "
-     "what bind() before connect() without IP_BIND_ADDRESS_NO_PORT cannot use.", m_host_ports},
-    {"twkit_host_port_pressure_ratio", "gauge", "",
-     "twkit_host_ports_in_use over the effective range.", m_host_ratio},
-    {"twkit_destination_ports_in_use", "gauge", "src,dst,dport,state",
-     "Client-side ports in use per destination, by state: time_wait, established, other.",
-     m_dest_in_use},
-    {"twkit_destination_reclaimable_sockets", "gauge", "src,dst,dport",
-     "TIME_WAIT known to be reusable by connect() now (0 unless the source sees the peer's "
-     "timestamps).", m_dest_reclaim},
-    {"twkit_destination_reclaimable_at_most_sockets", "gauge", "src,dst,dport",
-     "Upper bound of the TIME_WAIT reusable by connect() now: reusable if the peer sent TCP "
-     "timestamps.", m_dest_reclaim_max},
-    {"twkit_destination_port_pressure_ratio", "gauge", "src,dst,dport",
-     "Ports held per destination (known-reclaimable excluded) over the effective range.",
-     m_dest_ratio},
-    {"twkit_destination_port_pressure_if_reused_ratio", "gauge", "src,dst,dport",
-     "The pressure if every peer sent TCP timestamps (the at-most bound excluded).",
-     m_dest_ratio_reused},
-    {"twkit_time_wait_top_local_port_sockets", "gauge", "port,side",
-     "TIME_WAIT sockets of the top local ports.", m_top_lport},
-    {"twkit_time_wait_top_remote_address_sockets", "gauge", "address",
-     "TIME_WAIT sockets of the top remote addresses.", m_top_raddr},
-    {"twkit_time_wait_top_destination_sockets", "gauge", "src,dst,dport,side",
-     "TIME_WAIT sockets of the top destinations (dport empty: server side).", m_top_dest},
-    {"twkit_time_wait_top_local_address_sockets", "gauge", "address",
-     "TIME_WAIT sockets of the top local addresses.", m_top_laddr},
-    {"twkit_stat_dump_duration_seconds", "gauge", "",
-     "Time the socket dump took.", m_dump},
-};
-
-const size_t metric_defs_n = sizeof(metric_defs) / sizeof(metric_defs[0]);
-
-void metrics_write(FILE *f, const struct stat_ns *list, size_t n, unsigned top)
-{
-    for (size_t i = 0; i < metric_defs_n; i++) {
-        const struct metric_def *m = &metric_defs[i];
-        fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name, m->type);
-        for (size_t k = 0; k < n; k++)
-            m->samples(f, m, &list[k], top);
+    double q_om = 0, q_text = 0;
+    if (!accept)
+        return METRIC_TEXT;
+    const char *s = accept;
+    while (*s) {
+        const char *end = s + strcspn(s, ",");
+        media_range(s, end, &q_om, &q_text);
+        s = *end ? end + 1 : end;
     }
+    return q_om > 0 && q_om >= q_text ? METRIC_OPENMETRICS : METRIC_TEXT;
 }

@@ -17,6 +17,8 @@ struct stat_ns {
                            "fixture DIR" (raw: the human view escapes it) */
     uint64_t inode;
     struct tw_report *r;
+    struct tw_counters counters; /* TcpExt/Tcp, read for --prom */
+    bool have_counters;
 };
 
 struct stat_view {

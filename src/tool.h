@@ -43,6 +43,7 @@ extern const struct twx_cmd lab_command;
 extern const struct twx_cmd lab_load_command;
 extern const struct twx_cmd lab_backend_command;
 extern const struct twx_cmd explain_command;
+extern const struct twx_cmd export_command;
 extern const struct twx_cmd trace_command;
 
 /* Every top-level command, NULL-terminated (commands.c). */

@@ -18,7 +18,8 @@
  *   mkdoc check DOCDIR    exit 1 and name each part that differs
  *   mkdoc commands        one line per command: NAME<TAB>MAN<TAB>ARGS-SIZE
  *   mkdoc options CMD     one line per option: LONG<TAB>SHORT<TAB>TYPE<TAB>EXAMPLE<TAB>REPEAT
- *   mkdoc metrics         one line per Prometheus metric: NAME<TAB>TYPE<TAB>LABELS
+ *   mkdoc metrics         one line per Prometheus metric family, every view:
+ *                         NAME<TAB>TYPE<TAB>LABELS<TAB>VIEWS ("stat, export")
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,9 +249,13 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc == 2 && !strcmp(argv[1], "metrics")) {
-        for (size_t i = 0; i < metric_defs_n; i++)
-            printf("%s\t%s\t%s\n", metric_defs[i].name, metric_defs[i].type,
-                   metric_defs[i].labels);
+        static const char *const types[] = {"gauge", "counter", "info"};
+        char sample[128];
+        for (size_t i = 0; i < metric_ndefs; i++) {
+            const struct metric_def *d = &metric_defs[i];
+            printf("%s\t%s\t%s\t%s\n", metrics_sample_name(d, sample, sizeof(sample)),
+                   types[d->type], d->labels, metrics_views(d));
+        }
         return 0;
     }
     fprintf(stderr, "usage: mkdoc sync|check DOCDIR | commands | options CMD | metrics\n");

@@ -109,7 +109,7 @@ golden crafted-nl.json "$T/crafted-nl.json.g"
 jq 'del(.time) | .namespaces[] |= del(.dump_seconds)' "$T/long-ipv6.json" >"$T/long-ipv6.json.g"
 golden long-ipv6.json "$T/long-ipv6.json.g"
 "$TWKIT" stat --prom --fixture $S/crafted-nl |
-    sed -E 's/^(twkit_stat_dump_duration_seconds\{.*\}) .*/\1 X/' >"$T/crafted-nl.prom"
+    sed -E 's/^(twkit_dump_duration_seconds\{.*\}) .*/\1 X/' >"$T/crafted-nl.prom"
 golden crafted-nl.prom "$T/crafted-nl.prom"
 
 echo "a hostile fixture path"

@@ -43,6 +43,12 @@ check "--netns all table has ours" grep -q "^twkit stat  netns $NS (net:\[$inode
 eq "--netns all: each namespace one table" "$(grep '^twkit stat  netns' "$TMPJ" | sort | uniq -d | wc -l)" 0
 "$TWKIT" stat --netns "$NS" --prom > "$TMPJ"
 check "prom carries the netns label" grep -q "twkit_time_wait_sockets{netns=\"$NS\",side=\"client\"} 9" "$TMPJ"
+# the kernel counters are the namespace's own: 9 entered TIME_WAIT there (the
+# host's count is another number), 10 connect()s
+eq "prom: the namespace's TcpExt TW counter" \
+    "$(grep "^twkit_netstat_tcpext_tw_total{netns=\"$NS\"} " "$TMPJ" | awk '{ print $2 }')" 9
+eq "prom: the namespace's Tcp ActiveOpens counter" \
+    "$(grep "^twkit_netstat_tcp_active_opens_total{netns=\"$NS\"} " "$TMPJ" | awk '{ print $2 }')" 10
 
 echo "errors"
 out=$("$TWKIT" stat --netns twkit-no-such-ns-$$ 2>&1); rc=$?
