@@ -239,6 +239,36 @@ static void assign_conn(struct xrun *r, struct xseg *s)
     }
 }
 
+/* Was segment s, read in the burst that followed event cause, sent by a
+ * kernel timer all the same?  A reply to a delivered segment is queued on
+ * the tun before write() returns, so it is normally read in that burst; but
+ * when this process is descheduled for longer than the delayed-ACK timer
+ * (40 ms), a timer's segment is read in the same burst too.  The sender's
+ * TSval tells them apart: it is the sender's CLOCK_MONOTONIC in ms plus a
+ * per-connection offset, estimated from its earlier segments as the largest
+ * TSval minus read time (read time is never before the sending). */
+static bool sent_later_than(const struct xrun *r, const struct xseg *s, int cause)
+{
+    if (!s->has_ts || cause < 0)
+        return false;
+    bool have = false;
+    int32_t off = 0;
+    for (int i = 0; i < s->id; i++) {
+        const struct xseg *o = &r->seg[i];
+        if (o->from != s->from || o->conn != s->conn || !o->has_ts)
+            continue;
+        int32_t d = (int32_t)(o->tsval - (uint32_t)((r->t0 + o->sent_ns) / 1000000u));
+        if (!have || d - off > 0)
+            off = d;
+        have = true;
+    }
+    if (!have)
+        return false;
+    uint32_t sent_ms = s->tsval - (uint32_t)off;
+    uint32_t cause_ms = (uint32_t)((r->t0 + r->ev[cause].t_ns) / 1000000u);
+    return (int32_t)(sent_ms - cause_ms) >= 20;
+}
+
 /* Read one packet from host h's tun; false when there is none. */
 static bool relay_one(struct xrun *r, int h)
 {
@@ -268,7 +298,7 @@ static bool relay_one(struct xrun *r, int h)
     int e = x_event(r, XE_SEND, h, s->id);
     if (e >= 0) {
         s->sent_ns = r->ev[e].t_ns;
-        r->ev[e].timer = r->burst_cause < 0;
+        r->ev[e].timer = r->burst_cause < 0 || sent_later_than(r, s, r->burst_cause);
         if (r->pending_narr[h][0]) {
             memcpy(r->ev[e].narr, r->pending_narr[h], sizeof(r->ev[e].narr));
             r->pending_narr[h][0] = 0;
