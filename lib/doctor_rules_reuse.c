@@ -84,8 +84,11 @@ static const char SRC_TS[] = "net/ipv4/tcp_ipv4.c tcp_twsk_unique() (tw_ts_recen
 static const char EXPL_TS[] =
     "connect() reclaims a TIME_WAIT only when the peer sent timestamps on the old "
     "connection (tw_ts_recent_stamp != 0): PAWS is what keeps its delayed segments out of "
-    "the new one. With tcp_timestamps = 0 this host offers none, no peer echoes any, and "
-    "tcp_tw_reuse never reclaims anything, whatever its value.";
+    "the new one. With tcp_timestamps = 0 this host offers none on new connections, no "
+    "peer echoes any, and tcp_tw_reuse never reclaims their TIME_WAIT, whatever its value. "
+    "The kernel does not look at the sysctl when it reclaims: a TIME_WAIT of a connection "
+    "made while timestamps were on keeps the peer's stamp and can still be taken over "
+    "until it expires (measured: TWRecycled kept rising for up to 60 s after the change).";
 
 void tw__rule_timestamps(struct tw__dctx *x)
 {
@@ -93,8 +96,8 @@ void tw__rule_timestamps(struct tw__dctx *x)
         return;
     enum tw_severity sev = x->hot ? TW_SEV_CRIT : x->k->tw_reuse ? TW_SEV_WARN : TW_SEV_INFO;
     struct tw_finding *f = ADD(x, "timestamps-off", sev, EXPL_TS, SRC_TS,
-                               "tcp_timestamps = 0: tcp_tw_reuse = %d cannot reclaim any "
-                               "TIME_WAIT",
+                               "tcp_timestamps = 0: tcp_tw_reuse = %d cannot reclaim the "
+                               "TIME_WAIT of any connection made from now on",
                                x->k->tw_reuse);
     EVN(f, "tcp_timestamps", "%d", x->k->timestamps);
     EVN(f, "tcp_tw_reuse", "%d", x->k->tw_reuse);

@@ -229,7 +229,10 @@ void tw_forecast_dest_from(const struct tw_report *r, const struct tw_pressure *
     d->rate = rate;
     /* 6.14+: the sysctl (ms); before, 1 s granularity: (0, 1] s, so 1 s at worst */
     d->delay_s = k->tw_reuse_delay_ms > 0 ? k->tw_reuse_delay_ms / 1000.0 : 1.0;
-    if (!p->reuse_applies)
+    /* with tcp_timestamps=0 the new connections carry no timestamps, so
+     * their TIME_WAIT are never reusable (p = 0, no bound); some of today's
+     * may be, which only makes the forecast early, never late */
+    if (!p->reuse_applies || k->timestamps == 0)
         return;
     if (r->reuse_exact) {
         /* the source saw the peers' timestamps: the share of TIME_WAIT old enough

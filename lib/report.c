@@ -112,7 +112,6 @@ int tw_report_new(const struct tw_report_opts *o, struct tw_report **out)
     r->priv->lo = 32768;
     r->priv->hi = 60999;
     r->priv->reuse = 2;
-    r->priv->ts = true;
     r->priv->delay_ms = 1000;
     *out = r;
     return 0;
@@ -128,7 +127,6 @@ void tw_report_set_kernel(struct tw_report *r, const struct tw_kernel *k)
         p->hi = k->port_hi;
     }
     p->reuse = k->tw_reuse;
-    p->ts = k->timestamps >= 1;
     /* 6.14+ has the sysctl (ms); before, the age test had 1 s granularity */
     p->delay_ms = k->tw_reuse_delay_ms >= 0 ? (uint32_t)k->tw_reuse_delay_ms : 1000;
 }
@@ -227,9 +225,13 @@ int tw_report_add(const struct tw_sock *s, void *arg)
                     d->reclaim++;
                     d->reclaim_max++;
                 }
-            } else if (p->ts && (p->reuse == 1 || (p->reuse == 2 && d->loopback)) &&
+            } else if ((p->reuse == 1 || (p->reuse == 2 && d->loopback)) &&
                        age > p->delay_ms) {
-                d->reclaim_max++; /* only if the peer sent timestamps: unknown here */
+                /* only if the peer's timestamp was recorded: unknown here.  Not
+                 * even tcp_timestamps=0 now settles it: a TIME_WAIT of a
+                 * connection made before it was set keeps its stamp, and
+                 * tcp_twsk_unique() does not look at the sysctl. */
+                d->reclaim_max++;
             }
         }
         return 0;

@@ -255,7 +255,7 @@ int tw_report_finish(struct tw_report *r)
         tw__dkey_addrs(&d->k, &x->laddr, &x->raddr);
         x->rport = d->k.rport;
         x->loopback = d->loopback;
-        x->reuse_applies = p->ts && (p->reuse == 1 || (p->reuse == 2 && d->loopback));
+        x->reuse_applies = (p->reuse == 1 || (p->reuse == 2 && d->loopback));
         x->in_use = d->in_use;
         x->time_wait = d->tw_in;
         x->reclaimable = d->reclaim;

@@ -61,7 +61,6 @@ struct tw__report_priv {
     /* settings copied from the kernel readings for the hot path */
     int lo, hi;
     int reuse;
-    bool ts;
     uint32_t delay_ms;
     bool have_kernel;
     int oom;

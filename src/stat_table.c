@@ -286,8 +286,6 @@ static const char *no_reuse_reason(const struct tw_kernel *k)
         return "-: tcp_tw_reuse is absent, so twkit assumes no reuse.";
     if (k->tw_reuse == 0)
         return "-: tcp_tw_reuse=0, reuse is off.";
-    if (k->timestamps < 1)
-        return "-: reuse needs TCP timestamps, and tcp_timestamps is off here.";
     if (k->tw_reuse == 2)
         return "-: tcp_tw_reuse=2 applies to loopback destinations only.";
     return "-: tcp_tw_reuse does not apply to this destination.";
@@ -405,6 +403,9 @@ static void pressure(FILE *f, const struct tw_report *r, const struct stat_view 
     if (range)
         legend(f, v, "A..B: A known to be reusable, up to B if the other peers sent TCP "
                      "timestamps; PRESSURE subtracts only A.");
+    if ((bound || range) && k->timestamps == 0)
+        legend(f, v, "tcp_timestamps=0 now: new connections get no timestamps, so only the "
+                     "TIME_WAIT of connections made before it was set can be reclaimed.");
     if (off)
         legend(f, v, no_reuse_reason(k));
 }

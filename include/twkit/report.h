@@ -89,7 +89,9 @@ struct tw_pressure {
     struct tw_addr laddr, raddr;
     uint16_t rport;
     bool loopback;            /* tcp_tw_reuse=2 treats it as loopback */
-    bool reuse_applies;       /* reuse can reclaim its TIME_WAIT at all */
+    bool reuse_applies;       /* tcp_tw_reuse can reclaim its TIME_WAIT at all (with
+                                 tcp_timestamps=0 only those of connections made
+                                 before it was set: tw_forecast_* count none) */
     uint64_t in_use;          /* client-side ports in range, every state */
     uint64_t time_wait;       /* of which TIME_WAIT */
     uint64_t reclaimable;     /* of those, known reclaimable now (exact; 0 unless the

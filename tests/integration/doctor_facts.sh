@@ -5,6 +5,7 @@
 #   timewait_len   TIME_WAIT lasts ~60 s whatever tcp_fin_timeout is   [1]
 #   reuse2_loopback tcp_tw_reuse=2 reuses only for loopback destinations [2]
 #   reuse_needs_ts reuse needs timestamps                                [2]
+#   ts_off_keeps_old  tcp_timestamps=0 leaves TIME_WAIT made before reusable [2]
 #   overflow       TCPTimeWaitOverflow counts overflow; sockstat tw caps [4]
 #   bind_no_port   IP_BIND_ADDRESS_NO_PORT restores per-destination sharing [5]
 #   parity         same-parity ends: a scan skips a port; different: none [5]
@@ -83,6 +84,33 @@ fact_reuse_needs_ts() {
     sc net.ipv4.tcp_timestamps 1
     out=$("$LOAD" --connect 127.0.0.1:9002 --count 150 --rate 100 --time 10)
     eq "tcp_timestamps=1 (new destination): all connects succeed" "$(kv ok "$out")" 150
+}
+
+fact_ts_off_keeps_old() {
+    # tcp_twsk_unique() looks at the TIME_WAIT's recorded stamp, not at the
+    # sysctl: turning tcp_timestamps off leaves today's TIME_WAIT reusable.
+    # twkit must show that as a bound, not as "reuse impossible".
+    small_range; sc net.ipv4.tcp_tw_reuse 1; sc net.ipv4.tcp_rfc1337 1
+    local out r0 j
+    out=$("$LOAD" --connect 127.0.0.1:9001 --count 100)
+    eq "100 connects with timestamps on" "$(kv ok "$out")" 100
+    sc net.ipv4.tcp_timestamps 0
+    sleep 1.2
+    j=$("$TWKIT" stat --json)
+    eq "twkit: reuse applies to the destination" \
+        "$(jq -r '.namespaces[0].port_pressure.destinations[0].reuse_applies' <<<"$j")" true
+    eq "twkit: up to 100 reclaimable (a bound)" \
+        "$(jq -r '.namespaces[0].port_pressure.destinations[0] | "\(.reclaimable)/\(.reclaimable_max)"' <<<"$j")" 0/100
+    eq "twkit: pressure still counts them held" \
+        "$(jq -r '.namespaces[0].port_pressure.destinations[0].percent' <<<"$j")" 100
+    check "twkit stat labels the bound and says why" \
+        sh -c "'$TWKIT' stat | tr -s ' \n' ' ' | grep -q 'only the TIME_WAIT of connections made before it was set'"
+    check "doctor: reuse is lost for new connections, not for all" \
+        sh -c "'$TWKIT' doctor --json | jq -r '.findings[] | select(.id == \"timestamps-off\") | .summary' | grep -q 'made from now on'"
+    r0=$(ctr TcpExt TWRecycled)
+    out=$("$LOAD" --connect 127.0.0.1:9001 --count 50)
+    eq "kernel: with tcp_timestamps=0, 50 connects take over old TIME_WAIT" "$(kv ok "$out")" 50
+    eq "kernel: TWRecycled +50" $(( $(ctr TcpExt TWRecycled) - r0 )) 50
 }
 
 fact_overflow() {
@@ -308,7 +336,7 @@ if [ -n "${TW_FACT:-}" ]; then
     exit
 fi
 failed=()
-for f in ${TW_FACTS:-timewait_len reuse2_loopback reuse_needs_ts overflow bind_no_port parity rfc1337 linger0
+for f in ${TW_FACTS:-timewait_len reuse2_loopback reuse_needs_ts ts_off_keeps_old overflow bind_no_port parity rfc1337 linger0
          reuse_needs_peer_ts peer_ts_tshark bind_pool syn_takeover listener_port sock_destroy
          tw_buckets_default}; do
     echo "== $f"

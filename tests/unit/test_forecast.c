@@ -230,8 +230,13 @@ Test(forecast, inputs_from_a_report)
     tw_forecast_dest_from(&r, &p, 100, &d);
     near(d.reuse_hi, 0, 0, "verified: no reuse");
 
-    p.reuse_applies = false; /* tcp_tw_reuse off (or 2 and not loopback) */
     r.reuse_exact = false;
+    r.kernel.timestamps = 0; /* new connections carry no timestamps: no reuse for them */
+    tw_forecast_dest_from(&r, &p, 100, &d);
+    near(d.reuse_hi, 0, 0, "tcp_timestamps=0: no bound from today's TIME_WAIT");
+    r.kernel.timestamps = 1;
+
+    p.reuse_applies = false; /* tcp_tw_reuse off (or 2 and not loopback) */
     tw_forecast_dest_from(&r, &p, 100, &d);
     near(d.reuse_hi, 0, 0, "reuse off");
 
