@@ -161,13 +161,7 @@ static void compute_range(struct tw_report *r)
         if (tw__listen_port(p, (unsigned)port) && !tw_kernel_reserved(&r->kernel, (unsigned)port))
             r->range_listeners++;
     r->range_parity = (p->lo & 1) == (p->hi & 1);
-    /* Same-parity ends cost no port for good: each connect() scan steps
-     * over the low or the high end (remaining &= ~1 in
-     * __inet_hash_connect), but the scan's start moves at every call, and
-     * measured on 6.18 every port of 44000-44010 was used
-     * (tests/integration/stat_pressure.sh).  range_parity stays a note:
-     * with only an end port free, a connect() can fail by chance. */
-    int64_t eff = (int64_t)r->range_size - r->range_reserved - r->range_listeners;
+    int64_t eff = (int64_t)r->range_size - r->range_reserved - r->range_listeners - r->range_parity;
     r->effective_range = eff > 0 ? (uint32_t)eff : 0;
     r->listen_ports = 0;
     for (size_t i = 0; i < sizeof(p->listen); i++)

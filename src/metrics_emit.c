@@ -123,7 +123,8 @@ static void e_excluded(struct metrics_writer *w, const struct metric_def *d,
             const char *reason;
             uint32_t v;
         } x[] = {{"reserved", r->range_reserved},
-                 {"listening", r->range_listeners}};
+                 {"listening", r->range_listeners},
+                 {"parity", r->range_parity}};
         for (size_t i = 0; i < NL(x); i++)
             mw_u64(w, d, ns, (struct metrics_label[]){{"reason", x[i].reason}}, 1, x[i].v);
     }
@@ -408,7 +409,8 @@ const struct metric_def metric_defs[] = {
     {"twkit_ephemeral_range_ports", METRIC_GAUGE, NULL, "netns",
      "Ports in net.ipv4.ip_local_port_range.", BOTH, false, 0, e_range},
     {"twkit_ephemeral_excluded_ports", METRIC_GAUGE, NULL, "netns,reason",
-     "Ports of the range connect() cannot use: reserved, or held by a listener (listening).",
+     "Ports of the range connect() cannot use: reserved, held by a listener (listening), or "
+     "lost to same-parity range ends (parity).",
      BOTH, false, 0, e_excluded},
     {"twkit_ephemeral_effective_ports", METRIC_GAUGE, NULL, "netns",
      "Ports of the range connect() can use for one destination (the effective range).", BOTH,

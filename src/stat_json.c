@@ -177,8 +177,7 @@ void stat_render_json(struct twx_json *j, const struct stat_ns *ns, const struct
     twx_json_u64(j, "size", r->range_size);
     twx_json_u64(j, "reserved", r->range_reserved);
     twx_json_u64(j, "listeners", r->range_listeners);
-    twx_json_u64(j, "parity_lost", 0); /* kept for v1: no port is lost (measured) */
-    twx_json_bool(j, "same_parity_ends", r->range_parity);
+    twx_json_u64(j, "parity_lost", r->range_parity);
     twx_json_u64(j, "effective", r->effective_range);
     twx_json_obj_end(j);
     twx_json_u64(j, "destinations_total", r->n_pressure);

@@ -314,10 +314,9 @@ static void pressure(FILE *f, const struct tw_report *r, const struct stat_view 
         twx_flow_putf(&w, " ", "- %s reserved", twx_count(b1, r->range_reserved));
     if (r->range_listeners)
         twx_flow_putf(&w, " ", "- %s listening", twx_count(b1, r->range_listeners));
-    twx_flow_putf(&w, " ", "= %s effective per destination", twx_count(b1, r->effective_range));
     if (r->range_parity)
-        twx_flow_words(&w, "(same-parity ends: each connect() skips one end port, so with "
-                           "only that port free a connect() can fail)");
+        twx_flow_put(&w, " ", "- 1 (same-parity ends)");
+    twx_flow_putf(&w, " ", "= %s effective per destination", twx_count(b1, r->effective_range));
     twx_flow_end(&w);
     twx_flow_begin(&w, f, W, 2, 2);
     sysctl_piece(&w, "tcp_tw_reuse", k->tw_reuse, "");

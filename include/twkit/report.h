@@ -13,10 +13,8 @@
  *                    connection closed first by this host); server-side:
  *                    the local port is a listening port.
  *   effective range  ip_local_port_range minus ip_local_reserved_ports,
- *                    minus ports held by listeners.  Same-parity ends lose
- *                    no port over many connects, but each connect() scan
- *                    skips one end port, so with only that port free a
- *                    connect() can fail (measured: range_parity).
+ *                    minus ports held by listeners, minus the one port lost
+ *                    when both range ends have the same parity.
  *   port pressure    client-side sockets of a destination whose local port
  *                    lies in the range (every state), less the TIME_WAIT
  *                    sockets known to be reclaimable, over the effective
@@ -147,11 +145,7 @@ struct tw_report {
     uint32_t range_size;      /* ip_local_port_range size */
     uint32_t range_reserved;  /* reserved ports inside it */
     uint32_t range_listeners; /* listening ports inside it (not reserved) */
-    uint32_t range_parity;    /* 1 when both ends have the same parity: each connect() scan
-                                 skips the low or the high end (which one moves from
-                                 call to call), so every port gets used and the
-                                 effective range keeps it; but with only an end port
-                                 free a connect() fails by chance (measured) */
+    uint32_t range_parity;    /* 1 when both ends have the same parity */
     uint32_t effective_range;
     size_t n_pressure;
     struct tw_pressure *pressure; /* > TW_PRESSURE_HIGH first, then by pct */

@@ -13,8 +13,8 @@
  *     plain connect() or IP_BIND_ADDRESS_NO_PORT, so sources and
  *     destinations multiply the pool; bind(addr, 0) before connect() draws
  *     from one pool per source address, whatever the destination;
- *   - the effective range is ip_local_port_range minus the reserved ports
- *     (same-parity ends cost no port over many connects: measured on 6.18);
+ *   - the effective range is ip_local_port_range minus the reserved ports,
+ *     minus one port when its ends have the same parity (connect() only);
  *   - tcp_max_tw_buckets caps TIME_WAIT per namespace: below the number of
  *     ports, TIME_WAIT can never hold them all (the rest close at once,
  *     TCPTimeWaitOverflow), so it sets no limit;
@@ -61,12 +61,14 @@ static void set_why(struct lab_capacity *c, const char *text)
 }
 
 /* Effective ports of the opener's range for this way of picking ports. */
-static uint64_t effective_ports(const struct tw_kernel *k)
+static uint64_t effective_ports(const struct tw_kernel *k, bool bind_port)
 {
     if (k->port_hi < k->port_lo)
         return 0;
     uint64_t n = (uint64_t)(k->port_hi - k->port_lo + 1);
     n -= k->n_reserved <= n ? k->n_reserved : n;
+    if (!bind_port && (k->port_lo % 2) == (k->port_hi % 2) && n > 0)
+        n--; /* connect() never uses one port of a same-parity range */
     return n;
 }
 
@@ -83,7 +85,7 @@ void lab_capacity(struct lab_run *r, const struct tw_kernel *opener, const struc
     const char *who = sc->nginx ? "nginx has" : "The client has";
     char text[1024], a[32], b[32];
 
-    c->ports = effective_ports(opener);
+    c->ports = effective_ports(opener, bind_port);
     if (sc->nginx)
         c->pools = 2; /* one source address, two backend ports */
     else if (bind_port)

@@ -147,7 +147,10 @@ void watch_view_header(const struct watch *w, const struct watch_ns *ns, int wid
     if (r->range_listeners)
         n += snprintf(l + n, sizeof(l) - n, "%s-%u listening", r->range_reserved ? ", " : " (",
                       r->range_listeners);
-    if (r->range_reserved || r->range_listeners)
+    if (r->range_parity)
+        n += snprintf(l + n, sizeof(l) - n, "%s-1 same-parity ends",
+                      r->range_reserved || r->range_listeners ? ", " : " (");
+    if (r->range_reserved || r->range_listeners || r->range_parity)
         snprintf(l + n, sizeof(l) - n, ")");
     emit_wrap(emit, ctx, WL_INFO, 0, width, l);
     n = snprintf(l, sizeof(l), "tcp_tw_reuse %d", k->tw_reuse);

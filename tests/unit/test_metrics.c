@@ -324,7 +324,7 @@ Test(metrics, sysctls_the_kernel_lacks_have_no_series)
     cr_expect(!strstr(t, "name=\"net.ipv4.tcp_max_tw_buckets\""), "a family of its own");
     cr_expect(has_line(t, "twkit_ephemeral_range_ports{netns=\"host\"} 100"));
     cr_expect(has_line(t, "twkit_ephemeral_effective_ports{netns=\"host\"} 100"));
-    cr_expect(!strstr(t, "reason=\"parity\""), "same-parity ends exclude no port");
+    cr_expect(has_line(t, "twkit_ephemeral_excluded_ports{netns=\"host\",reason=\"parity\"} 0"));
     cr_expect(has_line(t, "twkit_sockstat_time_wait_sockets{netns=\"host\"} 12"));
     free(t);
     K.tw_reuse_delay_ms = -1; /* before Linux 6.14 */

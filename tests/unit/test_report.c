@@ -8,9 +8,8 @@
  * twkit/report.h and kernel-facts.md: client side = local port not a
  * listening port; 5 s expiry buckets with re-armed timers (> 60 s) in the
  * last; effective range = size - reserved in range - listening ports in
- * range (not reserved); ends of the same parity cost no port (measured on
- * 6.18: 44000-44010 gave 11 connects, and a one-port range 1);
- * reclaimable_max = tcp_tw_reuse 1, or 2 and loopback
+ * range (not reserved) - 1 when both ends have the same parity (§5:
+ * 44000-44010 gives 10); reclaimable_max = tcp_tw_reuse 1, or 2 and loopback
  * (127/8, ::1, v4-mapped 127/8, bound to ifindex 1), timestamps on, and
  * age = 60000 - expires_ms strictly above tcp_tw_reuse_delay; memory =
  * TIME_WAIT and FIN_WAIT2 minisocks x slab size, plus bind + bind2 bucket
@@ -186,7 +185,7 @@ Test(life, top_n_bounds)
 
 Test(life, default_top_n_is_ten)
 {
-    kernel(40000, 40099, 0, 1000, 1);
+    kernel(40000, 40100, 0, 1000, 1);
     struct tw_report *r = report(0);
     for (unsigned p = 0; p < 12; p++)
         tw(r, "198.18.0.1", 40000 + p, "198.18.0.2", 80, 30000);
@@ -222,7 +221,7 @@ Test(life, filtered_flag_and_state_mask)
 
 Test(life, unknown_states_refused)
 {
-    kernel(40000, 40099, 0, 1000, 1);
+    kernel(40000, 40100, 0, 1000, 1);
     struct tw_report *r = report(10);
     struct tw_sock s = sk(TW_ESTABLISHED, "198.18.0.1", 40000, "198.18.0.2", 80, 0);
     s.state = TW_STATE_MAX;
@@ -237,7 +236,7 @@ Test(life, unknown_states_refused)
 
 Test(life, finish_twice_same_result)
 {
-    kernel(40000, 40099, 1, 1000, 1);
+    kernel(40000, 40100, 1, 1000, 1);
     struct tw_report *r = report(3);
     listen_on(r, "0.0.0.0", 80);
     for (unsigned p = 0; p < 7; p++)
@@ -277,7 +276,7 @@ Test(life, without_kernel_readings)
 
 Test(counts, per_state_and_family)
 {
-    kernel(40000, 40099, 0, 1000, 1);
+    kernel(40000, 40100, 0, 1000, 1);
     struct tw_report *r = report(10);
     listen_on(r, "0.0.0.0", 80);
     listen_on(r, "::", 8080);
@@ -317,7 +316,7 @@ Test(counts, per_state_and_family)
 
 Test(counts, client_and_server_side)
 {
-    kernel(40000, 40099, 0, 1000, 1);
+    kernel(40000, 40100, 0, 1000, 1);
     struct tw_report *r = report(10);
     listen_on(r, "198.18.0.2", 80);
     listen_on(r, "0.0.0.0", 40070); /* a listener inside the ephemeral range */
@@ -337,7 +336,7 @@ Test(counts, client_and_server_side)
 
 Test(counts, listeners_outside_the_query_still_count_as_listening)
 {
-    kernel(40000, 40099, 0, 1000, 1);
+    kernel(40000, 40100, 0, 1000, 1);
     struct tw_report_opts o;
     memset(&o, 0, sizeof(o));
     tw_query_init(&o.query);
@@ -360,7 +359,7 @@ Test(counts, listeners_outside_the_query_still_count_as_listening)
 
 Test(expiry, five_second_buckets)
 {
-    kernel(40000, 40099, 0, 1000, 1);
+    kernel(40000, 40100, 0, 1000, 1);
     struct tw_report *r = report(10);
     const struct {
         uint32_t ms;
@@ -384,7 +383,7 @@ Test(expiry, five_second_buckets)
 
 Test(expiry, freed_in_10s_client_side_only)
 {
-    kernel(40000, 40099, 0, 1000, 1);
+    kernel(40000, 40100, 0, 1000, 1);
     struct tw_report *r = report(10);
     listen_on(r, "0.0.0.0", 80);
     tw(r, "198.18.0.1", 40000, "198.18.0.2", 80, 0);
@@ -403,7 +402,7 @@ Test(expiry, freed_in_10s_client_side_only)
  * tcp_max_tw_buckets does: client and server side, in the range or not. */
 Test(expiry, one_second_buckets_namespace_wide)
 {
-    kernel(40000, 40099, 0, 1000, 1);
+    kernel(40000, 40100, 0, 1000, 1);
     struct tw_report *r = report(10);
     listen_on(r, "0.0.0.0", 80);
     tw(r, "198.18.0.1", 40000, "198.18.0.2", 80, 999);   /* client side, in range */
@@ -424,7 +423,7 @@ Test(expiry, one_second_buckets_namespace_wide)
 
 Test(top, by_local_port_order_other_distinct)
 {
-    kernel(40000, 40099, 0, 1000, 1);
+    kernel(40000, 40100, 0, 1000, 1);
     struct tw_report *r = report(3);
     listen_on(r, "0.0.0.0", 80);
     for (unsigned i = 0; i < 3; i++) {
@@ -449,7 +448,7 @@ Test(top, by_local_port_order_other_distinct)
 
 Test(top, destinations_server_rows_fold_to_rport_zero)
 {
-    kernel(40000, 40099, 0, 1000, 1);
+    kernel(40000, 40100, 0, 1000, 1);
     struct tw_report *r = report(10);
     listen_on(r, "0.0.0.0", 80);
     tw(r, "198.18.0.2", 80, "198.18.0.9", 50000, 30000);
@@ -471,7 +470,7 @@ Test(top, destinations_server_rows_fold_to_rport_zero)
 
 Test(top, by_address_sums_over_destinations)
 {
-    kernel(40000, 40099, 0, 1000, 1);
+    kernel(40000, 40100, 0, 1000, 1);
     struct tw_report *r = report(10);
     for (unsigned i = 0; i < 2; i++)
         tw(r, "198.18.0.1", 40000 + i, "198.18.0.2", 80, 30000);
@@ -503,7 +502,7 @@ Test(top, by_address_sums_over_destinations)
 
 Test(top, ties_by_key_ascending)
 {
-    kernel(40000, 40099, 0, 1000, 1);
+    kernel(40000, 40100, 0, 1000, 1);
     struct tw_report *r = report(4);
     /* all count 1: IPv4 before IPv6, then numeric order of the address */
     tw(r, "::1", 40000, "2001:db8::2", 80, 30000);
@@ -577,14 +576,14 @@ Test(top, thousands_of_destinations)
 
 /* ---- effective range ----------------------------------------------------------------- */
 
-Test(range, same_parity_ends_lose_no_port)
+Test(range, same_parity_loses_one_port)
 {
     kernel(44000, 44010, 0, 1000, 1);
     struct tw_report *r = report(10);
     finish(r);
     cr_assert_eq(r->range_size, 11);
-    cr_assert_eq(r->range_parity, 1, "noted");
-    cr_assert_eq(r->effective_range, 11, "measured on 6.18: 44000-44010 took 11 connects");
+    cr_assert_eq(r->range_parity, 1);
+    cr_assert_eq(r->effective_range, 10, "kernel-facts §5: 44000-44010 gives 10 usable ports");
     tw_report_free(r);
     kernel(44000, 44011, 0, 1000, 1);
     r = report(10);
@@ -614,15 +613,14 @@ Test(range, reserved_and_listening_ports)
     cr_assert_eq(r->range_reserved, 2);
     cr_assert_eq(r->range_listeners, 1);
     cr_assert_eq(r->range_parity, 1);
-    cr_assert_eq(r->effective_range, 11 - 2 - 1);
+    cr_assert_eq(r->effective_range, 11 - 2 - 1 - 1);
     cr_assert_eq(r->listen_ports, 3);
     tw_report_free(r);
 }
 
 Test(range, nothing_left)
 {
-    kernel(44000, 44000, 0, 1000, 1);
-    reserve("44000"); /* the one port reserved: none usable */
+    kernel(44000, 44000, 0, 1000, 1); /* one port, same parity: none usable */
     struct tw_report *r = report(10);
     add(r, sk(TW_ESTABLISHED, "198.18.0.1", 44000, "198.18.0.2", 80, 0));
     finish(r);
@@ -636,7 +634,7 @@ Test(range, nothing_left)
 
 Test(pressure, every_client_state_in_range)
 {
-    kernel(40000, 40099, 0, 1000, 1);
+    kernel(40000, 40100, 0, 1000, 1);
     struct tw_report *r = report(10);
     listen_on(r, "0.0.0.0", 80);
     listen_on(r, "0.0.0.0", 40070);
@@ -667,7 +665,7 @@ Test(pressure, every_client_state_in_range)
     cr_assert_eq(p->reclaimable, 0);
     cr_assert(!p->reuse_applies);
     cr_assert(!p->loopback);
-    cr_assert_eq(r->effective_range, 100 - 1);
+    cr_assert_eq(r->effective_range, 101 - 1 - 1);
     near(p->pct, 100.0 * 10 / 99, "pct");
     /* the destination's TIME_WAIT row still counts the out-of-range one */
     row_is(&r->top[TW_TOP_DEST], 0, L, R, 0, 80, false, 3);
@@ -676,7 +674,7 @@ Test(pressure, every_client_state_in_range)
 
 Test(pressure, reuse_0_reclaims_nothing)
 {
-    kernel(40000, 40099, 0, 1000, 1);
+    kernel(40000, 40100, 0, 1000, 1);
     struct tw_report *r = report(10);
     tw(r, "127.0.0.1", 40000, "127.0.0.1", 9000, 0);
     tw(r, "198.18.0.1", 40000, "198.18.0.2", 80, 0);
@@ -691,7 +689,7 @@ Test(pressure, reuse_0_reclaims_nothing)
 
 static uint64_t reclaim_with(int reuse, int delay, int ts)
 {
-    kernel(40000, 40099, reuse, delay, ts);
+    kernel(40000, 40100, reuse, delay, ts);
     struct tw_report *r = report(10);
     const uint32_t exp[] = {59500, 59000, 58999, 30000, 0, 60000, 70000};
     for (unsigned i = 0; i < 7; i++)
@@ -729,7 +727,7 @@ Test(pressure, reuse_1_age_above_delay)
 
 Test(pressure, reuse_2_loopback_only)
 {
-    kernel(40000, 40099, 2, 1000, 1);
+    kernel(40000, 40100, 2, 1000, 1);
     struct tw_report *r = report(10);
     tw(r, "198.18.0.1", 40000, "198.18.0.2", 80, 0);
     tw(r, "127.0.0.1", 40000, "127.0.0.1", 9000, 0);
@@ -770,7 +768,7 @@ Test(pressure, reuse_2_loopback_only)
 
 Test(pressure, percent_and_order)
 {
-    kernel(40000, 40099, 1, 1000, 1); /* 100 usable */
+    kernel(40000, 40100, 1, 1000, 1); /* 100 usable */
     struct tw_report *r = report(10);
     for (unsigned i = 0; i < 50; i++)
         add(r, sk(TW_ESTABLISHED, "198.18.0.1", 40000 + i, "198.18.0.10", 80, 0));
@@ -804,7 +802,7 @@ Test(pressure, percent_and_order)
  * per socket: the exact count replaces the bound and lowers the pressure. */
 Test(pressure, reuse_verdict_from_the_source_is_exact)
 {
-    kernel(40000, 40099, 1, 1000, 1); /* 100 usable */
+    kernel(40000, 40100, 1, 1000, 1); /* 100 usable */
     struct tw_report *r = report(10);
     for (unsigned i = 0; i < 10; i++) {
         struct tw_sock s = sk(TW_TIME_WAIT, "198.18.0.1", 40000 + i, "198.18.0.2", 80, 30000);
@@ -818,7 +816,7 @@ Test(pressure, reuse_verdict_from_the_source_is_exact)
     near(r->pressure[0].pct, 6.0, "10 held, 4 reusable, 100 usable");
     tw_report_free(r);
 
-    kernel(40000, 40099, 1, 1000, 1);
+    kernel(40000, 40100, 1, 1000, 1);
     r = report(10);
     tw(r, "198.18.0.1", 40000, "198.18.0.2", 80, 30000);
     finish(r);
@@ -830,7 +828,7 @@ Test(pressure, reuse_verdict_from_the_source_is_exact)
  * distinct local ports against the effective range. */
 Test(pressure, host_wide_distinct_ports)
 {
-    kernel(40000, 40099, 0, 1000, 1); /* 100 usable */
+    kernel(40000, 40100, 0, 1000, 1); /* 100 usable */
     struct tw_report *r = report(10);
     for (unsigned i = 0; i < 30; i++)
         tw(r, "198.18.0.1", 40000 + i, "198.18.0.2", 80, 30000);
@@ -848,7 +846,7 @@ Test(pressure, host_wide_distinct_ports)
  * that a rate engine derives births from. */
 Test(pressure, expiry_seconds_and_young)
 {
-    kernel(40000, 40099, 0, 1000, 1);
+    kernel(40000, 40100, 0, 1000, 1);
     struct tw_report_opts o = {.top_n = 10, .young_ms = 2000};
     tw_query_init(&o.query);
     struct tw_report *r = NULL;
@@ -887,7 +885,7 @@ static void memory_set(struct tw_report *r)
 
 Test(memory, measured_slab_sizes)
 {
-    kernel(40000, 40099, 0, 1000, 1);
+    kernel(40000, 40100, 0, 1000, 1);
     K.tw_slab_v4 = 256;
     K.tw_slab_v6 = 320;
     K.bind_slab = 96;
@@ -907,7 +905,7 @@ Test(memory, measured_slab_sizes)
 
 Test(memory, assumed_slab_sizes)
 {
-    kernel(40000, 40099, 0, 1000, 1);
+    kernel(40000, 40100, 0, 1000, 1);
     struct tw_report *r = report(10);
     memory_set(r);
     finish(r);
@@ -916,7 +914,7 @@ Test(memory, assumed_slab_sizes)
     cr_assert_eq(r->bind_bytes, 5 * (128 + 128));
     tw_report_free(r);
 
-    kernel(40000, 40099, 0, 1000, 1);
+    kernel(40000, 40100, 0, 1000, 1);
     K.tw_slab_v4 = 200; /* IPv6 size unknown */
     K.bind_slab = 64;
     r = report(10);
@@ -930,7 +928,7 @@ Test(memory, assumed_slab_sizes)
 
 Test(memory, max_tw_buckets_use)
 {
-    kernel(40000, 40099, 0, 1000, 1);
+    kernel(40000, 40100, 0, 1000, 1);
     K.sock_tw = 65536;
     K.max_tw_buckets = 131072;
     struct tw_report *r = report(10);

@@ -357,24 +357,24 @@ Test(crafted, netlink_fixture_exact)
     cr_assert_eq(r->tw_slab_bytes, 21 * 256 + 6 * 288 + 1 * 256);
     cr_assert_eq(r->tw_lports, 21);
     cr_assert_eq(r->bind_bytes, 21 * (128 + 96));
-    /* range 40000-40100: 101 - 10 reserved - 1 listener (40070); same-parity ends lose no port */
+    /* range 40000-40100: 101 - 10 reserved - 1 listener (40070) - 1 parity */
     cr_assert_eq(r->range_size, 101);
     cr_assert_eq(r->range_reserved, 10);
     cr_assert_eq(r->range_listeners, 1);
     cr_assert_eq(r->range_parity, 1);
-    cr_assert_eq(r->effective_range, 90);
+    cr_assert_eq(r->effective_range, 89);
     cr_assert_eq(r->listen_ports, 5);
     /* pressure: tcp_tw_reuse=1, delay 500 ms */
     cr_assert_eq(r->n_pressure, 5);
-    /* every port held counts (the bound is not subtracted): 17, 5, 5, 1, 1 of 90 */
-    pressure_is(r, 0, "198.18.0.1", "198.18.0.2", 80, 17, 10, 7, 3, 4, false, 1700.0 / 90,
-                1000.0 / 90);
-    pressure_is(r, 1, "198.18.0.1", "198.18.0.3", 443, 5, 5, 5, 0, 0, false, 500.0 / 90, 0.0);
-    pressure_is(r, 2, "::1", "::1", 8080, 5, 4, 4, 1, 0, true, 500.0 / 90, 100.0 / 90);
-    pressure_is(r, 3, "198.18.0.1", "198.18.0.4", 9999, 1, 0, 0, 0, 1, false, 100.0 / 90,
-                100.0 / 90);
+    /* every port held counts (the bound is not subtracted): 17, 5, 5, 1, 1 of 89 */
+    pressure_is(r, 0, "198.18.0.1", "198.18.0.2", 80, 17, 10, 7, 3, 4, false, 1700.0 / 89,
+                1000.0 / 89);
+    pressure_is(r, 1, "198.18.0.1", "198.18.0.3", 443, 5, 5, 5, 0, 0, false, 500.0 / 89, 0.0);
+    pressure_is(r, 2, "::1", "::1", 8080, 5, 4, 4, 1, 0, true, 500.0 / 89, 100.0 / 89);
+    pressure_is(r, 3, "198.18.0.1", "198.18.0.4", 9999, 1, 0, 0, 0, 1, false, 100.0 / 89,
+                100.0 / 89);
     pressure_is(r, 4, "::ffff:127.0.0.1", "::ffff:127.0.0.1", 8080, 1, 1, 1, 0, 0, true,
-                100.0 / 90, 0.0);
+                100.0 / 89, 0.0);
     for (size_t i = 0; i < r->n_pressure; i++)
         cr_assert(r->pressure[i].reuse_applies);
     /* kernel readings and the cross-check */
@@ -480,7 +480,7 @@ Test(crafted, kernel_files_from_another_root)
     cr_assert_eq(tw_report_collect(src, NULL, FIX "/crafted-proc", &r, err, sizeof(err)), 0, "%s",
                  err);
     cr_assert_eq(r->tw_total, 3);
-    cr_assert_eq(r->effective_range, 91, "101 - 10 reserved; no listeners dumped");
+    cr_assert_eq(r->effective_range, 90, "101 - 10 reserved - 1 parity; no listeners dumped");
     cr_assert(r->sockstat_checked);
     cr_assert(!r->sockstat_agrees, "3 dumped against sockstat tw 28");
     tw_report_free(r);
