@@ -181,8 +181,16 @@ int tw_report_add(const struct tw_sock *s, void *arg)
     if (st == TW_LISTEN || st == TW_CLOSE)
         return 0;
 
-    bool server = tw__listen_port(p, s->lport);
-    bool in_range = !server && s->lport >= p->lo && s->lport <= p->hi;
+    bool in_range = s->lport >= p->lo && s->lport <= p->hi;
+    /* Server-side: the local port is listening.  Once the listener is gone
+     * its accepted connections' TIME_WAIT would pass for client-side, one
+     * "destination" per client port; a local port outside the ephemeral
+     * range talking to a higher unprivileged port is taken as server-side
+     * too (connect() takes its port from the range; a client bind()ing a
+     * low fixed port to a higher one is the rare exception). */
+    bool server = tw__listen_port(p, s->lport) ||
+                  (!in_range && s->rport >= 1024 && s->rport > s->lport);
+    in_range = in_range && !server;
     struct tw__dkey k;
     struct tw__dent *d = NULL;
 
