@@ -218,6 +218,17 @@ static void applied_block(FILE *f, const struct doctor_applied *ap)
           f);
 }
 
+/* Is some destination's range full (connect() to it fails now)? */
+static bool ports_full(const struct tw_report *rep)
+{
+    if (!rep)
+        return false;
+    for (size_t i = 0; i < rep->n_pressure; i++)
+        if (rep->pressure[i].pct >= 100.0)
+            return true;
+    return rep->effective_range && rep->host_ports_in_use >= rep->effective_range;
+}
+
 void doctor_render_text(FILE *f, const struct tw_doctor_sample *s,
                         const struct tw_doctor_result *r, const struct doctor_view *v)
 {
@@ -243,6 +254,15 @@ void doctor_render_text(FILE *f, const struct tw_doctor_sample *s,
         w.col += fprintf(f, "%s", rest);
     }
     fputc('\n', f);
+    if (s->seconds > 0 && ports_full(s->report)) {
+        /* the rate above is the kernel's: it cannot see these failures */
+        struct flow n = {f, 0, 2, true};
+        flow_text(&n, "(connects/s counts SYNs sent, TcpActiveOpens: a connect() refused "
+                      "for want of a local port fails with EADDRNOTAVAIL before any SYN (a "
+                      "bind() with EADDRINUSE) and is counted nowhere in the kernel; the "
+                      "application sees it.)");
+        fputc('\n', f);
+    }
     if (v->applied)
         applied_block(f, v->applied);
     if (r->worst <= TW_SEV_INFO)

@@ -180,6 +180,14 @@ void watch_view_header(const struct watch *w, const struct watch_ns *ns, int wid
         int lvl = cr->have[TW_C_TW_OVERFLOW] && cr->per_s[TW_C_TW_OVERFLOW][wi] > 0 ? 1 : 0;
         emit(ctx, lvl ? WL_WARN : WL_INFO, 0, lvl, l);
     }
+    bool full = r->effective_range && r->host_ports_in_use >= r->effective_range;
+    for (size_t i = 0; i < r->n_pressure && !full; i++)
+        full = r->pressure[i].pct >= 100.0;
+    if (full)
+        emit_wrap(emit, ctx, WL_WARN, 1, width,
+                  "ports full: a connect() refused for want of a port (EADDRNOTAVAIL, or "
+                  "EADDRINUSE at bind()) sends no SYN, so neither connects (ActiveOpens) nor "
+                  "failed (AttemptFails) counts it");
 }
 
 /* ---- table ------------------------------------------------------------------------ */
