@@ -40,13 +40,7 @@
 
 #include <twkit/pool.h>
 
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "twx/clock.h"
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -120,20 +114,20 @@ static int cycle(const char *ip, int port, long n, int runs)
     tw_pool_put(p, &c, TW_POOL_REUSE);
 
     for (int r = 0; r < runs; r++) {
-        double t0 = now_s();
+        double t0 = twx_now_s();
 
         for (long i = 0; i < n; i++) {
             if (tw_pool_get(p, d, 0, &c) < 0)
                 die_err("tw_pool_get", -EIO);
             tw_pool_put(p, &c, TW_POOL_REUSE);
         }
-        pool_ns[r] = (now_s() - t0) * 1e9 / (double)n;
+        pool_ns[r] = (twx_now_s() - t0) * 1e9 / (double)n;
 
         tw_pool_get(p, d, 0, &c);
-        t0 = now_s();
+        t0 = twx_now_s();
         for (long i = 0; i < n; i++)
             recv(c.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-        peek_ns[r] = (now_s() - t0) * 1e9 / (double)n;
+        peek_ns[r] = (twx_now_s() - t0) * 1e9 / (double)n;
         tw_pool_put(p, &c, TW_POOL_REUSE);
     }
     {
@@ -161,7 +155,7 @@ struct rps_run {
     struct tw_pool_dest *dest;
     struct sockaddr_in to;
     long limit;                 /* requests in total */
-    double deadline;            /* now_s() limit */
+    double deadline;            /* twx_now_s() limit */
     atomic_long done;
     atomic_long failed;
 };
@@ -170,7 +164,7 @@ static void *rps_worker(void *arg)
 {
     struct rps_run *r = arg;
 
-    while (now_s() < r->deadline) {
+    while (twx_now_s() < r->deadline) {
         long k = atomic_fetch_add(&r->done, 1);
         int ok = 0;
 
@@ -246,13 +240,13 @@ static double rps_once(const char *ip, int port, int pooled, int threads,
                                 NULL, 0, &r.dest)) < 0)
             die_err("tw_pool_dest", err);
     }
-    t0 = now_s();
+    t0 = twx_now_s();
     r.deadline = t0 + secs;
     for (int i = 0; i < threads; i++)
         pthread_create(&t[i], NULL, rps_worker, &r);
     for (int i = 0; i < threads; i++)
         pthread_join(t[i], NULL);
-    el = now_s() - t0;
+    el = twx_now_s() - t0;
     if (r.pool)
         tw_pool_free(r.pool); /* closes its connections: client-side TW */
     done = atomic_load(&r.done);

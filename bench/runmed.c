@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "twx/clock.h"
+
 #define MAX_RUNS 1000
 
 static volatile sig_atomic_t child_pgid;
@@ -39,13 +41,6 @@ static void on_signal(int sig)
         kill(-child_pgid, SIGKILL);
     signal(sig, SIG_DFL);
     raise(sig);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -66,7 +61,7 @@ static int run_once(char **cmd, const char *outfile, int limit_ms, double *secs,
 {
     struct rusage ru;
     int ws = 0, pfd, timed_out = 0;
-    double t0 = now_s();
+    double t0 = twx_now_s();
     pid_t pid = fork();
 
     if (pid < 0)
@@ -108,7 +103,7 @@ static int run_once(char **cmd, const char *outfile, int limit_ms, double *secs,
             break;
         }
     }
-    *secs = now_s() - t0;
+    *secs = twx_now_s() - t0;
     child_pgid = 0;
     *rss_kib = ru.ru_maxrss;
     if (timed_out) {

@@ -50,6 +50,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "twx/clock.h"
+
 #define MAX_WORKERS 16
 #define MAX_PORTS 64
 #define BATCH 256
@@ -69,13 +71,6 @@ struct result {
     int failed;
     char why[160];
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Accepted sockets waiting for the client's FIN before they are closed. */
 struct pending {
@@ -183,7 +178,7 @@ static void worker(const struct opts *o, int w, long share, struct result *res)
     struct pending pend = { 0 };
     struct sockaddr_in dst = { .sin_family = AF_INET };
     struct sockaddr_in src = { .sin_family = AF_INET };
-    double t0 = now_s(), deadline = t0 + o->limit_s;
+    double t0 = twx_now_s(), deadline = t0 + o->limit_s;
     long src_i = w, per_src = 0;
     long max_errors = share / 100 + 100;
 
@@ -199,7 +194,7 @@ static void worker(const struct opts *o, int w, long share, struct result *res)
         long todo = share - res->made < BATCH ? share - res->made : BATCH;
         for (long k = 0; k < todo; k++) {
             if (per_s > 0) {
-                double wait = t0 + (double)(res->made + res->conn_errors) / per_s - now_s();
+                double wait = t0 + (double)(res->made + res->conn_errors) / per_s - twx_now_s();
                 if (wait > 0) {
                     struct timespec ts = {(time_t)wait, (long)((wait - (time_t)wait) * 1e9)};
                     nanosleep(&ts, NULL);
@@ -242,15 +237,15 @@ static void worker(const struct opts *o, int w, long share, struct result *res)
         }
         if (drain(lfd, nl, &pend, res) < 0)
             goto fail;
-        if (now_s() > deadline) {
+        if (twx_now_s() > deadline) {
             snprintf(res->why, sizeof res->why, "made only %ld of %ld in %.0f s (-t)", res->made,
                      share, o->limit_s);
             goto fail;
         }
     }
     /* Close the server side of the last ones once their FIN is in. */
-    deadline = now_s() + SETTLE_S;
-    while (res->closed < res->made && now_s() < deadline) {
+    deadline = twx_now_s() + SETTLE_S;
+    while (res->closed < res->made && twx_now_s() < deadline) {
         struct pollfd p[MAX_PORTS];
         for (int l = 0; l < nl; l++)
             p[l] = (struct pollfd){ .fd = lfd[l], .events = POLLIN };
@@ -394,7 +389,7 @@ int main(int argc, char **argv)
 
     signal(SIGINT, kill_kids);
     signal(SIGTERM, kill_kids);
-    t0 = now_s();
+    t0 = twx_now_s();
     for (int w = 0; w < o.workers; w++) {
         long share = o.count / o.workers + (w < o.count % o.workers);
         if (pipe(pipes[w]) < 0) {
@@ -446,7 +441,7 @@ int main(int argc, char **argv)
         total.conn_errors += res.conn_errors;
         total.sources += res.sources;
     }
-    double el = now_s() - t0;
+    double el = twx_now_s() - t0;
     if (rc) {
         fprintf(stderr, "twgen: FAILED: %ld of %ld connections made in %.1f s\n", total.made,
                 o.count, el);

@@ -13,6 +13,11 @@
 uint64_t twx_now_ns(void);
 /* CLOCK_MONOTONIC in milliseconds. */
 uint64_t twx_now_ms(void);
+/* CLOCK_MONOTONIC in seconds, for tools that print durations. */
+static inline double twx_now_s(void)
+{
+    return (double)twx_now_ns() / 1e9;
+}
 /* CLOCK_MONOTONIC_COARSE in nanoseconds: cheaper, jiffy resolution. */
 uint64_t twx_now_coarse_ns(void);
 /* CLOCK_REALTIME in nanoseconds since the epoch. */

@@ -42,6 +42,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "twx/clock.h"
+
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
@@ -58,17 +60,10 @@ struct args {
     double hold;
 };
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void sleep_until(double t)
 {
     for (;;) {
-        double left = t - now();
+        double left = t - twx_now_s();
         if (left <= 0)
             return;
         struct timespec ts = {(time_t)left, (long)((left - (time_t)left) * 1e9)};
@@ -286,8 +281,8 @@ int main(int argc, char **argv)
         return 1;
     long ok = 0, fail = 0, bind_fail = 0, fail_at = -1;
     int first_errno = 0;
-    double t0 = now(), deadline = t0 + a.time_max;
-    for (long i = 0; i < a.count && now() < deadline; i++) {
+    double t0 = twx_now_s(), deadline = t0 + a.time_max;
+    for (long i = 0; i < a.count && twx_now_s() < deadline; i++) {
         if (a.rate > 0)
             sleep_until(t0 + i / a.rate);
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -336,7 +331,7 @@ int main(int argc, char **argv)
         }
         close(fd);
     }
-    double elapsed = now() - t0;
+    double elapsed = twx_now_s() - t0;
     if (a.ports_file) { /* written atomically: tests wait for it to appear */
         char tmp[4200];
         snprintf(tmp, sizeof(tmp), "%s.tmp", a.ports_file);
@@ -347,7 +342,7 @@ int main(int argc, char **argv)
             rename(tmp, a.ports_file);
     }
     if (a.hold > 0) /* keep the server listening (server-side TIME_WAIT stays server-side) */
-        sleep_until(now() + (a.hold < deadline - now() + 10 ? a.hold : 10));
+        sleep_until(twx_now_s() + (a.hold < deadline - twx_now_s() + 10 ? a.hold : 10));
     if (server > 0) {
         if (write(ctl[1], &ok, sizeof(ok)) != (ssize_t)sizeof(ok))
             kill(server, SIGTERM);
@@ -358,7 +353,7 @@ int main(int argc, char **argv)
 
     long probed = 0;
     if (a.probe_when) {
-        while (access(a.probe_when, F_OK) != 0 && now() < deadline)
+        while (access(a.probe_when, F_OK) != 0 && twx_now_s() < deadline)
             usleep(20000);
         int raw = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_TCP);
         if (raw < 0) {

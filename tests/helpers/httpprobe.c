@@ -37,18 +37,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "twx/clock.h"
+
 #define MAX_IDLE 4096
 #define SCRAPERS 4
 #define MAX_SAMPLES 100000
 
 static struct sockaddr_in g_dst;
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static int dial(const char *src)
 {
@@ -99,7 +94,7 @@ static size_t drain(int fd, double deadline, char *head, size_t headlen, bool *c
     char buf[65536];
     *closed = false;
     for (;;) {
-        int left = (int)((deadline - now_s()) * 1000);
+        int left = (int)((deadline - twx_now_s()) * 1000);
         if (left <= 0)
             return total;
         struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -137,7 +132,7 @@ static int do_raw(const char *data, double secs)
     }
     char head[256] = "";
     bool closed;
-    size_t got = drain(fd, now_s() + secs, head, sizeof(head), &closed);
+    size_t got = drain(fd, twx_now_s() + secs, head, sizeof(head), &closed);
     int status = 0;
     if (sscanf(head, "HTTP/1.%*d %d", &status) == 1)
         printf("status %d\n", status);
@@ -158,11 +153,11 @@ static int do_slow(int n, int every_ms, double secs)
     size_t pos[MAX_IDLE] = {0};
     for (int i = 0; i < n; i++) {
         fds[i] = dial(NULL);
-        opened[i] = now_s();
+        opened[i] = twx_now_s();
         held[i] = -1;
     }
-    double end = now_s() + secs;
-    while (now_s() < end) {
+    double end = twx_now_s() + secs;
+    while (twx_now_s() < end) {
         for (int i = 0; i < n; i++) {
             if (fds[i] < 0)
                 continue;
@@ -174,7 +169,7 @@ static int do_slow(int n, int every_ms, double secs)
             bool gone = send(fds[i], &c, 1, MSG_NOSIGNAL) != 1 ||
                         (poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP | POLLERR)));
             if (gone) { /* an answer (an error page) or a close: the server let go */
-                held[i] = now_s() - opened[i];
+                held[i] = twx_now_s() - opened[i];
                 close(fds[i]);
                 fds[i] = -1;
             }
@@ -186,7 +181,7 @@ static int do_slow(int n, int every_ms, double secs)
     for (int i = 0; i < n; i++) {
         if (fds[i] >= 0) {
             open++;
-            held[i] = now_s() - opened[i];
+            held[i] = twx_now_s() - opened[i];
             close(fds[i]);
         }
         if (held[i] > max)
@@ -209,14 +204,14 @@ static void *scraper(void *arg)
     int idx = (int)(long)arg;
     char req[256];
     snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n", g_path);
-    double period = SCRAPERS / g_rate, next = now_s() + idx * period / SCRAPERS;
+    double period = SCRAPERS / g_rate, next = twx_now_s() + idx * period / SCRAPERS;
     static __thread char body[1 << 20];
     while (next < g_end) {
-        double t = now_s();
+        double t = twx_now_s();
         if (t < next)
             usleep((useconds_t)((next - t) * 1e6));
         next += period;
-        double t0 = now_s();
+        double t0 = twx_now_s();
         atomic_fetch_add(&g_scrapes, 1);
         int fd = dial(NULL);
         bool ok = false;
@@ -224,7 +219,7 @@ static void *scraper(void *arg)
             size_t got = 0;
             bool closed = false;
             double dl = t0 + 5;
-            while (!closed && now_s() < dl && got < sizeof(body) - 1) {
+            while (!closed && twx_now_s() < dl && got < sizeof(body) - 1) {
                 struct pollfd p = {.fd = fd, .events = POLLIN};
                 if (poll(&p, 1, 100) <= 0)
                     continue;
@@ -239,7 +234,7 @@ static void *scraper(void *arg)
         }
         if (fd >= 0)
             close(fd);
-        double lat = now_s() - t0;
+        double lat = twx_now_s() - t0;
         unsigned k = atomic_fetch_add(&g_nlat, 1);
         if (k < MAX_SAMPLES)
             g_lat[k] = lat;
@@ -268,22 +263,22 @@ static int do_load(int idle, double rate, double secs, char *srcs)
         src_of[i] = nsrc ? src[i % nsrc] : NULL;
         fds[i] = dial(src_of[i]);
     }
-    g_end = now_s() + secs;
+    g_end = twx_now_s() + secs;
     g_rate = rate;
     pthread_t th[SCRAPERS];
     for (long i = 0; i < SCRAPERS; i++)
         pthread_create(&th[i], NULL, scraper, (void *)i);
     unsigned reopened = 0;
     int idle_min = idle;
-    double start = now_s();
+    double start = twx_now_s();
     static struct pollfd pf[MAX_IDLE];
-    while (now_s() < g_end) {
+    while (twx_now_s() < g_end) {
         int open = 0;
         for (int i = 0; i < idle; i++) {
             pf[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
             open += fds[i] >= 0;
         }
-        if (now_s() - start > 1 && open < idle_min)
+        if (twx_now_s() - start > 1 && open < idle_min)
             idle_min = open;
         poll(pf, (nfds_t)idle, 100);
         for (int i = 0; i < idle; i++) {

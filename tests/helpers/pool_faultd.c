@@ -49,6 +49,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "twx/clock.h"
+
 #define MAXL 16
 #define BUFSZ 4096
 
@@ -81,14 +83,6 @@ static int nslow;
 static uint64_t next_accept_ms;
 static volatile sig_atomic_t stop;
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void die(const char *what)
 {
     fprintf(stderr, "pool_faultd: %s: %s\n", what, strerror(errno));
@@ -114,7 +108,7 @@ static struct obj *obj_new(enum kind k, int fd)
         owned[nowned++] = o;
     o->kind = k;
     o->fd = fd;
-    o->last_ms = now_ms();
+    o->last_ms = twx_now_ms();
     return o;
 }
 
@@ -231,7 +225,7 @@ static void send_resp(struct obj *o)
     }
     o->nresp++;
     o->pending--;
-    o->last_ms = now_ms();
+    o->last_ms = twx_now_ms();
     if (last)
         conn_free(o, 0);
 }
@@ -265,7 +259,7 @@ static void on_conn(struct obj *o)
         return;
     }
     o->len += (size_t)r;
-    o->last_ms = now_ms();
+    o->last_ms = twx_now_ms();
     n = take_requests(o);
     if (o->len == BUFSZ - 1) { /* no request fits: drop it */
         conn_free(o, 1);
@@ -394,7 +388,7 @@ static void accept_one(int lfd, enum kind k)
 /* Timers: delayed responses, idle closes, slow accepts. */
 static void tick(void)
 {
-    uint64_t now = now_ms();
+    uint64_t now = twx_now_ms();
     struct obj *o, *next;
 
     for (o = conns; o; o = next) {
@@ -513,8 +507,8 @@ int main(int argc, char **argv)
     printf("ready\n");
     fflush(stdout);
 
-    end = now_ms() + (uint64_t)limit_s * 1000;
-    while (!stop && now_ms() < end) {
+    end = twx_now_ms() + (uint64_t)limit_s * 1000;
+    while (!stop && twx_now_ms() < end) {
         int n = epoll_wait(ep, evs, 64, tick_ms() < 0 ? 1000 : tick_ms());
 
         if (n < 0 && errno != EINTR)

@@ -83,6 +83,8 @@ static void t_register(const char *name, void (*fn)(void), unsigned secs);
 #else
 #include <criterion/criterion.h>
 
+#include "twx/clock.h"
+
 #define CHECK(cond, ...) cr_assert(cond, "" __VA_ARGS__)
 #define SKIP(...) cr_skip_test(__VA_ARGS__)
 #define TEST(name, secs)                                                       \
@@ -115,14 +117,6 @@ int tw__pool_sane(struct tw_pool *p); /* lib/pool.c, internal */
 static int sanitized(void)
 {
     return getenv("TW_SANITIZED") || getenv("TW_TSAN");
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void sleep_ms(unsigned ms)
@@ -257,10 +251,10 @@ static unsigned long srv_stat(const char *key)
  * pool closed are gone there before a kill counts idle ones). */
 static void srv_wait_open(unsigned long n)
 {
-    uint64_t t0 = now_ms();
+    uint64_t t0 = twx_now_ms();
 
     while (srv_stat("open") != n) {
-        CHECK(now_ms() - t0 < 10000, "server never had %lu connections", n);
+        CHECK(twx_now_ms() - t0 < 10000, "server never had %lu connections", n);
         sleep_ms(2);
     }
 }
@@ -767,7 +761,7 @@ TEST(lifetime_jitter_spreads_expiry, 30)
     srv_start("-l 18001");
     p = pool(jitter);
     d = dest(p, PORT_A);
-    t0 = now_ms();
+    t0 = twx_now_ms();
     for (int i = 0; i < 50; i++)
         get_ok(p, d, &c[i]);
     for (int i = 0; i < 50; i++)
@@ -775,7 +769,7 @@ TEST(lifetime_jitter_spreads_expiry, 30)
     sleep_ms(800);
     closed = tw_pool_reap(p);
     CHECK(closed >= 1, "no lifetime ended within 800 ms");
-    if (now_ms() - t0 < 1500) /* skip the other bound if the machine stalled */
+    if (twx_now_ms() - t0 < 1500) /* skip the other bound if the machine stalled */
         CHECK(closed < 50, "all 50 lifetimes ended at once: no jitter");
     CHECK_EQ(stats(d).close_lifetime, (uint64_t)closed);
     check(p);
@@ -827,8 +821,8 @@ TEST(server_idle_close, 30)
     d = dest(p, PORT_A);
     for (unsigned round = 1; round <= 4; round++) {
         cycle(p, d);
-        t0 = now_ms();
-        while (srv_stat("idle_closed") < round && now_ms() - t0 < 10000)
+        t0 = twx_now_ms();
+        while (srv_stat("idle_closed") < round && twx_now_ms() - t0 < 10000)
             sleep_ms(10);
         CHECK_EQ(srv_stat("idle_closed"), round);
         sleep_ms(20);
@@ -1051,14 +1045,14 @@ static void *ff_waiter(void *arg)
 static void wait_waiting(struct tw_pool *p, uint64_t n)
 {
     struct tw_pool_stats st;
-    uint64_t t0 = now_ms();
+    uint64_t t0 = twx_now_ms();
 
     do {
         tw_pool_stats(p, &st);
         if (st.waiting == n)
             return;
         sleep_ms(1);
-    } while (now_ms() - t0 < 10000);
+    } while (twx_now_ms() - t0 < 10000);
     CHECK(0, "never saw %lu waiters", (unsigned long)n);
 }
 
@@ -1127,16 +1121,16 @@ TEST(wait_timeout, 20)
     p = pool(wait300);
     d = dest(p, PORT_A);
     get_ok(p, d, &held);
-    t0 = now_ms();
+    t0 = twx_now_ms();
     CHECK_EQ(tw_pool_get(p, d, 200, &c), TW_EWAITTIMEOUT);
-    el = now_ms() - t0;
+    el = twx_now_ms() - t0;
     CHECK(el >= 200 && el < 1500, "200 ms wait took %lu ms", (unsigned long)el);
-    t0 = now_ms();
+    t0 = twx_now_ms();
     CHECK_EQ(tw_pool_get(p, d, 0, &c), TW_EWAITTIMEOUT);
-    CHECK(now_ms() - t0 < 500, "a 0 ms wait waited");
-    t0 = now_ms();
+    CHECK(twx_now_ms() - t0 < 500, "a 0 ms wait waited");
+    t0 = twx_now_ms();
     CHECK_EQ(tw_pool_get(p, d, TW_POOL_WAIT_DEFAULT, &c), TW_EWAITTIMEOUT);
-    el = now_ms() - t0;
+    el = twx_now_ms() - t0;
     CHECK(el >= 300 && el < 1600, "default 300 ms wait took %lu ms",
               (unsigned long)el);
     CHECK_EQ(c.fd, -1);
@@ -1163,11 +1157,11 @@ static uint64_t cto_ms;
 static void *cto_second(void *arg)
 {
     struct tw_pool_conn c;
-    uint64_t t0 = now_ms();
+    uint64_t t0 = twx_now_ms();
 
     (void)arg;
     cto_err = tw_pool_get(cto_pool, cto_dest, 5000, &c);
-    cto_ms = now_ms() - t0;
+    cto_ms = twx_now_ms() - t0;
     return NULL;
 }
 
@@ -1183,9 +1177,9 @@ TEST(connect_timeout_refused, 30)
     srv_start("-l 18001 -S 18003");
     cto_pool = pool(ct200);
     cto_dest = dest(cto_pool, PORT_STALL);
-    t0 = now_ms();
+    t0 = twx_now_ms();
     err = tw_pool_get(cto_pool, cto_dest, 0, &c);
-    el = now_ms() - t0;
+    el = twx_now_ms() - t0;
     CHECK_EQ(err, -ETIMEDOUT, "stalled connect: %s", tw_strerror(err));
     CHECK(el >= 200 && el < 1500, "200 ms connect took %lu ms", (unsigned long)el);
     /* two callers, cap 1: the second waits for the first's slot, then
@@ -1276,11 +1270,11 @@ TEST(close_wakes_waiters, 30)
     get_ok(cw_pool, cw_dest, &held);
     pthread_create(&t, NULL, cw_waiter, NULL);
     wait_waiting(cw_pool, 1);
-    t0 = now_ms();
+    t0 = twx_now_ms();
     CHECK_EQ(tw_pool_close(cw_pool), 0);
     pthread_join(t, NULL);
     CHECK_EQ(cw_err, TW_ECLOSED);
-    CHECK(now_ms() - t0 < 5000);
+    CHECK(twx_now_ms() - t0 < 5000);
     CHECK_EQ(tw_pool_put(cw_pool, &held, TW_POOL_REUSE), 0);
     check(cw_pool);
     tw_pool_free(cw_pool);
@@ -1473,7 +1467,7 @@ int main(int argc, char **argv)
             }
     for (int i = 0; i < t_ncases; i++) {
         struct t_case *t = &t_cases[i];
-        uint64_t t0 = now_ms();
+        uint64_t t0 = twx_now_ms();
         int st = 0;
         pid_t pid;
 
@@ -1496,7 +1490,7 @@ int main(int argc, char **argv)
         tested++;
         if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
             pass++;
-            printf("ok - pool::%s  (%.2fs)\n", t->name, (now_ms() - t0) / 1000.0);
+            printf("ok - pool::%s  (%.2fs)\n", t->name, (twx_now_ms() - t0) / 1000.0);
         } else if (WIFEXITED(st)) {
             fail++;
             printf("not ok - pool::%s\n", t->name);
