@@ -44,6 +44,8 @@
 
 #include <twkit/pool.h>
 
+#include "twx/clock.h"
+
 #ifdef __SANITIZE_THREAD__
 #define OWN_RUNNER 1
 #include <stdarg.h>
@@ -82,8 +84,6 @@ static void t_register(const char *name, void (*fn)(void), unsigned secs);
     static void t_##name(void)
 #else
 #include <criterion/criterion.h>
-
-#include "twx/clock.h"
 
 #define CHECK(cond, ...) cr_assert(cond, "" __VA_ARGS__)
 #define SKIP(...) cr_skip_test(__VA_ARGS__)
