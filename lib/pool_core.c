@@ -120,6 +120,16 @@ void tw__pool_state_leave(struct tw_pool *p, struct conn *c)
     }
 }
 
+/* Put slot c (no fd any more, out of its state's count) on the free list. */
+void tw__pool_slot_free(struct tw_pool *p, struct conn *c)
+{
+    c->state = C_FREE;
+    c->gen = next_gen(c->gen);
+    c->dest = NULL;
+    c->dnext = p->free_slots;
+    p->free_slots = c;
+    p->nopen--;
+}
 
 /* Close c (its fd goes to cl), count the reason, free its slot. */
 void tw__pool_slot_release(struct tw_pool *p, struct conn *c,
@@ -129,12 +139,7 @@ void tw__pool_slot_release(struct tw_pool *p, struct conn *c,
     count_close(c->dest, reason);
     closer_add(cl, c->fd);
     c->fd = -1;
-    c->state = C_FREE;
-    c->gen = next_gen(c->gen);
-    c->dest = NULL;
-    c->dnext = p->free_slots;
-    p->free_slots = c;
-    p->nopen--;
+    tw__pool_slot_free(p, c);
 }
 
 /* Close c and let waiters use the room it leaves. */

@@ -197,6 +197,8 @@ void tw__pool_grant(struct tw_pool *p, struct closer *cl);
 void tw__pool_idle_push(struct tw_pool *p, struct conn *c, uint64_t now);
 void tw__pool_idle_unlink(struct tw_pool *p, struct conn *c);
 int tw__pool_sane_locked(struct tw_pool *p);
+/* Put slot c (no fd, out of its state's count) on the free list. */
+void tw__pool_slot_free(struct tw_pool *p, struct conn *c);
 void tw__pool_slot_release(struct tw_pool *p, struct conn *c,
                          enum close_reason reason, struct closer *cl);
 struct conn *tw__pool_slot_reserve(struct tw_pool *p, struct tw_pool_dest *d);

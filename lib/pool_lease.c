@@ -280,12 +280,7 @@ connect:
             d->st.connect_errors++;
         /* give the slot back; nothing was opened, so no close is counted */
         d->nconnecting--;
-        c->state = C_FREE;
-        c->gen = next_gen(c->gen);
-        c->dest = NULL;
-        c->dnext = p->free_slots;
-        p->free_slots = c;
-        p->nopen--;
+        tw__pool_slot_free(p, c);
         tw__pool_grant(p, &cl);
         err = fd;
         goto out;
