@@ -93,6 +93,24 @@ void twx__topo_child_guard(void)
     signal(SIGPIPE, SIG_DFL);
 }
 
+int twx__topo_in_host(struct twx_topo *t, int hi, int (*fn)(struct twx_topo *, int, void *),
+                      void *arg)
+{
+    pid_t p = fork();
+    if (p < 0)
+        return -errno;
+    if (p == 0) {
+        twx__topo_child_guard();
+        if (setns(t->host[hi].netns_fd, CLONE_NEWNET) < 0)
+            _exit(errno & 0xff);
+        _exit(fn(t, hi, arg) & 0xff);
+    }
+    int st;
+    while (waitpid(p, &st, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(st) ? -WEXITSTATUS(st) : -EINTR;
+}
+
 /* ---- holders ---------------------------------------------------------------- */
 
 static int open_ns(pid_t pid, const char *kind)
@@ -396,28 +414,30 @@ int twx_topo_wait(struct twx_topo *t, int idx, int timeout_ms)
  * In a child inside host hi's network namespace, call ready(arg) every
  * 20 ms until it returns true or timeout_ms passes.  0 or -ETIMEDOUT.
  */
+struct poll_job {
+    bool (*ready)(void *);
+    void *arg;
+    int timeout_ms;
+};
+
+static int poll_job(struct twx_topo *t, int hi, void *arg)
+{
+    (void)t, (void)hi;
+    const struct poll_job *j = arg;
+    for (int waited = 0; waited <= j->timeout_ms; waited += 20) {
+        if (j->ready(j->arg))
+            return 0;
+        struct timespec ts = {0, 20000000};
+        nanosleep(&ts, NULL);
+    }
+    return ETIMEDOUT;
+}
+
 static int poll_in_host(struct twx_topo *t, int hi, bool (*ready)(void *), void *arg,
                         int timeout_ms)
 {
-    pid_t p = fork();
-    if (p < 0)
-        return -errno;
-    if (p == 0) {
-        twx__topo_child_guard();
-        if (setns(t->host[hi].netns_fd, CLONE_NEWNET) < 0)
-            _exit(1);
-        for (int waited = 0; waited <= timeout_ms; waited += 20) {
-            if (ready(arg))
-                _exit(0);
-            struct timespec ts = {0, 20000000};
-            nanosleep(&ts, NULL);
-        }
-        _exit(1);
-    }
-    int st;
-    while (waitpid(p, &st, 0) < 0 && errno == EINTR)
-        ;
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -ETIMEDOUT;
+    struct poll_job j = {ready, arg, timeout_ms};
+    return twx__topo_in_host(t, hi, poll_job, &j) ? -ETIMEDOUT : 0;
 }
 
 static bool accepts(void *arg)

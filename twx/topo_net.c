@@ -185,23 +185,14 @@ static int configure_host(struct twx_topo *t, int hi, int phase)
 
 /* Fork a child that enters host hi's network namespace and configures it.
  * Returns 0 or -errno. */
+static int configure_job(struct twx_topo *t, int hi, void *phase)
+{
+    return configure_host(t, hi, *(int *)phase);
+}
+
 int twx__topo_configure(struct twx_topo *t, int hi, int phase)
 {
-    pid_t p = fork();
-    if (p < 0)
-        return -errno;
-    if (p == 0) {
-        twx__topo_child_guard();
-        if (setns(t->host[hi].netns_fd, CLONE_NEWNET) < 0)
-            _exit(errno & 0xff);
-        _exit(configure_host(t, hi, phase) & 0xff);
-    }
-    int st;
-    while (waitpid(p, &st, 0) < 0 && errno == EINTR)
-        ;
-    if (WIFEXITED(st))
-        return -WEXITSTATUS(st);
-    return -EINTR;
+    return twx__topo_in_host(t, hi, configure_job, &phase);
 }
 
 /* ---- descriptors made inside a host ---------------------------------------- */
