@@ -205,8 +205,8 @@ int sockiter(struct bpf_iter__tcp *ctx)
     r.hz = CONFIG_HZ;
     __u32 len = SOCKITER_REC_V4;
     if (fam == AF_INET6) {
-        BPF_CORE_READ_INTO(&r.addr[0], skc, skc_v6_rcv_saddr.in6_u.u6_addr32);
-        BPF_CORE_READ_INTO(&r.addr[4], skc, skc_v6_daddr.in6_u.u6_addr32);
+        bpf_core_read(&r.addr[0], 16, &skc->skc_v6_rcv_saddr);
+        bpf_core_read(&r.addr[4], 16, &skc->skc_v6_daddr);
         len = SOCKITER_REC_V6;
     } else {
         r.addr[0] = skc->skc_rcv_saddr;
