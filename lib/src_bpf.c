@@ -122,7 +122,7 @@ static bool has_cap(const struct __user_cap_data_struct d[2], int cap)
 }
 
 /* 0, or -EPERM with the reason in g_why */
-static int check_caps(void)
+static __attribute__((unused)) int check_caps(void)
 {
     struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
     struct __user_cap_data_struct d[2] = {{0}};
@@ -164,7 +164,7 @@ int tw_source_bpf_why(char *why, size_t len)
     return e;
 }
 
-static int netns_id(uint64_t *dev, uint64_t *ino)
+static __attribute__((unused)) int netns_id(uint64_t *dev, uint64_t *ino)
 {
     struct stat st;
     if (stat("/proc/thread-self/ns/net", &st) != 0)
