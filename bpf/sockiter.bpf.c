@@ -100,13 +100,13 @@ static __always_inline bool v6_loop(const __u32 *w)
     return w[2] == bpf_htonl(0xffff) && v4_loop(w[3]); /* ::ffff:127.x */
 }
 
-static __always_inline __u8 tw_verdict(struct sock_common *skc, struct sockiter_rec *r)
+static __always_inline __u8 tw_verdict(struct sock_common *skc, struct tcp_timewait_sock *tw,
+                                       struct sockiter_rec *r)
 {
-    struct tcp_timewait_sock *tw = bpf_skc_to_tcp_timewait_sock(skc);
-    if (!tw)
-        return 0;
-    struct net *net = BPF_CORE_READ(skc, skc_net.net);
-    int reuse = BPF_CORE_READ(net, ipv4.sysctl_tcp_tw_reuse);
+    /* plain loads through BTF pointers (no helper call per field): this runs
+     * for every TIME_WAIT socket of the table */
+    struct net *net = skc->skc_net.net;
+    int reuse = net->ipv4.sysctl_tcp_tw_reuse;
     if (tw->tw_sk.tw_substate == S_FIN_WAIT2)
         reuse = 0;
     if (reuse == 2) {
@@ -124,8 +124,7 @@ static __always_inline __u8 tw_verdict(struct sock_common *skc, struct sockiter_
         if (bpf_core_field_exists(tw->tw_sk.tw_entry_stamp) &&
             bpf_core_field_exists(net->ipv4.sysctl_tcp_tw_reuse_delay)) {
             __u32 now_ms = (__u32)(bpf_ktime_get_ns() / 1000000);
-            __u32 thresh = BPF_CORE_READ(tw, tw_sk.tw_entry_stamp) +
-                           BPF_CORE_READ(net, ipv4.sysctl_tcp_tw_reuse_delay);
+            __u32 thresh = tw->tw_sk.tw_entry_stamp + net->ipv4.sysctl_tcp_tw_reuse_delay;
             ok = (__s32)(thresh - now_ms) < 0;
         } else {
             __u32 now_s = (__u32)(bpf_ktime_get_ns() / 1000000000);
@@ -205,8 +204,8 @@ int sockiter(struct bpf_iter__tcp *ctx)
     r.hz = CONFIG_HZ;
     __u32 len = SOCKITER_REC_V4;
     if (fam == AF_INET6) {
-        bpf_core_read(&r.addr[0], 16, &skc->skc_v6_rcv_saddr);
-        bpf_core_read(&r.addr[4], 16, &skc->skc_v6_daddr);
+        __builtin_memcpy(&r.addr[0], skc->skc_v6_rcv_saddr.in6_u.u6_addr32, 16);
+        __builtin_memcpy(&r.addr[4], skc->skc_v6_daddr.in6_u.u6_addr32, 16);
         len = SOCKITER_REC_V6;
     } else {
         r.addr[0] = skc->skc_rcv_saddr;
@@ -215,8 +214,8 @@ int sockiter(struct bpf_iter__tcp *ctx)
     __u64 now = bpf_jiffies64();
     if (tw) {
         r.timer = 3;
-        r.expires_j = jdelta(BPF_CORE_READ(tw, tw_sk.tw_timer.expires), now);
-        r.flags = tw_verdict(skc, &r);
+        r.expires_j = jdelta(tw->tw_sk.tw_timer.expires, now);
+        r.flags = tw_verdict(skc, tw, &r);
     } else if (st == S_NEW_SYN_RECV) {
         struct tcp_request_sock *req = bpf_skc_to_tcp_request_sock(skc);
         r.state = S_SYN_RECV;
