@@ -16,6 +16,7 @@
 # in-kernel fold could cost.  It prints medians, ratios to the floor, the
 # program load time, and a correctness line (every count equals sockstat).
 #
+# A size that this machine cannot generate within 45 s is reported as SKIP.
 # Exit: 0 measured, 1 real error.  Without root, or when this build or host
 # cannot load BPF, it prints SKIP and exits 0.
 set -u -o pipefail
@@ -42,8 +43,10 @@ inner() {
     msg ""
     msg "== N = $n TIME_WAIT sockets =="
     t0=$(now)
-    "$BIN/twgen" -n "$n" -j 2 -s "$(( 20 + idx ))" -t 45 | sed 's/^twgen: /generated: /' ||
-        die "generation failed"
+    if ! "$BIN/twgen" -n "$n" -j 2 -s "$(( 20 + idx ))" -t 45 | sed 's/^twgen: /generated: /'; then
+        msg "SKIP N = $n: this machine could not make $n TIME_WAIT sockets within 45 s (see twgen above)"
+        return 0
+    fi
     for i in $(seq 50); do tw=$(sockstat_tw); (( tw >= n )) && break; sleep 0.1; done
     local -a F SN SB
     local wn wb cn cb open_b cnt_n cnt_b cnt_f rounds=0 tw_before=$tw
