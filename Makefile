@@ -38,6 +38,8 @@ DEPS_PKGS := libmnl jansson ncursesw libmicrohttpd gnutls yaml-0.1 libcrypt
 # and, when they are, adds libbpf here.
 BPF_PHASE := config
 include bpf/build.mk
+# what a static link of libtwkit needs (libbpf: the BPF socket source, lib/src_bpf.c)
+PC_REQUIRES := libmnl$(if $(filter 1,$(BPF_ON)), libbpf)
 PKG_CFLAGS := $(shell pkg-config --cflags $(DEPS_PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(DEPS_PKGS) 2>/dev/null || echo -lmnl -ljansson -lncursesw -ltinfo -lmicrohttpd -lgnutls -lyaml -lcrypt)
 CRIT_LIBS  := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
@@ -178,7 +180,8 @@ $(SHARED_LIB): $(LIB_OBJ)
 $(PC_FILE): twkit.pc.in Makefile
 	$(call msg,GEN,$@)
 	@mkdir -p $(@D)
-	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+		-e 's|@REQUIRES_PRIVATE@|$(PC_REQUIRES)|g' $< > $@
 
 # ---- the command, tests, helpers, benches, examples -------------------------
 
@@ -247,8 +250,8 @@ install: all
 	ln -sf libtwkit.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libtwkit.so.$(SOVERSION)
 	ln -sf libtwkit.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libtwkit.so
 	install -m 644 include/twkit/*.h $(DESTDIR)$(PREFIX)/include/twkit/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' twkit.pc.in \
-		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/twkit.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+		-e 's|@REQUIRES_PRIVATE@|$(PC_REQUIRES)|g' twkit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/twkit.pc
 	for m in $(MAN_OUT); do s=$${m##*.}; install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
 		install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
 

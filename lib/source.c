@@ -1,13 +1,15 @@
 /*
  * source.c — opening, dispatching and recording socket sources.
  *
- * One entry point (tw_source_dump) for the three kinds of source, so that
+ * One entry point (tw_source_dump) for the four kinds of source, so that
  * the report, the tests and the fuzzers never care where sockets come from.
  * AUTO prefers netlink and falls back to /proc when the netlink socket
  * cannot be created (no inet_diag, a sandbox that forbids it).  Fixtures
  * are directories: a recorded netlink dump (sock_diag.bin) or /proc-style
  * files (net/tcp, net/tcp6), next to the kernel files that tw_kernel_read
- * reads from the same directory.
+ * reads from the same directory.  The BPF iterator (src_bpf.c) is never
+ * chosen by AUTO: it needs privileges and costs a program load, and only
+ * the exact reuse verdict sets it apart (see twkit-stat(1), --source).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +30,8 @@ const char *tw_source_kind_name(enum tw_source_kind kind)
         return "proc";
     case TW_SOURCE_FIXTURE:
         return "fixture";
+    case TW_SOURCE_BPF:
+        return "bpf";
     default:
         return "auto";
     }
@@ -43,7 +47,7 @@ static bool exists(const char *dir, const char *rel)
 int tw_source_open(enum tw_source_kind kind, const char *path, struct tw_source **out)
 {
     *out = NULL;
-    if (kind < TW_SOURCE_AUTO || kind > TW_SOURCE_FIXTURE)
+    if (kind < TW_SOURCE_AUTO || kind > TW_SOURCE_BPF)
         return TW_EBADOPT;
     struct tw_source *s = calloc(1, sizeof(*s));
     if (!s)
@@ -70,6 +74,9 @@ int tw_source_open(enum tw_source_kind kind, const char *path, struct tw_source 
         break;
     case TW_SOURCE_PROC:
         break;
+    case TW_SOURCE_BPF:
+        e = tw__bpf_open(s);
+        break;
     case TW_SOURCE_FIXTURE:
         if (!path) {
             e = TW_EBADOPT;
@@ -91,6 +98,7 @@ void tw_source_close(struct tw_source *src)
     if (!src)
         return;
     tw__nl_close(src);
+    tw__bpf_close(src);
     if (src->record_fd >= 0)
         close(src->record_fd);
     free(src->path);
@@ -125,6 +133,11 @@ int tw_source_dump(struct tw_source *src, const struct tw_query *q, tw_sock_cb c
         return e;
     case TW_SOURCE_PROC:
         return tw__proc_dump(src, src->path, q, cb, arg);
+    case TW_SOURCE_BPF:
+        e = tw__bpf_dump(src, q, cb, arg);
+        if (e < 0 && !src->errmsg[0])
+            snprintf(src->errmsg, sizeof(src->errmsg), "BPF iterator walk: %s", tw_strerror(e));
+        return e;
     case TW_SOURCE_FIXTURE: {
         char p[4096];
         snprintf(p, sizeof(p), "%s/sock_diag.bin", src->path);
@@ -196,6 +209,8 @@ int tw_source_record(struct tw_source *src, const char *dir)
                 return e;
         }
         return 0;
+    case TW_SOURCE_BPF:
+        return -EOPNOTSUPP; /* the records are decoded as they come: nothing to keep */
     default:
         return TW_EBADOPT;
     }

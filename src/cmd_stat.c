@@ -116,6 +116,8 @@ static int collect_one(const struct stat_args *a, struct stat_ns *ns)
                     tw_strerror(e));
         else if (kind == TW_SOURCE_NETLINK)
             twx_err("cannot open a NETLINK_SOCK_DIAG socket: %s (try --source proc)", tw_strerror(e));
+        else if (kind == TW_SOURCE_BPF)
+            tool_bpf_err(e);
         else
             twx_err("cannot open the socket source: %s", tw_strerror(e));
         return TW_EXIT_RUNTIME;

@@ -75,10 +75,13 @@ struct tool_common {
     struct tw_query query;   /* the port and address filters */
 };
 
-extern const char *const tool_source_choices[]; /* "auto", "netlink", "proc" */
+extern const char *const tool_source_choices[]; /* "auto", "netlink", "proc", "bpf" */
 extern const char *const tool_color_choices[];  /* "auto", "always", "never" */
 /* The source kind of a --source choice index. */
 enum tw_source_kind tool_source_kind(int choice);
+/* Report why --source bpf could not be opened (error e, and the library's
+ * reason: privileges, BTF, a build without BPF); returns TW_EXIT_RUNTIME. */
+int tool_bpf_err(int e);
 
 /* Value parsers of the shared options (twx_opt_fn). */
 int tool_opt_state(void *states, const char *v, char *err, size_t len);
@@ -105,8 +108,13 @@ void tool_common_finish(struct tool_common *c);
      .help = "where sockets are read from",                                          \
      .doc = "Where the socket table is read from: *netlink* (NETLINK_SOCK_DIAG, one " \
             "kernel walk with the filters run in the kernel), *proc* (*/proc/net/tcp* " \
-            "and *tcp6*), or *auto*: netlink, falling back to proc where netlink "   \
-            "sockets are unavailable.",                                              \
+            "and *tcp6*), *bpf* (an eBPF iterator over the same socket table: "      \
+            "the same walk, plus the exact *tcp_tw_reuse* verdict of each TIME_WAIT " \
+            "socket, so RECLAIM is a count, not a bound; needs root, or CAP_BPF "    \
+            "and CAP_PERFMON, and kernel BTF, otherwise the command exits with "    \
+            "status 1 naming what is missing), or *auto*: netlink, falling back to " \
+            "proc where netlink sockets are unavailable (auto never loads BPF: "    \
+            "a program load costs more than a small table's whole dump).",          \
      .dflt = "auto", .example = "proc", .choices = tool_source_choices,              \
      .excl = TOOL_X_FIXTURE_SOURCE}
 #define TOOL_OPT_FIXTURE(T)                                                          \

@@ -13,15 +13,23 @@
 
 #include "tool.h"
 
-const char *const tool_source_choices[] = {"auto", "netlink", "proc", NULL};
+const char *const tool_source_choices[] = {"auto", "netlink", "proc", "bpf", NULL};
 const char *const tool_color_choices[] = {"auto", "always", "never", NULL};
 
 enum tw_source_kind tool_source_kind(int choice)
 {
     static const enum tw_source_kind kinds[] = {TW_SOURCE_AUTO, TW_SOURCE_NETLINK,
-                                                TW_SOURCE_PROC};
+                                                TW_SOURCE_PROC, TW_SOURCE_BPF};
     return choice >= 0 && choice < (int)(sizeof(kinds) / sizeof(kinds[0])) ? kinds[choice]
                                                                            : TW_SOURCE_AUTO;
+}
+
+int tool_bpf_err(int e)
+{
+    char why[256];
+    int w = tw_source_bpf_why(why, sizeof(why));
+    twx_err("--source bpf: %s", w && why[0] ? why : tw_strerror(e));
+    return TW_EXIT_RUNTIME;
 }
 
 int tool_opt_state(void *field, const char *v, char *err, size_t len)

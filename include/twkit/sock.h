@@ -3,14 +3,19 @@
  * them, and the sources that yield them.
  *
  * A *source* yields sockets one at a time to a callback (streaming: nothing
- * is buffered).  Three kinds exist:
+ * is buffered).  Four kinds exist:
  *
  *   - netlink: NETLINK_SOCK_DIAG, IPv4 and IPv6 in one kernel walk, with the
  *     state mask and port/address filters run inside the kernel;
  *   - proc:    /proc/net/tcp and /proc/net/tcp6 of the calling thread's
  *     network namespace (or of a proc root given for tests);
  *   - fixture: a directory holding a recorded dump: `sock_diag.bin` (raw
- *     netlink messages as the kernel sent them) or `net/tcp` + `net/tcp6`.
+ *     netlink messages as the kernel sent them) or `net/tcp` + `net/tcp6`;
+ *   - bpf:     an eBPF iterator over the TCP socket table (iter/tcp), the
+ *     same walk as netlink, which also reads what sock_diag hides and gives
+ *     every TIME_WAIT socket its exact reuse verdict (TW_SOCK_F_REUSE_KNOWN).
+ *     Needs a twkit built with BPF, kernel BTF and CAP_BPF + CAP_PERFMON
+ *     (or root); never chosen by TW_SOURCE_AUTO.
  *
  * All sources give the same sockets for the same namespace, so the report
  * built from them is the same.  A source is bound to the network namespace
@@ -161,6 +166,7 @@ enum tw_source_kind {
     TW_SOURCE_NETLINK,
     TW_SOURCE_PROC,
     TW_SOURCE_FIXTURE,
+    TW_SOURCE_BPF,      /* eBPF iterator: exact reuse verdicts (privileged) */
 };
 
 struct tw_source;
@@ -177,7 +183,8 @@ typedef int (*tw_sock_cb)(const struct tw_sock *s, void *arg);
  *   path    proc: a proc root to read instead of /proc (NULL = /proc);
  *           fixture: the fixture directory (required); otherwise ignored.
  * Returns 0 and sets *out, or a negative error (-ENOENT for a missing
- * fixture/proc file, -EPROTONOSUPPORT / -EACCES for netlink, TW_EBADOPT).
+ * fixture/proc file, -EPROTONOSUPPORT / -EACCES for netlink, TW_EBADOPT;
+ * for bpf see tw_source_bpf_why).
  */
 TW_EXTERN int tw_source_open(enum tw_source_kind kind, const char *path,
                              struct tw_source **out);
@@ -185,7 +192,7 @@ TW_EXTERN int tw_source_open(enum tw_source_kind kind, const char *path,
 TW_EXTERN void tw_source_close(struct tw_source *src);
 /* The kind actually in use (AUTO resolved). */
 TW_EXTERN enum tw_source_kind tw_source_kind(const struct tw_source *src);
-/* "netlink", "proc" or "fixture". */
+/* "netlink", "proc", "fixture" or "bpf". */
 TW_EXTERN const char *tw_source_kind_name(enum tw_source_kind kind);
 
 /*
@@ -200,6 +207,16 @@ TW_EXTERN int tw_source_dump(struct tw_source *src, const struct tw_query *q,
                              tw_sock_cb cb, void *arg);
 
 /*
+ * Why TW_SOURCE_BPF cannot be used here.  Returns 0 when it can be tried
+ * (why gets ""), or a negative error with a one-line reason in why:
+ * -EOPNOTSUPP (twkit built without BPF), -ENOENT (no kernel BTF or no
+ * CONFIG_HZ), -EPERM (neither root nor CAP_BPF + CAP_PERFMON).  After
+ * tw_source_open(TW_SOURCE_BPF) failed in this thread it gives that
+ * failure's reason and error (a verifier rejection, for instance).
+ */
+TW_EXTERN int tw_source_bpf_why(char *why, size_t len);
+
+/*
  * After a failed dump: a one-line description of where the input was bad
  * ("/proc/net/tcp line 7: bad local address"), or "" if none.
  */
@@ -208,7 +225,8 @@ TW_EXTERN const char *tw_source_errmsg(const struct tw_source *src);
 /*
  * Record what a dump of this source reads into dir (created if missing):
  * netlink -> dir/sock_diag.bin; proc -> dir/net/tcp, dir/net/tcp6.  For
- * bug reports and test fixtures.  Returns 0 or a negative error.
+ * bug reports and test fixtures.  Returns 0 or a negative error
+ * (-EOPNOTSUPP for bpf: its records are not kept).
  */
 TW_EXTERN int tw_source_record(struct tw_source *src, const char *dir);
 
@@ -221,6 +239,12 @@ TW_EXTERN int tw_source_record(struct tw_source *src, const char *dir);
  */
 TW_EXTERN int tw_parse_proc_line(const char *line, size_t len, int family,
                                  long user_hz, struct tw_sock *out);
+/*
+ * Decode one record of the BPF iterator (bpf/sockiter.h) from len bytes.
+ * Returns the record's length (> 0), 0 when len holds less than one whole
+ * record, TW_EMALFORMED (unknown family) or TW_EUNKSTATE.
+ */
+TW_EXTERN int tw_parse_bpf_rec(const void *buf, size_t len, struct tw_sock *out);
 /*
  * Parse one SOCK_DIAG_BY_FAMILY / TCPDIAG_GETSOCK reply payload (struct
  * inet_diag_msg and its attributes), len bytes.  Returns 0, TW_ETRUNCATED,

@@ -152,7 +152,11 @@ static int collect_here(struct exp_collector *c, struct slot *s, char *errs, siz
     enum tw_source_kind kind = c->o.fixture ? TW_SOURCE_FIXTURE : c->o.kind;
     int e = tw_source_open(kind, c->o.fixture, &src);
     if (e) {
-        say(c, errs, errlen, "%s: cannot open the socket source: %s", s->label, tw_strerror(e));
+        char why[256] = "";
+        if (kind == TW_SOURCE_BPF && tw_source_bpf_why(why, sizeof(why)) == 0)
+            why[0] = '\0';
+        say(c, errs, errlen, "%s: cannot open the socket source: %s", s->label,
+            why[0] ? why : tw_strerror(e));
         return e;
     }
     char err[512] = "";

@@ -104,6 +104,8 @@ static int open_source(const struct watch *w, struct watch_ns *ns)
         return 0;
     if (kind == TW_SOURCE_NETLINK)
         twx_err("cannot open a NETLINK_SOCK_DIAG socket: %s (try --source proc)", tw_strerror(e));
+    else if (kind == TW_SOURCE_BPF)
+        return tool_bpf_err(e);
     else
         twx_err("cannot open the socket source: %s", tw_strerror(e));
     return TW_EXIT_RUNTIME;

@@ -16,6 +16,7 @@
  *   fw2 SRC DST PORT N          client closes, server never does: N orphaned
  *                               FIN_WAIT2 minisocks + N CLOSE_WAIT
  *   hold                        print "ready" and wait for SIGTERM
+ *   sleep MS                    wait MS milliseconds (TIME_WAIT of two ages)
  *   netns NAME                  the sockets of the next steps are made in the
  *                               network namespace NAME (/run/netns/NAME, or
  *                               a path): a listener made before stays in
@@ -241,6 +242,8 @@ int main(int argc, char **argv)
         } else if (!strcmp(cmd, "comm") && i + 1 < argc) {
             if (prctl(PR_SET_NAME, argv[++i], 0, 0, 0) < 0)
                 die("PR_SET_NAME");
+        } else if (!strcmp(cmd, "sleep") && i + 1 < argc) {
+            usleep((useconds_t)atoi(argv[++i]) * 1000u);
         } else if (!strcmp(cmd, "bindport")) {
             plain_bind = 1;
         } else if (!strcmp(cmd, "try") && i + 4 < argc) {

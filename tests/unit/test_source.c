@@ -229,6 +229,7 @@ Test(open, errors)
     cr_assert_str_eq(tw_source_kind_name(TW_SOURCE_NETLINK), "netlink");
     cr_assert_str_eq(tw_source_kind_name(TW_SOURCE_PROC), "proc");
     cr_assert_str_eq(tw_source_kind_name(TW_SOURCE_FIXTURE), "fixture");
+    cr_assert_str_eq(tw_source_kind_name(TW_SOURCE_BPF), "bpf");
     cr_assert_str_eq(tw_source_kind_name(TW_SOURCE_AUTO), "auto");
 }
 
