@@ -72,7 +72,7 @@ endif
 ALL_CPPFLAGS += -I$(BPF_OUT)
 
 # Everything that may include a skeleton or the config waits for them.
-$(LIB_OBJ) $(CLI_OBJ) $(UNIT_BIN) $(MKDOC): | $(BPF_GEN)
+$(LIB_OBJ) $(TWX_OBJ) $(CLI_OBJ) $(UNIT_BIN) $(HELPER_BIN) $(BENCH_BIN) $(EXAMPLE_BIN) $(FUZZ_BIN) $(MKDOC): | $(BPF_GEN)
 
 .PHONY: bpf-force
 $(BPF_CONFIG): bpf-force

@@ -209,6 +209,7 @@ struct tw__bpf {
 /* libbpf's last message while loading, for the reason of a failure */
 static __thread char g_log[256];
 
+__attribute__((format(printf, 2, 0)))
 static int log_cb(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
     if (level == LIBBPF_DEBUG)
