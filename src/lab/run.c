@@ -89,6 +89,32 @@ static int sample_all(struct run_ctx *x, struct twx_sample *out)
     return 0;
 }
 
+/* The last sample: the hosts may still be closing what the load left
+ * (nginx's upstream connections under a loaded machine), and a TIME_WAIT
+ * born between the socket dump and the counters would pair one count with
+ * the other's successor.  Sample until two samples 50 ms apart agree on
+ * every host's TIME_WAIT count and TW counter (at most 2 s). */
+static int sample_settled(struct run_ctx *x, struct twx_sample *out)
+{
+    struct lab_run *r = x->r;
+    struct twx_sample prev[LAB_HOSTS];
+    if (sample_all(x, prev) < 0)
+        return -1;
+    for (int i = 0; i < 40; i++) {
+        twx_sleep_ns(50 * 1000000ull);
+        if (sample_all(x, out) < 0)
+            return -1;
+        bool same = true;
+        for (int h = 0; h < r->n_hosts; h++)
+            if (out[h].tw != prev[h].tw || out[h].c.v[TW_C_TW] != prev[h].c.v[TW_C_TW])
+                same = false;
+        if (same)
+            return 0;
+        memcpy(prev, out, sizeof(prev));
+    }
+    return 0;
+}
+
 /* ---- messages from the programs -------------------------------------------- */
 
 struct be_ctx {
@@ -459,7 +485,7 @@ void lab_run(const struct lab_scenario *sc, struct lab_run *r, int idx, int tota
         /* the last row: 150 ms after the load, with its final counts */
         twx_sleep_ns(SETTLE_NS);
         struct twx_sample end[LAB_HOSTS];
-        if (sample_all(x, end) == 0) {
+        if (sample_settled(x, end) == 0) {
             finish_counters(x, end);
             struct lab_row *row = lab_run_add_row(r);
             if (row) {

@@ -6,6 +6,11 @@
 # binary, so it is recognisable by /proc/PID/exe), no nginx of the lab, no
 # new network namespace, no new interface, no /run/netns entry, no tmpfs
 # mount and no temporary file may remain.
+#
+# The lab runs from a private network namespace of this test (a holder
+# process keeps it), so that the interfaces it is checked against are its
+# own and not those other work on a shared machine creates meanwhile; for
+# /run/netns (host-wide) the check is that no entry holds a lab namespace.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
 set -o pipefail
@@ -14,13 +19,22 @@ dir=$(mktemp -d /tmp/twkit-lab-cleanup.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 bin=$dir/twkit-lab-cleanup
 cp "$TWKIT" "$bin"
+unshare -n sleep 900 &
+holder=$!
+trap 'kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null; rm -rf "$dir"' EXIT
+mine=$(readlink /proc/self/ns/net)
+for _ in $(seq 100); do
+    hns=$(readlink "/proc/$holder/ns/net" 2>/dev/null)
+    [ -n "$hns" ] && [ "$hns" != "$mine" ] && break; sleep 0.02
+done
+[ -n "$hns" ] && [ "$hns" != "$mine" ] || { echo "FAIL: cannot make the test's private namespace"; exit 1; }
+in_holder() { nsenter -t "$holder" -n "$@"; }
 
 lab_netns() { # network namespaces the lab's processes are in (not ours)
-    local mine; mine=$(readlink /proc/self/ns/net)
     for p in /proc/[0-9]*; do
         [ "$(readlink "$p/exe" 2>/dev/null)" = "$bin" ] || continue
         readlink "$p/ns/net" 2>/dev/null
-    done | grep -vxF "$mine" | sort -u
+    done | grep -vxF -e "$mine" -e "$hns" | sort -u
 }
 in_use() { # is any process in one of the namespaces listed in file $1?
     for p in /proc/[0-9]*; do readlink "$p/ns/net" 2>/dev/null; done | sort -u | grep -qxFf "$1"
@@ -39,14 +53,22 @@ leftovers() {
     return $n
 }
 
-before_links=$(ip -o link | awk -F': ' '{print $2}' | sort)
-before_run=$(ls /run/netns 2>/dev/null | sort)
+links() { in_holder ip -o link | awk -F': ' '{print $2}' | sort; }
+run_netns_labs() { # /run/netns entries that hold one of the namespaces in file $1
+    local f
+    for f in /run/netns/*; do
+        [ -e "$f" ] || continue
+        i=$(stat -L -c %i "$f" 2>/dev/null) || continue
+        grep -qxF "net:[$i]" "$1" && echo "$f"
+    done
+}
+before_links=$(links)
 
 # scenario list: a quick one, a 3 s one, then nginx (if installed)
 args=(short tw-reuse nginx -p 40000-40199 -r 500 -d 3 -C 16)
 for sig in KILL INT; do
     for at in 0.3 1.5 nginx; do
-        "$bin" lab "${args[@]}" >"$dir/out" 2>"$dir/err" &
+        in_holder "$bin" lab "${args[@]}" >"$dir/out" 2>"$dir/err" &
         pid=$!
         if [ "$at" = nginx ]; then  # kill while nginx runs in the proxy host
             for _ in $(seq 300); do pgrep -f -- "-p /tmp/twkit-nginx" >/dev/null && break; sleep 0.05; done
@@ -55,7 +77,7 @@ for sig in KILL INT; do
         fi
         # the detector must see the live lab first, or the check below is void
         leftovers >"$dir/live"
-        for _ in $(seq 20); do  # between two runs there may be no host for a moment
+        for _ in $(seq 100); do  # between two runs there may be no host for a moment
             lab_netns >"$dir/ns"; [ -s "$dir/ns" ] && break; sleep 0.05
         done
         check "SIG$sig at ${at}s: the detector sees the lab's namespaces" test -s "$dir/ns"
@@ -86,10 +108,9 @@ for sig in KILL INT; do
         else
             ok "SIG$sig at ${at}s (exit $rc): nothing left"
         fi
-        check "SIG$sig at ${at}s: interfaces unchanged" \
-            test "$(ip -o link | awk -F': ' '{print $2}' | sort)" = "$before_links"
-        check "SIG$sig at ${at}s: /run/netns unchanged" \
-            test "$(ls /run/netns 2>/dev/null | sort)" = "$before_run"
+        check "SIG$sig at ${at}s: interfaces unchanged" test "$(links)" = "$before_links"
+        check "SIG$sig at ${at}s: no /run/netns entry holds a lab namespace" \
+            test -z "$(run_netns_labs "$dir/ns")"
     done
 done
 finish
