@@ -88,7 +88,7 @@ static void fix_forecast(struct tw__dctx *x, struct tw_finding *f, const struct 
         tw__doctor_forecast(x, p, false, &nocap);
         FIX(f,
             "At the host's current %.1f connects/s it %s, but only because "
-            "tcp_max_tw_buckets = %ld keeps the namespace's TIME_WAIT below its %u ports: "
+            "tcp_max_tw_buckets = %ld keeps the namespace's TIME_WAIT at or below that, under this destination's %u ports: "
             "connections that close beyond the cap get no TIME_WAIT (TcpExt "
             "TCPTimeWaitOverflow) and free their port at once, without TIME_WAIT's "
             "protection against delayed segments. Without the cap it would run out %s "
@@ -138,8 +138,10 @@ void tw__rule_port_pressure(struct tw__dctx *x)
         if (fc.fc.state == TW_FC_NOW)
             snprintf(tail, sizeof(tail), "; no usable port now");
         else if (x->rate > 0 && fc.fc.state == TW_FC_AT)
-            snprintf(tail, sizeof(tail), "; they run out %s at %.1f connects/s",
-                     tw__doctor_fc_words(&fc.fc, w, sizeof(w)), x->rate);
+            snprintf(tail, sizeof(tail), "; they run out %s at %.1f connects/s%s",
+                     tw__doctor_fc_words(&fc.fc, w, sizeof(w)), x->rate,
+                     !fc.bounded || fc.bound.state == TW_FC_AT ? ""
+                     : " (never, if the peer sent timestamps: a bound)");
         else if (x->rate > 0)
             snprintf(tail, sizeof(tail), "; %s at %.1f connects/s (%s)",
                      fc.fc.state == TW_FC_NEVER ? "they never run out" : "not out within 10 min",
@@ -186,23 +188,26 @@ void tw__rule_port_pressure(struct tw__dctx *x)
         EVS(f, "reuse_applies", "%s", p->reuse_applies ? "yes" : "no");
         if (x->rate > 0 || fc.fc.state == TW_FC_NOW)
             fix_forecast(x, f, p, &fc);
+        char then[96] = "";
+        if (x->rate > 0 && fc.bounded)
+            snprintf(then, sizeof(then),
+                     "; they would then run out %s at the latest (a bound, not the forecast)",
+                     fc.bound.state == TW_FC_NEVER
+                         ? "never"
+                         : tw__doctor_fc_words(&fc.bound, wb, sizeof(wb)));
         if (bound)
             FIX(f,
                 "tcp_tw_reuse = %d applies here, but connect() takes over a TIME_WAIT only "
                 "if the peer sent TCP timestamps on that connection, which sock_diag does "
                 "not show: up to %" PRIu64 " of the %" PRIu64
                 " TIME_WAIT may be reusable, and the range then sustains up to %.1f "
-                "connects/s instead of %.1f%s%s%s. See whether the peer sends them, while "
+                "connects/s instead of %.1f%s. See whether the peer sends them, while "
                 "connections to it are made: tshark -ni any -c 1 -f 'src host %s and src "
                 "port %u' -T fields -e tcp.options.timestamp.tsval prints a number when it "
                 "does, an empty line when it does not.",
                 x->k->tw_reuse, bound, p->time_wait, fc.bound.sustainable_per_s,
-                fc.fc.sustainable_per_s,
-                x->rate > 0 && fc.bounded ? " (a bound, not the forecast: the ports would run out "
-                                          : "",
-                x->rate > 0 && fc.bounded ? tw__doctor_fc_words(&fc.bound, wb, sizeof(wb)) : "",
-                x->rate > 0 && fc.bounded ? " at the latest)" : "",
-                tw_addr_str(&p->raddr, peer, sizeof(peer)), p->rport);
+                fc.fc.sustainable_per_s, then, tw_addr_str(&p->raddr, peer, sizeof(peer)),
+                p->rport);
         FIX(f, "Reuse connections: HTTP keep-alive or a connection pool (tw_pool in "
                "libtwkit); this removes the TIME_WAIT at its source.");
         FIX(f, "Where the protocol allows, let the server close first: its TIME_WAIT costs "
