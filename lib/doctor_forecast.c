@@ -76,7 +76,12 @@ const char *tw__doctor_fc_words(const struct tw_fc_result *r, char *buf, size_t 
 {
     switch (r->state) {
     case TW_FC_NOW: snprintf(buf, len, "now"); break;
-    case TW_FC_AT: snprintf(buf, len, "in about %.0f s", r->seconds); break;
+    case TW_FC_AT:
+        if (r->seconds < 0.5)
+            snprintf(buf, len, "in under a second");
+        else
+            snprintf(buf, len, "in about %.0f s", r->seconds);
+        break;
     case TW_FC_NEVER: snprintf(buf, len, "never"); break;
     case TW_FC_BEYOND:
         snprintf(buf, len, "not within %d min", TW_FORECAST_HORIZON_S / 60);

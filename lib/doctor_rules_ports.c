@@ -72,9 +72,9 @@ static void fix_forecast(struct tw__dctx *x, struct tw_finding *f, const struct 
         return;
     case TW_FC_AT:
         FIX(f,
-            "At the host's current %.1f connects/s %s its ports run out in about %.0f s: "
+            "At the host's current %.1f connects/s %s its ports run out %s: "
             "the range sustains %.1f connects/s (each port held %s after close).",
-            x->rate, share, fc->fc.seconds, sus,
+            x->rate, share, tw__doctor_fc_words(&fc->fc, w, sizeof(w)), sus,
             fc->fc.limit == TW_FC_LIMIT_REUSE_DELAY ? "tcp_tw_reuse_delay" : "60 s");
         return;
     case TW_FC_NEVER:
