@@ -1,6 +1,6 @@
 /*
  * twkit/rate.h — rates and time to exhaustion: the engine behind `twkit
- * watch` (and `twkit export`, and later `twkit doctor`).
+ * watch` (and `twkit export`, and `twkit doctor`).
  *
  * Three layers, each usable alone:
  *
