@@ -33,8 +33,10 @@ kv() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 ctr() { awk -v k="$1" '/^TcpExt:/ { if (!h) { split($0, n); h = 1 } else { split($0, v); for (i in n) if (n[i] == k) print v[i] } }' /proc/net/netstat; }
 . tests/helpers/peer_ns.sh # peer_ns, in_peer, wait_listen
 
-server() { # server in the peer namespace, on 198.18.0.2:9001, for $1 s
-    in_peer "$LOAD" --connect 198.18.0.2:9001 --count 0 --hold "$1" --time "$(($1 + 10))" >/dev/null &
+server() { # server in the peer namespace, on 198.18.0.2:9001, for $1 s at most
+    # nsenter execs doctor_load: SRV is its pid (its serving child leaves with it)
+    nsenter -t "$PEER" -n "$LOAD" --connect 198.18.0.2:9001 --count 0 --hold "$1" \
+        --time "$(($1 + 10))" >/dev/null &
     SRV=$!
     wait_listen 9001 in_peer || fail "server did not listen"
 }
@@ -137,7 +139,8 @@ case_exhaust() {
 if [ -n "${TW_FC_CASE:-}" ]; then
     ip link set lo up
     T=$(mktemp -d)
-    trap 'rm -rf "$T"; [ -n "$PEER" ] && kill "$PEER" 2>/dev/null' EXIT
+    SRV=
+    trap '[ -n "$SRV" ] && kill "$SRV" 2>/dev/null; rm -rf "$T"; [ -n "$PEER" ] && kill "$PEER" 2>/dev/null' EXIT
     EMPTY=$T/empty-root
     mkdir -p "$EMPTY/etc"
     : >"$EMPTY/etc/sysctl.conf"
