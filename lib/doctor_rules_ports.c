@@ -34,6 +34,10 @@ static const char EXPL_PRESSURE[] =
     "connect() fails with EADDRNOTAVAIL, and it slows down (scanning the range) before it "
     "fails.";
 
+/* The forecast's horizon, in words (TW_FORECAST_HORIZON_S is 600). */
+#define HORIZON "10 min"
+_Static_assert(TW_FORECAST_HORIZON_S == 600, "HORIZON says 10 min");
+
 /* Why a destination does not run out at the measured rate. */
 static const char *kept_by(const struct tw__dctx *x, const struct tw_forecast *f)
 {
@@ -82,19 +86,25 @@ static void fix_forecast(struct tw__dctx *x, struct tw_finding *f, const struct 
         break;
     }
     const char *when = fc->fc.state == TW_FC_NEVER ? "never runs out"
-                                                   : "does not run out within 10 min";
+                                                   : "does not run out within the "
+                                                     "forecast's " HORIZON;
     if (fc->fc.capped) {
         struct tw_forecast nocap;
         tw__doctor_forecast(x, p, false, &nocap);
         FIX(f,
             "At the host's current %.1f connects/s it %s, but only because "
-            "tcp_max_tw_buckets = %ld keeps the namespace's TIME_WAIT at or below that, under this destination's %u ports: "
-            "connections that close beyond the cap get no TIME_WAIT (TcpExt "
+            "tcp_max_tw_buckets = %ld keeps the namespace's TIME_WAIT at or below that, "
+            "under this destination's %u ports: connections that close beyond the cap get no TIME_WAIT (TcpExt "
             "TCPTimeWaitOverflow) and free their port at once, without TIME_WAIT's "
             "protection against delayed segments. Without the cap it would run out %s "
             "(the range sustains %.1f connects/s).",
             x->rate, when, x->k->max_tw_buckets, x->rep->effective_range,
             tw__doctor_fc_words(&nocap.fc, w, sizeof(w)), sus);
+    } else if (fc->fc.state == TW_FC_BEYOND) {
+        FIX(f,
+            "At the host's current %.1f connects/s it %s, but that rate is above the %.1f "
+            "connects/s the range sustains: it runs out later if the rate holds.",
+            x->rate, when, sus);
     } else if (fc->fc.limit == TW_FC_LIMIT_REUSE_DELAY) {
         FIX(f,
             "At the host's current %.1f connects/s it %s: tcp_tw_reuse takes each TIME_WAIT "
@@ -144,7 +154,7 @@ void tw__rule_port_pressure(struct tw__dctx *x)
                      : " (never, if the peer sent timestamps: a bound)");
         else if (x->rate > 0)
             snprintf(tail, sizeof(tail), "; %s at %.1f connects/s (%s)",
-                     fc.fc.state == TW_FC_NEVER ? "they never run out" : "not out within 10 min",
+                     fc.fc.state == TW_FC_NEVER ? "they never run out" : "not out within " HORIZON,
                      x->rate,
                      fc.fc.capped ? "tcp_max_tw_buckets caps TIME_WAIT"
                      : fc.fc.limit == TW_FC_LIMIT_REUSE_DELAY ? "tcp_tw_reuse frees them"
