@@ -93,6 +93,7 @@ static void derive(struct tw__dctx *x)
 {
     const struct tw_report *rep = x->rep;
     x->rate = tw_doctor_connect_rate(x->s);
+    tw__doctor_forecast_init(x);
     if (!rep)
         return;
     x->eff = rep->effective_range;

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include <twkit/doctor.h>
+#include <twkit/rate.h>
 
 #include "internal.h"
 
@@ -40,6 +41,13 @@ struct tw__dctx {
     uint64_t sum_in_use;              /* their in_use added up */
     uint64_t shared;                  /* sum_in_use - distinct ports: port reuse across
                                          destinations (0: no port is shared) */
+    /* the forecast (libtwkit's engine, twkit/rate.h), the only one doctor makes */
+    struct tw_report fc_rep;          /* *rep with the kernel readings the rules use (*k) */
+    double enter_rate;                /* sockets entering TIME_WAIT per second (counters) */
+    struct tw_fc_plan plan;           /* the namespace under tcp_max_tw_buckets */
+    const struct tw_pressure *cap_saves; /* a destination that runs out of ports without
+                                         tcp_max_tw_buckets but not with it (the busiest) */
+    double cap_saves_s;               /* when it would run out without the cap (0: now) */
 };
 
 /*
@@ -82,6 +90,19 @@ void tw__doctor_change(struct tw_finding *f, const char *key, const char *curren
 const char *tw__doctor_dest_str(const struct tw_pressure *p, char *buf, size_t len);
 /* tcp_tw_reuse_delay in seconds (1 s before 6.14). */
 double tw__doctor_reuse_delay_s(const struct tw_kernel *k);
+/*
+ * The forecast for destination p at the measured connect rate (x->rate): the
+ * engine's, with the namespace's tcp_max_tw_buckets when cap is true, as if
+ * there were none when false.  fc (p = 0 for reuse twkit cannot verify) is
+ * the forecast; bound is only an "as late as".
+ */
+void tw__doctor_forecast(const struct tw__dctx *x, const struct tw_pressure *p, bool cap,
+                         struct tw_forecast *out);
+/* "in about 8 s", "now", "never", "not within 10 min" */
+const char *tw__doctor_fc_words(const struct tw_fc_result *r, char *buf, size_t len);
+/* Set up the forecast of x (doctor.c's derive; needs x->rate). */
+void tw__doctor_forecast_init(struct tw__dctx *x);
+
 /* Bytes of one TIME_WAIT slab object (measured, or 256). */
 uint64_t tw__doctor_tw_obj_bytes(const struct tw_kernel *k);
 

@@ -1,7 +1,8 @@
 /*
  * doctor_rules_ports.c — doctor's rules about ephemeral ports in use: port
- * pressure per destination (with the time to exhaustion), and the host-wide
- * pool that bind() before connect() draws from.
+ * pressure per destination (with the time to exhaustion from libtwkit's
+ * forecast engine: doctor_forecast.c), and the host-wide pool that bind()
+ * before connect() draws from.
  *
  * Reuse twkit cannot verify is never relief.  sock_diag and /proc do not
  * show whether the peer sent TCP timestamps (tw_ts_recent_stamp), without
@@ -33,30 +34,89 @@ static const char EXPL_PRESSURE[] =
     "connect() fails with EADDRNOTAVAIL, and it slows down (scanning the range) before it "
     "fails.";
 
-/*
- * The forecast for one destination: how many ports are free, how fast the
- * range lets it connect, and when it runs out at the measured rate.  It is
- * the only place doctor forecasts, so that a rate-and-forecast engine in
- * libtwkit (tcp_max_tw_buckets, reuse capacity) can replace it whole.
- */
-struct forecast {
-    uint64_t free_ports; /* effective range - (in use - verified reclaimable) */
-    double sustain;      /* connects/s the range sustains with what is verified */
-    double sustain_max;  /* the same if every unverified TIME_WAIT were reusable (a bound) */
-    double tte;          /* seconds to exhaustion at the host's connect rate; < 0: no rate */
-};
+/* The forecast's horizon, in words (TW_FORECAST_HORIZON_S is 600). */
+#define HORIZON "10 min"
+_Static_assert(TW_FORECAST_HORIZON_S == 600, "HORIZON says 10 min");
 
-static struct forecast forecast(const struct tw__dctx *x, const struct tw_pressure *p)
+/* Why a destination does not run out at the measured rate. */
+static const char *kept_by(const struct tw__dctx *x, const struct tw_forecast *f)
 {
-    struct forecast fc;
-    uint32_t eff = x->rep->effective_range;
-    uint64_t used = p->in_use > p->reclaimable ? p->in_use - p->reclaimable : 0;
-    double delay = tw__doctor_reuse_delay_s(x->k);
-    fc.free_ports = eff > used ? eff - used : 0;
-    fc.sustain = eff / (tw__doctor_reuse_verified(x, p) ? delay : 60.0);
-    fc.sustain_max = eff / (p->reuse_applies ? delay : 60.0);
-    fc.tte = x->rate > 0 ? fc.free_ports / x->rate : -1;
-    return fc;
+    if (x->rate <= 0)
+        return "no_connects";
+    if (f->fc.capped)
+        return "tcp_max_tw_buckets";
+    if (f->fc.limit == TW_FC_LIMIT_REUSE_DELAY)
+        return "tcp_tw_reuse";
+    return "time_wait_expiry";
+}
+
+/* Evidence of a forecast result: seconds (number) or a word. */
+static void ev_tte(struct tw_finding *f, const char *key, const struct tw_fc_result *r)
+{
+    if (r->state == TW_FC_AT || r->state == TW_FC_NOW)
+        EVN(f, key, "%.1f", r->state == TW_FC_NOW ? 0.0 : r->seconds);
+    else if (r->state == TW_FC_NEVER)
+        EVS(f, key, "%s", "never");
+    else
+        EVS(f, key, "beyond %d s", TW_FORECAST_HORIZON_S);
+}
+
+/* The FIX step that says when (and why) the destination runs out. */
+static void fix_forecast(struct tw__dctx *x, struct tw_finding *f, const struct tw_pressure *p,
+                         const struct tw_forecast *fc)
+{
+    char w[48];
+    const double sus = fc->fc.sustainable_per_s;
+    static const char share[] =
+        "(ActiveOpens is host-wide: an upper bound on this destination's share)";
+    switch (fc->fc.state) {
+    case TW_FC_NOW:
+        FIX(f, "No usable port now: connect() to it fails with EADDRNOTAVAIL until a "
+               "TIME_WAIT expires.");
+        return;
+    case TW_FC_AT:
+        FIX(f,
+            "At the host's current %.1f connects/s %s its ports run out %s: "
+            "the range sustains %.1f connects/s (each port held %s after close).",
+            x->rate, share, tw__doctor_fc_words(&fc->fc, w, sizeof(w)), sus,
+            fc->fc.limit == TW_FC_LIMIT_REUSE_DELAY ? "tcp_tw_reuse_delay" : "60 s");
+        return;
+    case TW_FC_NEVER:
+    case TW_FC_BEYOND:
+        break;
+    }
+    const char *when = fc->fc.state == TW_FC_NEVER ? "never runs out"
+                                                   : "does not run out within the "
+                                                     "forecast's " HORIZON;
+    if (fc->fc.capped) {
+        struct tw_forecast nocap;
+        tw__doctor_forecast(x, p, false, &nocap);
+        FIX(f,
+            "At the host's current %.1f connects/s it %s, but only because "
+            "tcp_max_tw_buckets = %ld keeps the namespace's TIME_WAIT at or below that, "
+            "under this destination's %u ports: connections that close beyond the cap get no TIME_WAIT (TcpExt "
+            "TCPTimeWaitOverflow) and free their port at once, without TIME_WAIT's "
+            "protection against delayed segments. Without the cap it would run out %s "
+            "(the range sustains %.1f connects/s).",
+            x->rate, when, x->k->max_tw_buckets, x->rep->effective_range,
+            tw__doctor_fc_words(&nocap.fc, w, sizeof(w)), sus);
+    } else if (fc->fc.state == TW_FC_BEYOND) {
+        FIX(f,
+            "At the host's current %.1f connects/s it %s, but that rate is above the %.1f "
+            "connects/s the range sustains: it runs out later if the rate holds.",
+            x->rate, when, sus);
+    } else if (fc->fc.limit == TW_FC_LIMIT_REUSE_DELAY) {
+        FIX(f,
+            "At the host's current %.1f connects/s it %s: tcp_tw_reuse takes each TIME_WAIT "
+            "over once it is %.0f ms old (verified: the peer sent timestamps), so the range "
+            "sustains %.1f connects/s.",
+            x->rate, when, tw__doctor_reuse_delay_s(x->k) * 1000, sus);
+    } else {
+        FIX(f,
+            "At the host's current %.1f connects/s it %s: its TIME_WAIT expire as fast as "
+            "they are made (the range sustains %.1f connects/s).",
+            x->rate, when, sus);
+    }
 }
 
 void tw__rule_port_pressure(struct tw__dctx *x)
@@ -70,24 +130,44 @@ void tw__rule_port_pressure(struct tw__dctx *x)
         const struct tw_pressure *p = &rep->pressure[i];
         if (p->pct < TW_DOCTOR_WARN_PCT)
             continue;
-        char d[160], peer[64];
-        struct forecast fc = forecast(x, p);
+        char d[160], peer[64], w[48], wb[48];
+        struct tw_forecast fc;
+        tw__doctor_forecast(x, p, true, &fc);
+        uint32_t eff = rep->effective_range;
+        uint64_t used = p->in_use > p->reclaimable ? p->in_use - p->reclaimable : 0;
+        uint64_t free_ports = eff > used ? eff - used : 0;
         uint64_t bound = p->reclaimable_max > p->reclaimable ? p->reclaimable_max : 0;
+        /* crit when the engine says the ports run out soon at the measured rate;
+         * without a rate there is no forecast, and a nearly full range is crit */
+        bool soon = fc.fc.state == TW_FC_NOW || (fc.fc.state == TW_FC_AT && fc.fc.seconds < 60);
         enum tw_severity sev = TW_SEV_WARN;
-        if (p->pct >= TW_DOCTOR_CRIT_PCT ||
-            (fc.tte >= 0 && fc.tte < 60 && x->rate > fc.sustain))
+        if (soon || (x->rate <= 0 && p->pct >= TW_DOCTOR_CRIT_PCT))
             sev = TW_SEV_CRIT;
         tw__doctor_dest_str(p, d, sizeof(d));
+        char tail[128] = "";
+        if (fc.fc.state == TW_FC_NOW)
+            snprintf(tail, sizeof(tail), "; no usable port now");
+        else if (x->rate > 0 && fc.fc.state == TW_FC_AT)
+            snprintf(tail, sizeof(tail), "; they run out %s at %.1f connects/s%s",
+                     tw__doctor_fc_words(&fc.fc, w, sizeof(w)), x->rate,
+                     !fc.bounded || fc.bound.state == TW_FC_AT ? ""
+                     : " (never, if the peer sent timestamps: a bound)");
+        else if (x->rate > 0)
+            snprintf(tail, sizeof(tail), "; %s at %.1f connects/s (%s)",
+                     fc.fc.state == TW_FC_NEVER ? "they never run out" : "not out within " HORIZON,
+                     x->rate,
+                     fc.fc.capped ? "tcp_max_tw_buckets caps TIME_WAIT"
+                     : fc.fc.limit == TW_FC_LIMIT_REUSE_DELAY ? "tcp_tw_reuse frees them"
+                                                             : "TIME_WAIT expire in time");
         struct tw_finding *f;
         if (bound)
             f = ADD(x, "port-pressure", sev, EXPL_PRESSURE, SRC_PRESSURE,
                     "%s uses %.0f%% of its %u ephemeral ports (up to %" PRIu64
-                    " of its TIME_WAIT reusable if the peer sent timestamps: then %.0f%%)",
-                    d, p->pct, rep->effective_range, bound, p->pct_min);
+                    " of its TIME_WAIT reusable if the peer sent timestamps: then %.0f%%)%s",
+                    d, p->pct, eff, bound, p->pct_min, tail);
         else
             f = ADD(x, "port-pressure", sev, EXPL_PRESSURE, SRC_PRESSURE,
-                    "%s uses %.0f%% of its %u ephemeral ports", d, p->pct,
-                    rep->effective_range);
+                    "%s uses %.0f%% of its %u ephemeral ports%s", d, p->pct, eff, tail);
         EVS(f, "destination", "%s", d);
         EVN(f, "pressure_pct", "%.1f", p->pct);
         EVN(f, "pressure_pct_min", "%.1f", p->pct_min);
@@ -96,34 +176,48 @@ void tw__rule_port_pressure(struct tw__dctx *x)
         EVN(f, "established", "%" PRIu64, p->established);
         EVN(f, "reclaimable", "%" PRIu64, p->reclaimable);
         EVN(f, "reclaimable_max", "%" PRIu64, p->reclaimable_max);
-        EVN(f, "effective_range", "%u", rep->effective_range);
-        EVN(f, "free_ports", "%" PRIu64, fc.free_ports);
+        EVN(f, "effective_range", "%u", eff);
+        EVN(f, "free_ports", "%" PRIu64, free_ports);
         EVN(f, "connect_rate", "%.1f", x->rate);
-        if (fc.tte >= 0)
-            EVN(f, "time_to_exhaustion_s", "%.1f", fc.tte);
-        else
+        if (x->rate > 0 || fc.fc.state == TW_FC_NOW) {
+            EVS(f, "forecast", "%s", tw_fc_state_name(fc.fc.state));
+            ev_tte(f, "time_to_exhaustion_s", &fc.fc);
+            if (fc.fc.state == TW_FC_NEVER || fc.fc.state == TW_FC_BEYOND)
+                EVS(f, "kept_by", "%s", kept_by(x, &fc));
+            if (fc.bounded)
+                ev_tte(f, "time_to_exhaustion_bound_s", &fc.bound);
+        } else {
             EVS(f, "time_to_exhaustion_s", "%s", "n/a (no connect in the window)");
-        EVN(f, "sustainable_rate", "%.1f", fc.sustain);
-        EVN(f, "sustainable_rate_max", "%.1f", fc.sustain_max);
+        }
+        EVN(f, "sustainable_rate", "%.1f", fc.fc.sustainable_per_s);
+        EVN(f, "sustainable_rate_max", "%.1f", fc.bound.sustainable_per_s);
+        if (fc.fc.capped) {
+            EVN(f, "tcp_max_tw_buckets", "%ld", x->k->max_tw_buckets);
+            EVN(f, "enter_tw_rate", "%.1f", x->enter_rate);
+        }
         EVS(f, "reuse_applies", "%s", p->reuse_applies ? "yes" : "no");
-        if (fc.tte >= 0)
-            FIX(f,
-                "At the host's current %.1f connects/s the %" PRIu64
-                " free ports last about %.0f s (ActiveOpens is host-wide: an upper bound "
-                "on this destination's share).",
-                x->rate, fc.free_ports, fc.tte);
+        if (x->rate > 0 || fc.fc.state == TW_FC_NOW)
+            fix_forecast(x, f, p, &fc);
+        char then[96] = "";
+        if (x->rate > 0 && fc.bounded)
+            snprintf(then, sizeof(then),
+                     "; they would then run out %s at the latest (a bound, not the forecast)",
+                     fc.bound.state == TW_FC_NEVER
+                         ? "never"
+                         : tw__doctor_fc_words(&fc.bound, wb, sizeof(wb)));
         if (bound)
             FIX(f,
                 "tcp_tw_reuse = %d applies here, but connect() takes over a TIME_WAIT only "
                 "if the peer sent TCP timestamps on that connection, which sock_diag does "
                 "not show: up to %" PRIu64 " of the %" PRIu64
                 " TIME_WAIT may be reusable, and the range then sustains up to %.1f "
-                "connects/s instead of %.1f. See whether the peer sends them, while "
+                "connects/s instead of %.1f%s. See whether the peer sends them, while "
                 "connections to it are made: tshark -ni any -c 1 -f 'src host %s and src "
                 "port %u' -T fields -e tcp.options.timestamp.tsval prints a number when it "
                 "does, an empty line when it does not.",
-                x->k->tw_reuse, bound, p->time_wait, fc.sustain_max, fc.sustain,
-                tw_addr_str(&p->raddr, peer, sizeof(peer)), p->rport);
+                x->k->tw_reuse, bound, p->time_wait, fc.bound.sustainable_per_s,
+                fc.fc.sustainable_per_s, then, tw_addr_str(&p->raddr, peer, sizeof(peer)),
+                p->rport);
         FIX(f, "Reuse connections: HTTP keep-alive or a connection pool (tw_pool in "
                "libtwkit); this removes the TIME_WAIT at its source.");
         FIX(f, "Where the protocol allows, let the server close first: its TIME_WAIT costs "

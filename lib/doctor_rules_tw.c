@@ -50,6 +50,11 @@ void tw__rule_buckets(struct tw__dctx *x)
     else if (pct >= TW_DOCTOR_BUCKETS_CLOSE && tw > 0)
         f = ADD(x, "tw-buckets", TW_SEV_WARN, EXPL_BUCKETS, SRC_BUCKETS,
                 "TIME_WAIT at %.0f%% of tcp_max_tw_buckets = %ld", pct, k->max_tw_buckets);
+    else if (x->cap_saves)
+        f = ADD(x, "tw-buckets", TW_SEV_INFO, EXPL_BUCKETS, SRC_BUCKETS,
+                "tcp_max_tw_buckets = %ld will be reached at the current rate, and is then "
+                "what keeps the ports from running out",
+                k->max_tw_buckets);
     else if (total > 0)
         f = ADD(x, "tw-buckets", TW_SEV_INFO, EXPL_BUCKETS, SRC_BUCKETS,
                 "TCPTimeWaitOverflow = %" PRIu64 " since the namespace started (none in the "
@@ -67,6 +72,26 @@ void tw__rule_buckets(struct tw__dctx *x)
     EVN(f, "overflow_in_window", "%" PRIu64, ov);
     EVN(f, "overflow_total", "%" PRIu64, total);
     EVN(f, "window_s", "%.1f", s->seconds);
+    char d[160];
+    if (x->cap_saves) {
+        /* the same mistake as a straight-line forecast, the other way round:
+         * raising the cap would let this destination run out of ports */
+        EVS(f, "protects_destination", "%s", tw__doctor_dest_str(x->cap_saves, d, sizeof(d)));
+        EVN(f, "exhaustion_without_cap_s", "%.1f", x->cap_saves_s);
+        char when[48];
+        if (x->cap_saves_s > 0)
+            snprintf(when, sizeof(when), "in about %.0f s", x->cap_saves_s);
+        else
+            snprintf(when, sizeof(when), "at once");
+        FIX(f,
+            "Do not raise it while the load is what it is: it is what keeps %s from running "
+            "out of ports (TIME_WAIT cannot pass %ld, below its %u ports). Without the cap "
+            "connect() to it would fail with EADDRNOTAVAIL %s at %.1f connects/s. Remove "
+            "the TIME_WAIT at its source first (keep-alive, a pool, server-side close), or "
+            "let tcp_tw_reuse take it over.",
+            d, k->max_tw_buckets, x->eff, when, x->rate);
+        return;
+    }
     if (f->severity < TW_SEV_WARN) {
         FIX(f, "Nothing now; watch TcpExt TCPTimeWaitOverflow in /proc/net/netstat (no log "
                "line will tell you).");

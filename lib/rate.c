@@ -389,9 +389,23 @@ int tw_rate_engine_tick(struct tw_rate_engine *e, uint64_t t_ms, const struct tw
     tw_forecast_namespace_from(r, enter, &ns);
     tw_forecast_plan(&ns, &e->plan);
 
+    /* Births are the TIME_WAIT the dump shows: past tcp_max_tw_buckets the
+     * closes that overflowed never had one, so births count only the
+     * admitted share.  The forecast wants the connections (it applies the
+     * plan's admission itself): scale births up by (TW + overflow) / TW over
+     * the 10 s window, the share the plan assumes for every destination.
+     * Without it a destination held by the cap looked slow, and "never" was
+     * put down to TIME_WAIT expiring in time instead of to the cap. */
+    double admitted = 1;
+    if (cr->span_s[1] > 0 && cr->have[TW_C_TW] && cr->have[TW_C_TW_OVERFLOW] &&
+        cr->per_s[TW_C_TW][1] > 0 && cr->per_s[TW_C_TW_OVERFLOW][1] > 0)
+        admitted = cr->per_s[TW_C_TW][1] /
+                   (cr->per_s[TW_C_TW][1] + cr->per_s[TW_C_TW_OVERFLOW][1]);
+
     for (size_t i = 0; i < e->nd; i++) {
         struct tw_dest_rate *d = &e->d[i];
         double rate = d->new_per_s[wi] > d->new_per_s[0] ? d->new_per_s[wi] : d->new_per_s[0];
+        rate /= admitted;
         struct tw_fc_dest fd;
         tw_forecast_dest_from(r, d->p, rate, &fd);
         tw_forecast_dest(&e->plan, &fd, &d->forecast);

@@ -57,7 +57,8 @@ static inline void set_delta(struct tw_doctor_sample *s, enum tw_counter_id id, 
  * One destination: 198.18.0.2 -> 198.18.0.1:9001 (or 127.0.0.1 ->
  * 127.0.0.1:9001), in_use TIME_WAIT, an effective range of eff.  With reuse,
  * every TIME_WAIT is old enough: reclaimable_max = in_use (a bound, as
- * sock_diag gives it), and pct_min 0.  The host-wide pool is this one.
+ * sock_diag gives it), and pct_min 0.  Its TIME_WAIT are new (59-60 s left,
+ * for the forecast).  The host-wide pool is this one.
  */
 static inline struct tw_pressure *dest(bool loopback, uint64_t in_use, uint32_t eff, bool reuse)
 {
@@ -70,6 +71,7 @@ static inline struct tw_pressure *dest(bool loopback, uint64_t in_use, uint32_t 
     p->loopback = loopback;
     p->reuse_applies = reuse;
     p->in_use = p->time_wait = in_use;
+    p->tw_expiry[TW_EXPIRY_SECONDS - 1] = (uint32_t)in_use;
     p->reclaimable_max = reuse ? in_use : 0;
     rep.effective_range = rep.range_size = eff;
     p->pct = 100.0 * in_use / eff;

@@ -187,7 +187,7 @@ enum tw_severity { TW_SEV_OK = 0, TW_SEV_INFO, TW_SEV_WARN, TW_SEV_CRIT };
 /* "ok", "info", "warn", "crit". */
 TW_EXTERN const char *tw_severity_name(enum tw_severity s);
 
-#define TW_DOCTOR_EVIDENCE_MAX 16
+#define TW_DOCTOR_EVIDENCE_MAX 24
 
 struct tw_evidence {
     char key[32];     /* snake_case, stable */

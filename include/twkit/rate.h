@@ -1,6 +1,6 @@
 /*
  * twkit/rate.h — rates and time to exhaustion: the engine behind `twkit
- * watch` (and `twkit export`, and later `twkit doctor`).
+ * watch` (and `twkit export`, and `twkit doctor`).
  *
  * Three layers, each usable alone:
  *
@@ -247,7 +247,9 @@ struct tw_dest_rate {
     const struct tw_pressure *p;     /* into the report given to the last tick */
     double new_per_s[TW_RATE_WINDOWS]; /* tw_births */
     struct tw_forecast forecast;     /* at max(the rate window, the 1 s window): a rising
-                                        rate is never hidden by the average */
+                                        rate is never hidden by the average; past
+                                        tcp_max_tw_buckets divided by the share of closes
+                                        that got a TIME_WAIT (counters, 10 s window) */
 };
 
 struct tw_rate_opts {

@@ -60,7 +60,8 @@ case_port_pressure() {
     eq "free_ports" "$(f "$j" port-pressure .evidence.free_ports)" 40
     eq "exhausted in seconds at this rate: crit" "$(f "$j" port-pressure .severity)" crit
     check "connect rate measured (~10/s)" jqe '.rates.active_opens_per_s >= 4 and .rates.active_opens_per_s <= 16' <<<"$j"
-    check "time to exhaustion = free / rate" jqe '[.findings[] | select(.id=="port-pressure")][0].evidence | (.time_to_exhaustion_s - .free_ports / .connect_rate | fabs) < 0.2' <<<"$j"
+    eq "forecast: exhausted" "$(f "$j" port-pressure .evidence.forecast)" at
+    check "time to exhaustion (fresh TIME_WAIT: free / rate)" jqe '[.findings[] | select(.id=="port-pressure")][0].evidence | (.time_to_exhaustion_s - .free_ports / .connect_rate | fabs) < 0.2' <<<"$j"
     eq "sustainable rate (100 / 60 s)" "$(f "$j" port-pressure .evidence.sustainable_rate)" 1.7
     # the same load justifies tcp_tw_reuse (loopback: 2) and a wider range
     eq "tw-reuse-off" "$(f "$j" tw-reuse-off .severity)" warn

@@ -239,6 +239,35 @@ Test(engine, rates_history_and_forecast)
     tw_rate_engine_free(e);
 }
 
+/* tcp_max_tw_buckets = 600 under 1000 ports: the dump shows only the closes
+ * that got a TIME_WAIT (10/s), the counters that 50/s more overflowed; the
+ * forecast runs at the connections' rate, and says the cap is what keeps the
+ * ports (issue 9 item 3) */
+Test(engine, births_past_the_cap_are_scaled_to_connections)
+{
+    kernel(40000, 40999);
+    K.max_tw_buckets = 600;
+    struct tw_rate_engine *e;
+    cr_assert_eq(tw_rate_engine_new(NULL, &e), 0);
+    struct tw_report *r1 = rep("198.18.0.2", 590, 20000, 10, 1000);
+    struct tw_counters c = ctr(0, 0);
+    c.have[TW_C_TW_OVERFLOW] = true;
+    cr_assert_eq(tw_rate_engine_tick(e, 100000, r1, &c, 1000), 0);
+    struct tw_report *r2 = rep("198.18.0.2", 590, 20000, 10, 1000);
+    c.v[TW_C_TW] = 100;
+    c.v[TW_C_TW_OVERFLOW] = 500;
+    cr_assert_eq(tw_rate_engine_tick(e, 110000, r2, &c, 1000), 0);
+    const struct tw_dest_rate *d;
+    cr_assert_eq(tw_rate_engine_dests(e, &d), 1);
+    near(d[0].new_per_s[0], 10, 1e-9, "births: admitted only");
+    near(d[0].forecast.rate, 60, 1e-9, "10 / (100 / 600)");
+    cr_assert_eq(d[0].forecast.fc.state, TW_FC_NEVER);
+    cr_assert(d[0].forecast.fc.capped, "the cap keeps it, not TIME_WAIT expiring in time");
+    tw_report_free(r1);
+    tw_report_free(r2);
+    tw_rate_engine_free(e);
+}
+
 Test(engine, many_destinations_and_bad_options)
 {
     kernel(40000, 40999);
