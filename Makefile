@@ -17,6 +17,9 @@
 #   examples/*.c            -> one example program each
 #   docs/*.scd              -> man pages (scdoc)
 #
+# The sub-makes that `make run/test/check/tsan/fuzz/bench` start build with
+# JOBS parallel jobs (default: one per CPU).
+#
 # Quiet unless V=1.  Out-of-tree objects in $(OUT) (default .build).
 # `make check` rebuilds everything in .build/san with ASan+UBSan and runs
 # the same test suite.
@@ -27,6 +30,8 @@ OUT       ?= .build
 PREFIX    ?= /usr/local
 DESTDIR   ?=
 SAN       ?=
+JOBS      ?= $(shell nproc 2>/dev/null || echo 1)
+SUBMAKE   := $(MAKE) --no-print-directory -j$(JOBS)
 
 CC        ?= cc
 CFLAGS    ?= -O2 -g
@@ -108,19 +113,19 @@ deps:
 
 # `make run`: build and show this host's picture.
 run: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(SUBMAKE) all
 	$(Q)$(TWKIT) stat
 
 # `make test`: every test (unit + integration).  Root-only tests SKIP with a
 # reason when not root.
 test: deps
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_BIN) $(BENCH_BIN)
+	$(Q)$(SUBMAKE) all $(UNIT_BIN) $(BENCH_BIN)
 	$(Q)OUT=$(OUT) tests/run
 
 # `make check`: the same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 check: deps
-	$(Q)$(MAKE) --no-print-directory OUT=.build/san SAN=address,undefined all
-	$(Q)$(MAKE) --no-print-directory OUT=.build/san SAN=address,undefined \
+	$(Q)$(SUBMAKE) OUT=.build/san SAN=address,undefined all
+	$(Q)$(SUBMAKE) OUT=.build/san SAN=address,undefined \
 		.build/san/libtwkit.a $(UNIT_SRC:tests/unit/%.c=.build/san/tests/%) \
 		$(BENCH_SRC:bench/%.c=.build/san/bench/%)
 	$(Q)OUT=.build/san TW_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
@@ -131,16 +136,16 @@ check: deps
 # issue #274), so test_pool carries its own runner in TSan builds.
 TSAN_SUITES := test_pool
 tsan: deps
-	$(Q)$(MAKE) --no-print-directory OUT=.build/tsan SAN=thread \
+	$(Q)$(SUBMAKE) OUT=.build/tsan SAN=thread \
 		$(TSAN_SUITES:%=.build/tsan/tests/%) .build/tsan/helpers/pool_faultd
 	$(Q)for s in $(TSAN_SUITES); do OUT=.build/tsan TW_SANITIZED=1 TW_TSAN=1 tests/run unit $$s || exit 1; done
 
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all $(BENCH_BIN)
+	$(Q)$(SUBMAKE) all $(BENCH_BIN)
 	$(Q)for b in bench/*.sh; do OUT=$(OUT) bash $$b || exit 1; done
 
 fuzz: deps
-	$(Q)$(MAKE) --no-print-directory OUT=.build/fuzz CC=clang \
+	$(Q)$(SUBMAKE) OUT=.build/fuzz CC=clang \
 		CFLAGS="-O1 -g" SAN=fuzzer,address,undefined fuzz-build
 	$(Q)scripts/fuzz-smoke .build/fuzz
 
