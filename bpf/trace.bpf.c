@@ -67,17 +67,26 @@ enum { TWIN_SET_STATE, TWIN_TIMER_START };
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* The syscall's number and first two arguments, read straight from the
+ * tracepoint's pt_regs (a BTF pointer under tp_btf: plain loads, no helper
+ * call on the path every syscall of the machine takes). */
 #if defined(__TARGET_ARCH_x86)
 #define NR_BIND 49
 #define NR_CONNECT 42
-#define SYSCALL_NR(regs) BPF_CORE_READ((struct pt_regs *)(regs), orig_ax)
+#define SYSCALL_NR(regs) ((long)(regs)->orig_ax)
+#define SYSCALL_ARG1(regs) ((regs)->di)
+#define SYSCALL_ARG2(regs) ((regs)->si)
 #elif defined(__TARGET_ARCH_arm64)
 #define NR_BIND 200
 #define NR_CONNECT 203
-#define SYSCALL_NR(regs) BPF_CORE_READ((struct pt_regs *)(regs), syscallno)
+#define SYSCALL_NR(regs) ((long)(regs)->syscallno)
+#define SYSCALL_ARG1(regs) ((regs)->orig_x0)
+#define SYSCALL_ARG2(regs) ((regs)->regs[1])
 #else
 #error "twkit trace supports x86_64 and arm64"
 #endif
+
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
 /* ---- TIME_WAIT timers (exact births) ------------------------------------ */
 
@@ -361,27 +370,32 @@ int BPF_PROG(on_tw_start_nested, struct timer_list *timer, unsigned long expires
 
 /* ---- connect() and bind() ---------------------------------------------- */
 
-/* The TCP socket behind fd in the current process, or 0. */
-static __always_inline __u64 tcp_sock_of_fd(int fd)
+/* The TCP socket behind fd in the current process, or NULL.  The walk
+ * reads through BTF pointers (the current task's, and bpf_rdonly_cast() of
+ * what comes out of the fd array): plain loads that fault safely, one
+ * helper call in all, where BPF_CORE_READ took one per hop. */
+static __always_inline const struct sock *tcp_sock_of_fd(int fd)
 {
-    struct task_struct *t = (void *)bpf_get_current_task();
-    struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-    if (!fdt || fd < 0 || (unsigned)fd >= BPF_CORE_READ(fdt, max_fds))
+    struct task_struct *t = bpf_get_current_task_btf();
+    struct fdtable *fdt = t->files->fdt;
+    if (!fdt || fd < 0 || (unsigned)fd >= fdt->max_fds)
         return 0;
-    struct file **fds = BPF_CORE_READ(fdt, fd);
-    struct file *f = 0;
-    bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-    if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+    struct file **fds = fdt->fd;
+    void *fp = 0;
+    bpf_probe_read_kernel(&fp, sizeof(fp), &fds[fd]);
+    if (!fp)
         return 0;
-    struct socket *so = BPF_CORE_READ(f, private_data);
-    struct sock *sk = BPF_CORE_READ(so, sk);
-    if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP ||
-        BPF_CORE_READ(sk, sk_type) != SOCK_STREAM)
+    struct file *f = bpf_rdonly_cast(fp, bpf_core_type_id_kernel(struct file));
+    if ((f->f_inode->i_mode & S_IFMT) != S_IFSOCK)
         return 0;
-    return (unsigned long)sk;
+    struct socket *so = bpf_rdonly_cast(f->private_data, bpf_core_type_id_kernel(struct socket));
+    const struct sock *sk = so->sk;
+    if (!sk || sk->sk_protocol != IPPROTO_TCP || sk->sk_type != SOCK_STREAM)
+        return 0;
+    return sk;
 }
 
-SEC("raw_tp/sys_enter")
+SEC("tp_btf/sys_enter")
 int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 {
     if (id != NR_CONNECT && id != NR_BIND)
@@ -389,14 +403,15 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
     __u64 pid_tgid = bpf_get_current_pid_tgid();
     if (cfg_tgid && (pid_tgid >> 32) != cfg_tgid)
         return 0;
-    int fd = PT_REGS_PARM1_CORE(regs);
-    const void *uaddr = (const void *)PT_REGS_PARM2_CORE(regs);
-    __u64 sk = tcp_sock_of_fd(fd);
-    if (!sk)
+    int fd = SYSCALL_ARG1(regs);
+    const void *uaddr = (const void *)SYSCALL_ARG2(regs);
+    const struct sock *skp = tcp_sock_of_fd(fd);
+    if (!skp)
         return 0;
-    __u32 netns = sk_netns((const struct sock *)sk);
+    __u32 netns = skp->__sk_common.skc_net.net->ns.inum;
     if (cfg_netns && netns != cfg_netns)
         return 0;
+    __u64 sk = (unsigned long)skp;
 
     struct sys_call c = {};
     struct sockaddr_in6 sa = {};
@@ -439,7 +454,7 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
     return 0;
 }
 
-SEC("raw_tp/sys_exit")
+SEC("tp_btf/sys_exit")
 int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 {
     long id = SYSCALL_NR(regs);

@@ -207,13 +207,17 @@ static __always_inline void sk_dest(const struct sock *sk, bool connected, struc
     }
 }
 
+/* The current process (every program is tp_btf: the task is a BTF pointer,
+ * read with plain loads but for the name). */
 static __always_inline void current_who(struct trace_who *w, __u32 netns)
 {
-    struct task_struct *t = (void *)bpf_get_current_task();
-    w->tgid = bpf_get_current_pid_tgid() >> 32;
+    struct task_struct *t = bpf_get_current_task_btf();
+    w->tgid = t->tgid;
     w->netns = netns;
     w->cgroup = bpf_get_current_cgroup_id();
-    BPF_CORE_READ_INTO(&w->comm, t, group_leader, comm);
+    /* a helper for the name: a plain copy the compiler may merge with the
+     * copies from map values, which the verifier refuses */
+    bpf_probe_read_kernel(w->comm, TRACE_COMM_LEN, t->group_leader->comm);
 }
 
 static __always_inline bool comm_ok(const char *c)
