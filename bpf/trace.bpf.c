@@ -445,12 +445,16 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
         else if (e != -EEXIST)
             stat_inc(TRACE_ST_LOST_PENDING);
     }
-    __u32 tid = (__u32)pid_tgid;
-    if (bpf_map_update_elem(&calls, &tid, &c, BPF_ANY)) {
+    struct sys_call *slot = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0,
+                                                 BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (!slot) {
         stat_inc(TRACE_ST_LOST_PENDING);
         if (c.owns_conn)
             bpf_map_delete_elem(&conns, &sk);
+        return 0;
     }
+    c.active = 1;
+    *slot = c;
     return 0;
 }
 
@@ -460,12 +464,11 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
     long id = SYSCALL_NR(regs);
     if (id != NR_CONNECT && id != NR_BIND)
         return 0;
-    __u32 tid = (__u32)bpf_get_current_pid_tgid();
-    struct sys_call *p = bpf_map_lookup_elem(&calls, &tid);
-    if (!p)
+    struct sys_call *p = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, 0);
+    if (!p || !p->active)
         return 0;
+    p->active = 0;
     struct sys_call c = *p;
-    bpf_map_delete_elem(&calls, &tid);
 
     if (c.owns_conn) {
         struct conn *n = bpf_map_lookup_elem(&conns, &c.sk);

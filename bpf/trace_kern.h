@@ -77,19 +77,24 @@ struct {
     __type(value, struct sk_info);
 } sks SEC(".maps");
 
-/* A connect() or bind() between entry and exit, per thread. */
+/* A connect() or bind() between entry and exit, in the thread's own
+ * storage (BPF_MAP_TYPE_TASK_STORAGE: made once per thread, freed with it;
+ * a lookup is a pointer chase, where a hash keyed by thread id cost an
+ * update, a lookup and a delete per call).  active: between the two. */
 struct sys_call {
     struct trace_who who;
     struct trace_addr dst;
     __u64 sk;
     __u32 call;
     __u32 owns_conn;        /* this connect() created the conns entry */
+    __u32 active;
+    __u32 pad;
 };
 
 struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 16384);
-    __type(key, __u32);
+    __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, int);
     __type(value, struct sys_call);
 } calls SEC(".maps");
 
