@@ -41,7 +41,8 @@
  * non-blocking connect() returning EINPROGRESS is followed to its socket's
  * SYN_SENT -> CLOSE transition, whose sk_err is what SO_ERROR will report.
  *
- * Aggregation.  Per (process, destination) rows in hash maps, two of each:
+ * Aggregation.  Per (process, destination) rows in per-CPU hash maps (summed
+ * over the CPUs when drained), two of each:
  * user space flips `gen` every interval and drains the idle pair; a row that
  * finds its map full is counted as lost.  Births per namespace are
  * cumulative counters, never drained.

@@ -34,22 +34,27 @@ extern const void tw_timer_handler __ksym __weak;
 
 /* ---- maps -------------------------------------------------------------- */
 
+/* The rows and the birth counters are per CPU: the close() of a socket and
+ * its CLOSE (in the softirq of the peer's CPU on loopback) update the same
+ * row, whose cache line bounced between CPUs; user space sums the CPUs
+ * when it drains.  The adds stay atomic: a syscall tracepoint's program can
+ * be preempted, and another run on the same CPU add to the same value. */
 struct close_map {
-    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
     __uint(max_entries, TRACE_MAX_ROWS);
     __type(key, struct trace_close_key);
     __type(value, struct trace_close_val);
 } closes0 SEC(".maps"), closes1 SEC(".maps");
 
 struct fail_map {
-    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
     __uint(max_entries, TRACE_MAX_ROWS);
     __type(key, struct trace_fail_key);
     __type(value, struct trace_fail_val);
 } fails0 SEC(".maps"), fails1 SEC(".maps");
 
 struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
     __uint(max_entries, 4096);
     __type(key, __u32);
     __type(value, struct trace_births);
