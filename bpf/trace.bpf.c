@@ -3,8 +3,9 @@
  * trace.bpf.c — the kernel half of `twkit trace`: who makes the TIME_WAIT
  * sockets, and which connect()/bind() calls fail with which errno.
  *
- * Only tracepoints with BTF (tp_btf/) and raw syscall tracepoints (raw_tp/)
- * are used: they load where kprobes are missing and fentry is refused.
+ * Only tracepoints with BTF (tp_btf/) are used, the raw syscall tracepoints
+ * sys_enter and sys_exit among them: they load where kprobes are missing and
+ * fentry is refused.
  *
  * Closes.  inet_sock_set_state reports every state change of a full TCP
  * socket, never TIME_WAIT itself.  ESTABLISHED -> FIN_WAIT1 runs in the
@@ -35,9 +36,9 @@
  * unless the socket saw a reset (tcp_receive_reset, tcp_send_reset); a
  * tcp_max_tw_buckets overflow is then miscounted as a birth.
  *
- * Failures.  raw_tp/sys_enter keeps, for connect() and bind() on TCP
+ * Failures.  sys_enter keeps, for connect() and bind() on TCP
  * sockets only, the socket and the sockaddr (read from user memory at
- * entry); raw_tp/sys_exit counts a negative return by errno.  A
+ * entry); sys_exit counts a negative return by errno.  A
  * non-blocking connect() returning EINPROGRESS is followed to its socket's
  * SYN_SENT -> CLOSE transition, whose sk_err is what SO_ERROR will report.
  *
