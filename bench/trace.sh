@@ -6,10 +6,15 @@
 # second must be >= 0.95.  Then one more run with --prog-stats prints each
 # BPF program's events and run time per event (BPF_ENABLE_STATS).
 # Needs root.  Env: OUT (build dir), REPS (default 5), SECS (default 3),
-# CONC (load generator connections at once, default 32).
+# CONC (load generator connections at once, default 32), BENCH_TRACE_OLD
+# (another twkit binary, e.g. built from main: its trace runs as a third arm
+# of the same alternation, so that a change is measured against the old
+# programs under the same machine load, and its programs' costs are printed
+# too).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 TW=$(realpath "${OUT:-.build}/twkit")
+OLD=${BENCH_TRACE_OLD:+$(realpath "$BENCH_TRACE_OLD")}
 REPS=${REPS:-5} SECS=${SECS:-3} CONC=${CONC:-32}
 [ "$(id -u)" -eq 0 ] || { echo "bench trace: SKIP (needs root)"; exit 0; }
 command -v jq >/dev/null || { echo "bench trace: SKIP (jq not installed)"; exit 0; }
@@ -46,9 +51,10 @@ load() {
         'BEGIN { split(u, a, " "); if (n > 0) printf "%.1f", (a[1] + a[2] + b / hz) * 1e6 / n }')
     echo "$r $cpu"
 }
-# traced ARGS...: one load run with trace attached (started, attached, stopped)
+# traced ARGS...: one load run with trace attached (started, attached, stopped),
+# that of $TRACER (default: this build's twkit)
 traced() {
-    "$TW" trace --json -i 60 "$@" >"$dir/t.json" 2>"$dir/t.err" &
+    "${TRACER:-$TW}" trace --json -i 60 "$@" >"$dir/t.json" 2>"$dir/t.err" &
     local t=$!
     for _ in $(seq 200); do grep -q '"type":"start"' "$dir/t.json" && break; sleep 0.05; done
     grep -q '"type":"start"' "$dir/t.json" || { echo "bench trace: trace did not start"; cat "$dir/t.err"; exit 1; }
@@ -58,10 +64,11 @@ traced() {
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 load >/dev/null   # warm up
-declare -a A B CA CB
+declare -a A B CA CB O CO
 for i in $(seq "$REPS"); do
     read -r r c < <(load); A+=("$r"); CA+=("$c")
     read -r r c < <(traced); B+=("$r"); CB+=("$c")
+    if [ -n "$OLD" ]; then read -r r c < <(TRACER=$OLD traced); O+=("$r"); CO+=("$c"); fi
 done
 m() { printf '%s\n' "$@" | median; }
 ma=$(m "${A[@]}"); mb=$(m "${B[@]}"); mca=$(m "${CA[@]}"); mcb=$(m "${CB[@]}")
@@ -77,9 +84,24 @@ printf '  CPU per connection (load generator + backend): without %.1f us, with %
 printf '    rate a CPU-bound run can keep: %s of it (target >= 0.95)\n' "$(q "$mca" "$mcb")"
 echo "  runs without: ${A[*]} conn/s; ${CA[*]} us/conn"
 echo "  runs with:    ${B[*]} conn/s; ${CB[*]} us/conn"
+if [ -n "$OLD" ]; then
+    mo=$(m "${O[@]}"); mco=$(m "${CO[@]}")
+    po=$(for i in "${!A[@]}"; do awk -v a="${O[$i]}" -v b="${A[$i]}" 'BEGIN { if (b > 0) print a / b }'; done | median)
+    printf '  with the trace of %s (third arm): %6.0f conn/s: ratio %s, pairs %.3f;\n' "$OLD" "$mo" "$(q "$mo" "$ma")" "$po"
+    printf '    CPU per connection %.1f us: rate a CPU-bound run can keep %s\n' "$mco" "$(q "$mca" "$mco")"
+    echo "  runs with it: ${O[*]} conn/s; ${CO[*]} us/conn"
+fi
 
-traced --prog-stats >/dev/null
+progs() {
 jq -r 'select(.type == "total") | "  births in the --prog-stats run: \(.births.total) (TcpExtTW +\(.cross_check.tcpext_tw), equal: \(.cross_check.equal))",
     "  BPF program              events      ns/event  (every event on the machine, not only this namespace)",
     (.programs[] | "  \(.name | . + " " * (22 - length)) \(.events | tostring | " " * (10 - length) + .)  \(.ns_per_event // 0 | floor | tostring | " " * (10 - length) + .)")' \
     "$dir/t.json"
+}
+traced --prog-stats >/dev/null
+progs
+if [ -n "$OLD" ]; then
+    echo "  the same with the trace of $OLD:"
+    TRACER=$OLD traced --prog-stats >/dev/null
+    progs
+fi

@@ -3,8 +3,9 @@
  * trace.bpf.c — the kernel half of `twkit trace`: who makes the TIME_WAIT
  * sockets, and which connect()/bind() calls fail with which errno.
  *
- * Only tracepoints with BTF (tp_btf/) and raw syscall tracepoints (raw_tp/)
- * are used: they load where kprobes are missing and fentry is refused.
+ * Only tracepoints with BTF (tp_btf/) are used, the raw syscall tracepoints
+ * sys_enter and sys_exit among them: they load where kprobes are missing and
+ * fentry is refused.
  *
  * Closes.  inet_sock_set_state reports every state change of a full TCP
  * socket, never TIME_WAIT itself.  ESTABLISHED -> FIN_WAIT1 runs in the
@@ -35,13 +36,14 @@
  * unless the socket saw a reset (tcp_receive_reset, tcp_send_reset); a
  * tcp_max_tw_buckets overflow is then miscounted as a birth.
  *
- * Failures.  raw_tp/sys_enter keeps, for connect() and bind() on TCP
+ * Failures.  sys_enter keeps, for connect() and bind() on TCP
  * sockets only, the socket and the sockaddr (read from user memory at
- * entry); raw_tp/sys_exit counts a negative return by errno.  A
+ * entry); sys_exit counts a negative return by errno.  A
  * non-blocking connect() returning EINPROGRESS is followed to its socket's
  * SYN_SENT -> CLOSE transition, whose sk_err is what SO_ERROR will report.
  *
- * Aggregation.  Per (process, destination) rows in hash maps, two of each:
+ * Aggregation.  Per (process, destination) rows in per-CPU hash maps (summed
+ * over the CPUs when drained), two of each:
  * user space flips `gen` every interval and drains the idle pair; a row that
  * finds its map full is counted as lost.  Births per namespace are
  * cumulative counters, never drained.
@@ -67,17 +69,26 @@ enum { TWIN_SET_STATE, TWIN_TIMER_START };
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* The syscall's number and first two arguments, read straight from the
+ * tracepoint's pt_regs (a BTF pointer under tp_btf: plain loads, no helper
+ * call on the path every syscall of the machine takes). */
 #if defined(__TARGET_ARCH_x86)
 #define NR_BIND 49
 #define NR_CONNECT 42
-#define SYSCALL_NR(regs) BPF_CORE_READ((struct pt_regs *)(regs), orig_ax)
+#define SYSCALL_NR(regs) ((long)(regs)->orig_ax)
+#define SYSCALL_ARG1(regs) ((regs)->di)
+#define SYSCALL_ARG2(regs) ((regs)->si)
 #elif defined(__TARGET_ARCH_arm64)
 #define NR_BIND 200
 #define NR_CONNECT 203
-#define SYSCALL_NR(regs) BPF_CORE_READ((struct pt_regs *)(regs), syscallno)
+#define SYSCALL_NR(regs) ((long)(regs)->syscallno)
+#define SYSCALL_ARG1(regs) ((regs)->orig_x0)
+#define SYSCALL_ARG2(regs) ((regs)->regs[1])
 #else
 #error "twkit trace supports x86_64 and arm64"
 #endif
+
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
 /* ---- TIME_WAIT timers (exact births) ------------------------------------ */
 
@@ -361,27 +372,32 @@ int BPF_PROG(on_tw_start_nested, struct timer_list *timer, unsigned long expires
 
 /* ---- connect() and bind() ---------------------------------------------- */
 
-/* The TCP socket behind fd in the current process, or 0. */
-static __always_inline __u64 tcp_sock_of_fd(int fd)
+/* The TCP socket behind fd in the current process, or NULL.  The walk
+ * reads through BTF pointers (the current task's, and bpf_rdonly_cast() of
+ * what comes out of the fd array): plain loads that fault safely, one
+ * helper call in all, where BPF_CORE_READ took one per hop. */
+static __always_inline const struct sock *tcp_sock_of_fd(int fd)
 {
-    struct task_struct *t = (void *)bpf_get_current_task();
-    struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-    if (!fdt || fd < 0 || (unsigned)fd >= BPF_CORE_READ(fdt, max_fds))
+    struct task_struct *t = bpf_get_current_task_btf();
+    struct fdtable *fdt = t->files->fdt;
+    if (!fdt || fd < 0 || (unsigned)fd >= fdt->max_fds)
         return 0;
-    struct file **fds = BPF_CORE_READ(fdt, fd);
-    struct file *f = 0;
-    bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-    if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+    struct file **fds = fdt->fd;
+    void *fp = 0;
+    bpf_probe_read_kernel(&fp, sizeof(fp), &fds[fd]);
+    if (!fp)
         return 0;
-    struct socket *so = BPF_CORE_READ(f, private_data);
-    struct sock *sk = BPF_CORE_READ(so, sk);
-    if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP ||
-        BPF_CORE_READ(sk, sk_type) != SOCK_STREAM)
+    struct file *f = bpf_rdonly_cast(fp, bpf_core_type_id_kernel(struct file));
+    if ((f->f_inode->i_mode & S_IFMT) != S_IFSOCK)
         return 0;
-    return (unsigned long)sk;
+    struct socket *so = bpf_rdonly_cast(f->private_data, bpf_core_type_id_kernel(struct socket));
+    const struct sock *sk = so->sk;
+    if (!sk || sk->sk_protocol != IPPROTO_TCP || sk->sk_type != SOCK_STREAM)
+        return 0;
+    return sk;
 }
 
-SEC("raw_tp/sys_enter")
+SEC("tp_btf/sys_enter")
 int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 {
     if (id != NR_CONNECT && id != NR_BIND)
@@ -389,14 +405,15 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
     __u64 pid_tgid = bpf_get_current_pid_tgid();
     if (cfg_tgid && (pid_tgid >> 32) != cfg_tgid)
         return 0;
-    int fd = PT_REGS_PARM1_CORE(regs);
-    const void *uaddr = (const void *)PT_REGS_PARM2_CORE(regs);
-    __u64 sk = tcp_sock_of_fd(fd);
-    if (!sk)
+    int fd = SYSCALL_ARG1(regs);
+    const void *uaddr = (const void *)SYSCALL_ARG2(regs);
+    const struct sock *skp = tcp_sock_of_fd(fd);
+    if (!skp)
         return 0;
-    __u32 netns = sk_netns((const struct sock *)sk);
+    __u32 netns = skp->__sk_common.skc_net.net->ns.inum;
     if (cfg_netns && netns != cfg_netns)
         return 0;
+    __u64 sk = (unsigned long)skp;
 
     struct sys_call c = {};
     struct sockaddr_in6 sa = {};
@@ -430,27 +447,30 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
         else if (e != -EEXIST)
             stat_inc(TRACE_ST_LOST_PENDING);
     }
-    __u32 tid = (__u32)pid_tgid;
-    if (bpf_map_update_elem(&calls, &tid, &c, BPF_ANY)) {
+    struct sys_call *slot = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0,
+                                                 BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (!slot) {
         stat_inc(TRACE_ST_LOST_PENDING);
         if (c.owns_conn)
             bpf_map_delete_elem(&conns, &sk);
+        return 0;
     }
+    c.active = 1;
+    *slot = c;
     return 0;
 }
 
-SEC("raw_tp/sys_exit")
+SEC("tp_btf/sys_exit")
 int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 {
     long id = SYSCALL_NR(regs);
     if (id != NR_CONNECT && id != NR_BIND)
         return 0;
-    __u32 tid = (__u32)bpf_get_current_pid_tgid();
-    struct sys_call *p = bpf_map_lookup_elem(&calls, &tid);
-    if (!p)
+    struct sys_call *p = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, 0);
+    if (!p || !p->active)
         return 0;
+    p->active = 0;
     struct sys_call c = *p;
-    bpf_map_delete_elem(&calls, &tid);
 
     if (c.owns_conn) {
         struct conn *n = bpf_map_lookup_elem(&conns, &c.sk);

@@ -34,22 +34,27 @@ extern const void tw_timer_handler __ksym __weak;
 
 /* ---- maps -------------------------------------------------------------- */
 
+/* The rows and the birth counters are per CPU: the close() of a socket and
+ * its CLOSE (in the softirq of the peer's CPU on loopback) update the same
+ * row, whose cache line bounced between CPUs; user space sums the CPUs
+ * when it drains.  The adds stay atomic: a syscall tracepoint's program can
+ * be preempted, and another run on the same CPU add to the same value. */
 struct close_map {
-    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
     __uint(max_entries, TRACE_MAX_ROWS);
     __type(key, struct trace_close_key);
     __type(value, struct trace_close_val);
 } closes0 SEC(".maps"), closes1 SEC(".maps");
 
 struct fail_map {
-    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
     __uint(max_entries, TRACE_MAX_ROWS);
     __type(key, struct trace_fail_key);
     __type(value, struct trace_fail_val);
 } fails0 SEC(".maps"), fails1 SEC(".maps");
 
 struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
     __uint(max_entries, 4096);
     __type(key, __u32);
     __type(value, struct trace_births);
@@ -77,19 +82,24 @@ struct {
     __type(value, struct sk_info);
 } sks SEC(".maps");
 
-/* A connect() or bind() between entry and exit, per thread. */
+/* A connect() or bind() between entry and exit, in the thread's own
+ * storage (BPF_MAP_TYPE_TASK_STORAGE: made once per thread, freed with it;
+ * a lookup is a pointer chase, where a hash keyed by thread id cost an
+ * update, a lookup and a delete per call).  active: between the two. */
 struct sys_call {
     struct trace_who who;
     struct trace_addr dst;
     __u64 sk;
     __u32 call;
     __u32 owns_conn;        /* this connect() created the conns entry */
+    __u32 active;
+    __u32 pad;
 };
 
 struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 16384);
-    __type(key, __u32);
+    __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, int);
     __type(value, struct sys_call);
 } calls SEC(".maps");
 
@@ -207,13 +217,17 @@ static __always_inline void sk_dest(const struct sock *sk, bool connected, struc
     }
 }
 
+/* The current process (every program is tp_btf: the task is a BTF pointer,
+ * read with plain loads but for the name). */
 static __always_inline void current_who(struct trace_who *w, __u32 netns)
 {
-    struct task_struct *t = (void *)bpf_get_current_task();
-    w->tgid = bpf_get_current_pid_tgid() >> 32;
+    struct task_struct *t = bpf_get_current_task_btf();
+    w->tgid = t->tgid;
     w->netns = netns;
     w->cgroup = bpf_get_current_cgroup_id();
-    BPF_CORE_READ_INTO(&w->comm, t, group_leader, comm);
+    /* a helper for the name: a plain copy the compiler may merge with the
+     * copies from map values, which the verifier refuses */
+    bpf_probe_read_kernel(w->comm, TRACE_COMM_LEN, t->group_leader->comm);
 }
 
 static __always_inline bool comm_ok(const char *c)

@@ -66,12 +66,34 @@ struct metrics_dest_rate {
     double sustainable_per_s; /* new connections per second it can take forever */
 };
 
+/* What `twkit export --trace` saw of one namespace since it started:
+ * cumulative counts per process name, the processes in the order they were
+ * first seen (so a process's rank, and the cap below, never change). */
+struct metrics_trace_proc {
+    const char *comm;                       /* the kernel's process name */
+    uint64_t created;                       /* TIME_WAIT sockets it made (closed first) */
+};
+
+struct metrics_trace_err {
+    size_t proc;                            /* index into procs */
+    const char *err;                        /* "EADDRNOTAVAIL" */
+    uint64_t n;                             /* failed connect() calls, at once or later */
+};
+
+struct metrics_trace {
+    const struct metrics_trace_proc *procs; /* first seen first */
+    size_t n_procs;
+    const struct metrics_trace_err *errs;
+    size_t n_errs;
+};
+
 /* One namespace of a page. */
 struct metrics_ns {
     const char *label;                      /* the netns label value */
     const struct tw_report *r;              /* finished report */
     const struct tw_counters *counters;     /* NULL: counters not read */
     const struct metrics_dest_rate *rates;  /* r->n_pressure entries, or NULL */
+    const struct metrics_trace *trace;      /* export --trace, or NULL */
 };
 
 /* The exporter's own figures (view EXPORT). */
@@ -137,7 +159,15 @@ const char *metrics_sample_name(const struct metric_def *d, char *buf, size_t le
  */
 enum metric_format metrics_negotiate(const char *accept);
 
-/* ---- for the emit functions (metrics_emit.c) ------------------------------------ */
+/* ---- for the emit functions (metrics_emit.c, metrics_trace.c) -------------------- */
+
+/*
+ * The cardinality cap (see the top of this file): of n rows ranked first
+ * to last, of which the first n_high are above the alert threshold, how
+ * many get their own series on page p; the rest fold into one "other"
+ * series.  The destinations and the processes of export --trace share it.
+ */
+size_t metrics_own_rows(const struct metrics_page *p, size_t n, size_t n_high);
 
 struct metrics_label {
     const char *k;
@@ -149,5 +179,10 @@ void mw_u64(struct metrics_writer *w, const struct metric_def *d, const struct m
             const struct metrics_label *l, size_t nl, uint64_t v);
 void mw_f64(struct metrics_writer *w, const struct metric_def *d, const struct metrics_ns *ns,
             const struct metrics_label *l, size_t nl, double v);
+
+/* The families of export --trace (metrics_trace.c); arg: enum below. */
+enum { MT_CREATED, MT_CONNECT_ERRORS, MT_FOLDED };
+void metrics_emit_trace(struct metrics_writer *w, const struct metric_def *d,
+                        const struct metrics_page *p);
 
 #endif /* TWKIT_METRICS_H */

@@ -148,17 +148,22 @@ static void e_host_ratio(struct metrics_writer *w, const struct metric_def *d,
     EACH_NS(p) mw_f64(w, d, ns, NULL, 0, ns->r->host_pct / 100.0);
 }
 
+size_t metrics_own_rows(const struct metrics_page *p, size_t n, size_t n_high)
+{
+    size_t own = p->keep_high ? n_high : 0;
+    if (own < p->top)
+        own = p->top;
+    return own < n ? own : n;
+}
+
 /* Destinations of a namespace with their own series: the first top, and with
  * keep_high every one above TW_PRESSURE_HIGH (the table is worst first). */
 static size_t own_rows(const struct metrics_page *p, const struct tw_report *r)
 {
-    size_t n = 0;
-    if (p->keep_high)
-        while (n < r->n_pressure && r->pressure[n].pct > TW_PRESSURE_HIGH)
-            n++;
-    if (n < p->top)
-        n = p->top;
-    return n < r->n_pressure ? n : r->n_pressure;
+    size_t high = 0;
+    while (high < r->n_pressure && r->pressure[high].pct > TW_PRESSURE_HIGH)
+        high++;
+    return metrics_own_rows(p, r->n_pressure, high);
 }
 
 static void e_dests(struct metrics_writer *w, const struct metric_def *d, const struct metrics_page *p)
@@ -500,6 +505,18 @@ const struct metric_def metric_defs[] = {
     {"twkit_netstat_tcp_curr_estab", METRIC_GAUGE, NULL, "netns",
      "Tcp CurrEstab: connections in ESTABLISHED or CLOSE_WAIT now.", BOTH, false,
      TW_C_CURR_ESTAB, e_counter},
+    {"twkit_timewait_created", METRIC_COUNTER, NULL, "netns,comm",
+     "TIME_WAIT sockets made since the exporter started (export --trace), by the name of the "
+     "process that closed first; the processes beyond the first --top seen fold into "
+     "comm=\"other\".",
+     METRIC_VIEW_EXPORT, false, MT_CREATED, metrics_emit_trace},
+    {"twkit_connect_errors", METRIC_COUNTER, NULL, "netns,comm,errno",
+     "Failed connect() calls on TCP sockets since the exporter started (export --trace), by "
+     "process name and errno, whether connect() returned it or SO_ERROR reported it later.",
+     METRIC_VIEW_EXPORT, false, MT_CONNECT_ERRORS, metrics_emit_trace},
+    {"twkit_trace_processes_folded", METRIC_GAUGE, NULL, "netns",
+     "Process names folded into comm=\"other\" by export --trace's cap (--top).",
+     METRIC_VIEW_EXPORT, false, MT_FOLDED, metrics_emit_trace},
     {"twkit_dump_duration_seconds", METRIC_GAUGE, "seconds", "netns",
      "Time the socket dump of the namespace took.", BOTH, false, 0, e_dump_seconds},
     {"twkit_exporter_build", METRIC_INFO, NULL, "version", "The twkit that serves this page.",

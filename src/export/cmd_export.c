@@ -53,6 +53,7 @@ struct export_args {
     const char *textfile;
     double interval;
     bool list_metrics;
+    bool trace;
 };
 
 #define A(f) offsetof(struct export_args, f)
@@ -112,6 +113,16 @@ static const struct twx_opt export_opts[] = {
      .help = "with --textfile: seconds between writes, 0 once",
      .doc = "With *--textfile*: seconds between two writes; 0 writes once and exits.",
      .dflt = "15", .example = "0", .min = 0, .max = 86400},
+    {.lng = "trace", .type = TWX_FLAG, .off = A(trace),
+     .help = "also count TIME_WAIT made and failed connect() per process (eBPF)",
+     .doc = "Attach the eBPF programs of *twkit trace* for the exporter's life and add "
+            "*twkit_timewait_created_total* (TIME_WAIT sockets made, by the name of the "
+            "process that closed first) and *twkit_connect_errors_total* (failed connect() "
+            "calls by process name and errno) to every page, counted since the exporter "
+            "started. The first *--top* process names of each namespace get their own series, "
+            "the rest fold into *comm=\"other\"*. Needs root, or CAP_BPF and CAP_PERFMON "
+            "(and CAP_SYSLOG for exact TIME_WAIT counts); not with *--fixture*. See *TRACE*.",
+    },
     TOOL_OPT_NETNS(struct export_args,
                    "Export the namespace _NS_ (a name as *ip netns* knows it, the PID of a "
                    "process inside it, a path to an nsfs file), or *all*: every distinct "
@@ -130,6 +141,10 @@ static const struct twx_opt export_opts[] = {
 static const struct twx_exit export_exits[] = {
     TOOL_EXITS_COMMON,
     {EXIT_WEBCONFIG, "the --web-config file is not valid (the message names the line)"},
+    {EXP_EXIT_TRACE_NOPRIV, "--trace: this process may not load eBPF programs (the message "
+                            "names the capabilities it lacks)"},
+    {EXP_EXIT_TRACE_UNAVAILABLE, "--trace: unavailable (twkit built without its BPF programs, "
+                                 "no kernel BTF, or the kernel refused the programs)"},
 };
 
 static int run_export(int argc, char **argv);
@@ -147,6 +162,7 @@ const struct twx_cmd export_command = {
     .n_opts = sizeof(export_opts) / sizeof(export_opts[0]),
     .args_size = sizeof(struct export_args),
     .examples = "  twkit export                        serve http://127.0.0.1:10120/metrics\n"
+                "  twkit export --trace                and who makes TIME_WAIT, whose connect() fails\n"
                 "  twkit export -l :10120 --netns all  every namespace, on every address\n"
                 "  twkit export --web-config /etc/twkit/web-config.yml   TLS and passwords\n"
                 "  twkit export --textfile /var/lib/prometheus/node-exporter\n"
@@ -180,6 +196,9 @@ static int parse_args(int argc, char **argv, struct export_args *a, struct twx_p
     char err[256];
     if (exp_listen_parse(a->listen, &ss, &len, err, sizeof(err)))
         return twx_usage_err("export", "--listen %s", err);
+    if (a->trace && a->c.fixture)
+        return twx_usage_err("export", "--trace counts what the live kernel does: not with "
+                                       "--fixture");
     if (a->max_per_ip > a->max_conn)
         a->max_per_ip = a->max_conn;
     return TWX_OPT_CONTINUE;
@@ -275,6 +294,29 @@ static int serve(struct exp_collector *col, struct export_args *a, struct exp_we
     return rc;
 }
 
+/* --trace: attach trace's programs to the namespace(s) export collects. */
+static int open_trace(const struct export_args *a, struct exp_collect_opts *co)
+{
+    uint32_t ino = 0;   /* --netns all: every namespace */
+    if (!a->c.netns || strcmp(a->c.netns, "all")) {
+        struct tw_netns ns;
+        int e = a->c.netns ? tw_netns_open(a->c.netns, &ns) : tw_netns_current(&ns);
+        if (e) {
+            twx_err("export: --trace: network namespace '%s': %s",
+                    a->c.netns ? a->c.netns : "current", tw_strerror(e));
+            return TW_EXIT_RUNTIME;
+        }
+        ino = (uint32_t)ns.inode;
+        tw_netns_release(&ns);
+    }
+    co->trace_netns = ino;
+    char why[600];
+    int rc = exp_trace_open(ino, &co->trace, why, sizeof(why));
+    if (rc)
+        twx_err("export: --trace: %s", why);
+    return rc;
+}
+
 static int run_export(int argc, char **argv)
 {
     struct export_args a;
@@ -298,8 +340,13 @@ static int run_export(int argc, char **argv)
                                   .fixture = a.c.fixture,
                                   .netns = a.c.netns,
                                   .top = (unsigned)a.top};
+    if (a.trace && (rc = open_trace(&a, &co))) {
+        exp_webcfg_free(&web);
+        return rc;
+    }
     struct exp_collector *col;
     if (exp_collector_new(&co, &col)) {
+        exp_trace_close(co.trace);
         exp_webcfg_free(&web);
         return TW_EXIT_RUNTIME;
     }
@@ -323,6 +370,7 @@ static int run_export(int argc, char **argv)
         }
     }
     exp_collector_free(col);
+    exp_trace_close(co.trace);
     exp_webcfg_free(&web);
     return rc;
 }

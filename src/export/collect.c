@@ -299,18 +299,33 @@ int exp_collect(struct exp_collector *c, unsigned mask, struct exp_output *out)
     c->dumps++;
     if (failed)
         c->errors++;
+    if (c->o.trace && (e = exp_trace_drain(c->o.trace))) {
+        twx_warn("export: --trace: reading the BPF tables: %s", strerror(-e));
+        return e == -ENOMEM ? e : -EIO;
+    }
     struct metrics_ns *ns = calloc(c->n_slots ? c->n_slots : 1, sizeof(*ns));
-    if (!ns)
+    struct exp_trace_view *tv = calloc(c->n_slots ? c->n_slots : 1, sizeof(*tv));
+    if (!ns || !tv) {
+        free(ns);
+        free(tv);
         return -ENOMEM;
+    }
     size_t n = 0;
-    for (size_t i = 0; i < c->n_slots; i++)
-        if (c->slots[i].ok)
-            ns[n++] = (struct metrics_ns){.label = c->slots[i].label,
-                                          .r = c->slots[i].r,
-                                          .counters = c->slots[i].have_counters
-                                                          ? &c->slots[i].counters
-                                                          : NULL,
-                                          .rates = c->slots[i].dr};
+    for (size_t i = 0; i < c->n_slots && !e; i++) {
+        const struct slot *s = &c->slots[i];
+        if (!s->ok)
+            continue;
+        ns[n] = (struct metrics_ns){.label = s->label,
+                                    .r = s->r,
+                                    .counters = s->have_counters ? &s->counters : NULL,
+                                    .rates = s->dr};
+        if (c->o.trace) {
+            uint32_t ino = s->dev || s->inode ? (uint32_t)s->inode : c->o.trace_netns;
+            if (!(e = exp_trace_view(c->o.trace, ino, &tv[n])))
+                ns[n].trace = &tv[n].m;
+        }
+        n++;
+    }
     out->seconds = twx_secs(t0, twx_now_ns());
     out->ok = failed == 0;
     out->namespaces = n;
@@ -325,6 +340,9 @@ int exp_collect(struct exp_collector *c, unsigned mask, struct exp_output *out)
         if (mask & (1u << fmt))
             e = render(&pg, (enum metric_format)fmt, &out->body[fmt], &out->len[fmt],
                        &out->samples);
+    for (size_t i = 0; i < n; i++)
+        exp_trace_view_free(&tv[i]);
+    free(tv);
     free(ns);
     if (e)
         exp_output_free(out);

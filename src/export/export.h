@@ -13,6 +13,7 @@
  *   listen.c      --listen values and the listening socket
  *   webconfig.c   exporter-toolkit's web-config.yml (libyaml): TLS and
  *                 basic auth with bcrypt (libcrypt)
+ *   trace.c       --trace: trace's BPF programs, counts per process name
  *
  * Threads: the main thread collects (it enters network namespaces with
  * setns(2), which changes the calling thread only, and /proc/net follows
@@ -49,13 +50,44 @@ void export_rates_free(struct export_rates *x);
 int export_rates_tick(struct export_rates *x, uint64_t t_ms, const struct tw_report *r,
                       const struct tw_counters *c, struct metrics_dest_rate *out);
 
+/* ---- trace.c: --trace ---------------------------------------------------------------- */
+
+/* Exit statuses of --trace (trace's own numbers where export has them free). */
+enum { EXP_EXIT_TRACE_NOPRIV = 4, EXP_EXIT_TRACE_UNAVAILABLE = 5 };
+
+struct exp_trace;
+
+/* What one namespace's page shows (exp_trace_view): m points into the rest. */
+struct exp_trace_view {
+    struct metrics_trace m;
+    struct metrics_trace_proc *procs;
+    struct metrics_trace_err *errs;
+    char (*names)[32];        /* errno names */
+};
+
+/*
+ * Load and attach trace's programs for namespace netns (its inode; 0:
+ * every namespace).  Returns 0, or an exit status (EXP_EXIT_TRACE_*,
+ * TW_EXIT_RUNTIME) with a one-line reason in why, naming what is missing.
+ */
+int exp_trace_open(uint32_t netns, struct exp_trace **out, char *why, size_t len);
+void exp_trace_close(struct exp_trace *t);
+/* Add what the kernel counted since the last drain.  Returns 0 or -errno. */
+int exp_trace_drain(struct exp_trace *t);
+/* Namespace netns's counts so far, valid until the next drain; free with
+ * exp_trace_view_free.  Returns 0 or -ENOMEM. */
+int exp_trace_view(const struct exp_trace *t, uint32_t netns, struct exp_trace_view *v);
+void exp_trace_view_free(struct exp_trace_view *v);
+
 /* ---- collect.c ------------------------------------------------------------------------ */
 
 struct exp_collect_opts {
     enum tw_source_kind kind; /* netlink, proc, auto */
     const char *fixture;      /* recorded dump instead of the kernel, or NULL */
     const char *netns;        /* NULL: current; NAME|PID|PATH; "all" */
-    unsigned top;             /* destinations with their own series */
+    unsigned top;             /* destinations (and --trace processes) with their own series */
+    struct exp_trace *trace;  /* --trace, or NULL */
+    uint32_t trace_netns;     /* with trace and no --netns: the inode of twkit's namespace */
 };
 
 /* A rendered page: body[METRIC_TEXT], body[METRIC_OPENMETRICS] (malloc'd, or NULL). */

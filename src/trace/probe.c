@@ -292,15 +292,26 @@ int trace_probe_open(const struct trace_cfg *cfg, struct trace_probe **out, char
     return TRACE_OK;
 }
 
-/* Read and empty one kernel table into t. */
-static int drain_map(struct bpf_map *m, struct trace_tab *t)
+/* Sum the ncpu per-CPU copies of a value of nv counters at vals into out. */
+static void sum_cpus(const uint64_t *vals, size_t nv, int ncpu, uint64_t *out)
+{
+    memset(out, 0, nv * sizeof(*out));
+    for (int c = 0; c < ncpu; c++)
+        for (size_t j = 0; j < nv; j++)
+            out[j] += vals[(size_t)c * nv + j];
+}
+
+/* Read and empty one kernel table (per CPU, counters only) into t. */
+static int drain_map(struct trace_probe *b, struct bpf_map *m, struct trace_tab *t)
 {
     int fd = bpf_map__fd(m);
-    size_t ksz = bpf_map__key_size(m), vsz = bpf_map__value_size(m);
+    size_t ksz = bpf_map__key_size(m), nv = bpf_map__value_size(m) / 8;
+    size_t vsz = nv * 8 * (size_t)b->ncpu;   /* what the kernel returns per key */
     enum { CHUNK = 256 };
     unsigned char *keys = malloc(CHUNK * ksz), *vals = malloc(CHUNK * vsz);
+    uint64_t *sum = malloc(nv * sizeof(*sum));
     int rc = 0;
-    if (!keys || !vals) {
+    if (!keys || !vals || !sum) {
         rc = -ENOMEM;
         goto out;
     }
@@ -313,9 +324,11 @@ static int drain_map(struct bpf_map *m, struct trace_tab *t)
                                                 &count, NULL);
         int err = e ? errno : 0;
         first = false;
-        for (__u32 i = 0; i < count && (!e || err == ENOENT); i++)
-            if ((rc = trace_tab_add(t, keys + i * ksz, (const uint64_t *)(vals + i * vsz))))
+        for (__u32 i = 0; i < count && (!e || err == ENOENT); i++) {
+            sum_cpus((const uint64_t *)(vals + i * vsz), nv, b->ncpu, sum);
+            if ((rc = trace_tab_add(t, keys + i * ksz, sum)))
                 goto out;
+        }
         if (!e)
             continue;
         if (err == ENOENT)
@@ -331,7 +344,8 @@ static int drain_map(struct bpf_map *m, struct trace_tab *t)
                     goto out;
                 }
             }
-            if ((rc = trace_tab_add(t, keys, (const uint64_t *)vals)))
+            sum_cpus((const uint64_t *)vals, nv, b->ncpu, sum);
+            if ((rc = trace_tab_add(t, keys, sum)))
                 goto out;
         }
         break;
@@ -339,6 +353,7 @@ static int drain_map(struct bpf_map *m, struct trace_tab *t)
 out:
     free(keys);
     free(vals);
+    free(sum);
     return rc;
 }
 
@@ -350,14 +365,15 @@ int trace_probe_drain(struct trace_probe *b, struct trace_tab *closes, struct tr
     if (b->attached) {
         __atomic_store_n(&s->bss->gen, live ^ 1, __ATOMIC_SEQ_CST);
         twx_sleep_ns(20 * 1000000ull);   /* let programs that read the old gen finish */
-        if ((e = drain_map(live ? s->maps.closes1 : s->maps.closes0, closes)) ||
-            (e = drain_map(live ? s->maps.fails1 : s->maps.fails0, fails)))
+        if ((e = drain_map(b, live ? s->maps.closes1 : s->maps.closes0, closes)) ||
+            (e = drain_map(b, live ? s->maps.fails1 : s->maps.fails0, fails)))
             return e;
         return 0;
     }
     /* detached: nothing writes any more, take both */
-    if ((e = drain_map(s->maps.closes0, closes)) || (e = drain_map(s->maps.closes1, closes)) ||
-        (e = drain_map(s->maps.fails0, fails)) || (e = drain_map(s->maps.fails1, fails)))
+    if ((e = drain_map(b, s->maps.closes0, closes)) ||
+        (e = drain_map(b, s->maps.closes1, closes)) ||
+        (e = drain_map(b, s->maps.fails0, fails)) || (e = drain_map(b, s->maps.fails1, fails)))
         return e;
     return 0;
 }
@@ -365,24 +381,31 @@ int trace_probe_drain(struct trace_probe *b, struct trace_tab *closes, struct tr
 int trace_probe_births(struct trace_probe *b, uint32_t netns, struct trace_births *out)
 {
     int fd = bpf_map__fd(b->skel->maps.births);
+    struct trace_births *v = calloc((size_t)b->ncpu, sizeof(*v));   /* one per CPU */
+    if (!v)
+        return -ENOMEM;
     memset(out, 0, sizeof(*out));
-    if (netns) {
-        if (bpf_map_lookup_elem(fd, &netns, out) != 0 && errno != ENOENT)
-            return -errno;
-        return 0;
-    }
     __u32 key, next;
     __u32 *prev = NULL;
+    int rc = 0;
     while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-        struct trace_births v;
-        if (bpf_map_lookup_elem(fd, &next, &v) == 0) {
-            out->tw += v.tw;
-            out->fw2 += v.fw2;
-        }
         key = next;
         prev = &key;
+        if (netns && key != netns)
+            continue;
+        if (bpf_map_lookup_elem(fd, &key, v) != 0) {
+            if (errno == ENOENT)
+                continue;
+            rc = -errno;
+            break;
+        }
+        for (int c = 0; c < b->ncpu; c++) {
+            out->tw += v[c].tw;
+            out->fw2 += v[c].fw2;
+        }
     }
-    return 0;
+    free(v);
+    return rc;
 }
 
 int trace_probe_stats(struct trace_probe *b, uint64_t out[TRACE_ST_MAX])

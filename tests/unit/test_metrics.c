@@ -18,6 +18,7 @@
 
 #include "../../src/metrics.c"
 #include "../../src/metrics_emit.c"
+#include "../../src/metrics_trace.c"
 
 /* ---- helpers --------------------------------------------------------------------- */
 
@@ -223,6 +224,41 @@ Test(metrics, top_k_and_the_folded_rest)
     page = render(&p, METRIC_TEXT, NULL);
     cr_expect(!strstr(page, "src=\"\",dst=\"other\""));
     cr_expect(has_line(page, "twkit_destinations_folded{netns=\"host\"} 0"));
+    free(page);
+    tw_report_free(r);
+}
+
+Test(metrics, trace_processes_share_the_cap_and_fold_per_errno)
+{
+    struct tw_report *r = dests(1);
+    /* first seen first: a, b own series with --top 2; c, d fold */
+    struct metrics_trace_proc procs[] = {{"a", 5}, {"b", 0}, {"c", 7}, {"d", 1}};
+    struct metrics_trace_err errs[] = {{1, "ECONNREFUSED", 3}, {2, "EADDRNOTAVAIL", 4},
+                                       {3, "ECONNREFUSED", 2}, {3, "EADDRNOTAVAIL", 6},
+                                       {0, "EADDRNOTAVAIL", 1}};
+    struct metrics_trace t = {procs, 4, errs, 5};
+    struct metrics_ns ns = {.label = "host", .r = r, .trace = &t};
+    struct metrics_page p = {.view = METRIC_VIEW_EXPORT, .ns = &ns, .n_ns = 1, .top = 2};
+    char *page = render(&p, METRIC_TEXT, NULL);
+    cr_expect(has_line(page, "twkit_timewait_created_total{netns=\"host\",comm=\"a\"} 5"));
+    cr_expect(has_line(page, "twkit_timewait_created_total{netns=\"host\",comm=\"b\"} 0"));
+    cr_expect(has_line(page, "twkit_timewait_created_total{netns=\"host\",comm=\"other\"} 8"));
+    cr_expect(has_line(page, "twkit_connect_errors_total{netns=\"host\",comm=\"b\","
+                             "errno=\"ECONNREFUSED\"} 3"));
+    cr_expect(has_line(page, "twkit_connect_errors_total{netns=\"host\",comm=\"a\","
+                             "errno=\"EADDRNOTAVAIL\"} 1"));
+    cr_expect(has_line(page, "twkit_connect_errors_total{netns=\"host\",comm=\"other\","
+                             "errno=\"EADDRNOTAVAIL\"} 10"));
+    cr_expect(has_line(page, "twkit_connect_errors_total{netns=\"host\",comm=\"other\","
+                             "errno=\"ECONNREFUSED\"} 2"));
+    cr_expect_eq(count_prefix(page, "twkit_connect_errors_total{"), 4);
+    cr_expect(!strstr(page, "comm=\"c\"") && !strstr(page, "comm=\"d\""));
+    cr_expect(has_line(page, "twkit_trace_processes_folded{netns=\"host\"} 2"));
+    free(page);
+    /* the stat view and a page without trace have none of it */
+    ns.trace = NULL;
+    page = render(&p, METRIC_TEXT, NULL);
+    cr_expect(!strstr(page, "twkit_timewait_created") && !strstr(page, "processes_folded"));
     free(page);
     tw_report_free(r);
 }
