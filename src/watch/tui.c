@@ -446,18 +446,16 @@ int watch_tui(struct watch *w)
     const char *term = getenv("TERM");
     int terr = 0;
     if (setupterm(NULL, fileno(stdout), &terr) != OK) {
-        char esc[256];
-        twx_err("cannot start the terminal view (TERM=%s%s): use --batch",
-                term ? twx_esc(esc, sizeof(esc), term) : "unset",
+        twx_err("cannot start the terminal view (TERM=%s%s): use --batch", /* escapes */
+                term ? term : "unset",
                 terr == 0 ? ": not in the terminfo database" : "");
         return TW_EXIT_RUNTIME;
     }
     del_curterm(cur_term);
     SCREEN *scr = newterm(NULL, stdout, stdin);
     if (!scr) {
-        char esc[256];
-        twx_err("cannot start the terminal view (TERM=%s): use --batch",
-                term ? twx_esc(esc, sizeof(esc), term) : "unset");
+        twx_err("cannot start the terminal view (TERM=%s): use --batch", /* escapes */
+                term ? term : "unset");
         return TW_EXIT_RUNTIME;
     }
     if (COLS < WATCH_MIN_COLS || LINES < WATCH_MIN_LINES) {

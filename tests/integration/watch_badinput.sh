@@ -94,6 +94,10 @@ if command -v tmux >/dev/null; then
     tui 80 24 twkit-no-such-terminal
     eq "unknown TERM: exit" "$(cat "$T/exit" 2>/dev/null)" 1
     check "unknown TERM: message" grep -q "cannot start the terminal view (TERM=twkit-no-such-terminal: not in the terminfo database): use --batch" "$T/err"
+    tui 80 24 "\$(printf 'bad\\033term')"
+    eq "a TERM with an escape: exit" "$(cat "$T/exit" 2>/dev/null)" 1
+    check "a TERM with an escape: escaped once in the message" \
+        grep -qF "(TERM=bad\x1bterm: not in the terminfo database)" "$T/err"
 else
     skip_case "terminal too small" "needs tmux"
 fi
