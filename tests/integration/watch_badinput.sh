@@ -134,6 +134,24 @@ if [ "$(id -u)" -eq 0 ] && unshare --net true 2>/dev/null; then
         "$(jq -c "$D" "$T/replay.ndjson" | md5sum)" "$(jq -c "$D" "$T/live.ndjson" | md5sum)"
     eq "--fixture series: at the recorded times" \
         "$(jq -c '.t_ms' "$T/replay.ndjson" | tr '\n' ' ')" "$(ls "$T/rec" | sed 's/^t0*//; s/^$/0/' | tr '\n' ' ')"
+
+    # --record into a directory: never among other files; an earlier
+    # recording is replaced whole (a replay must not mix two series)
+    mkdir -p "$T/notes" && echo keep >"$T/notes/thesis.tex"
+    in_private_rec() { unshare --net -- bash -c "ip link set lo up; $TWKIT watch -b -n $1 -i 0.2 --record '$2' >/dev/null"; }
+    in_private_rec 1 "$T/notes" 2>"$T/err"
+    eq "--record into a directory of other files: exit" $? 1
+    check "--record into a directory of other files: says why" \
+        grep -qF -- "--record $T/notes: the directory holds other files ('thesis.tex')" "$T/err"
+    eq "--record into a directory of other files: nothing written" "$(ls "$T/notes")" thesis.tex
+    echo x >"$T/file"
+    in_private_rec 1 "$T/file" 2>"$T/err"
+    eq "--record onto a file: exit" $? 1
+    check "--record onto a file: says why" grep -qF "exists and is not a directory" "$T/err"
+    in_private_rec 1 "$T/rec" 2>"$T/err"
+    eq "--record over an earlier recording: exit" $? 0
+    eq "--record over an earlier recording: replaced, one sample" \
+        "$(ls "$T/rec" | grep -c '^t[0-9]')" 1
 else
     skip_case "escaping and --record" "needs root and network namespaces"
 fi
