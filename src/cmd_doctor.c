@@ -83,7 +83,7 @@ static const struct twx_opt doctor_opts[] = {
             "names its finding and the previous value. A dry run: nothing is applied. For "
             "another namespace than the host's (*--netns*, *--fixture*) the file says it is "
             "for that namespace only, and a _FILE_ the host reads at boot is refused: a "
-            "*.conf file directly in /etc/sysctl.d, /run/sysctl.d, /usr/local/lib/sysctl.d "
+            "file ending in .conf directly in /etc/sysctl.d, /run/sysctl.d, /usr/local/lib/sysctl.d "
             "or /usr/lib/sysctl.d (systemd-sysctl and procps *sysctl --system*), in "
             "/lib/sysctl.d, or /etc/sysctl.conf (*sysctl --system*). A _FILE_ in those "
             "directories that is not read at boot (no .conf suffix, or in a subdirectory) "
