@@ -75,6 +75,16 @@ check "a 130-column fixture path: nothing wider than 80 columns" test "$(LC_ALL=
 check "a 130-column fixture path: all of it is there, wrapped" \
     bash -c "tr -d '\n ' <'$T/out' | grep -qF -- '$(tr -d ' ' <<<"$long")'"
 
+# two long IPv6 ends: the --batch text breaks the destination after its '>',
+# whole, within 80 columns
+"$TWKIT" watch -b -n 1 --fixture tests/fixtures/stat/long-ipv6 >"$T/out" 2>"$T/err"
+eq "long IPv6 destination, --batch: exit" $? 0
+check "long IPv6 destination, --batch: nothing wider than 80 columns" \
+    test "$(LC_ALL=C.UTF-8 wc -L <"$T/out")" -le 80
+check "long IPv6 destination, --batch: the local end whole, then the remote end" \
+    bash -c "grep -A1 -xF '[2001:db8:aaaa:bbbb:cccc:dddd:eeee:1111]>' '$T/out' |
+             grep -qxF '  [2001:db8:ffff:eeee:dddd:cccc:bbbb:aaaa]:65535'"
+
 # ---- terminals ---------------------------------------------------------------------
 if command -v tmux >/dev/null; then
     n_tui=0
