@@ -7,7 +7,8 @@
  * Everything fits 80 columns.  Column widths follow the values shown, the
  * sparkline takes the room left (10 to 60 cells, each the mean of 60/cells
  * seconds), and a destination wider than its column is written whole on a
- * line of its own with its numbers on the next: nothing is cut.  Strings
+ * line of its own with its numbers on the next (broken after its '>' when
+ * wider than the screen): nothing is cut.  Strings
  * from outside (namespace labels, which can carry process names, and
  * fixture paths) go through twx_esc.
  */
