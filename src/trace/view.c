@@ -308,7 +308,7 @@ void trace_view(FILE *f, const struct trace_report *r, bool color)
     struct twx_flow w;
     twx_flow_begin(&w, f, WIDTH, 0, 2);
     twx_flow_putf(&w, NULL, "%stwkit trace%s", bold(&v), off(&v));
-    char *rest = scope ? strchr(scope, ' ') : NULL; /* "namespace", NAME, "(inode)" */
+    char *rest = scope ? strrchr(scope, ' ') : NULL; /* "namespace NAME", "(inode)" */
     if (rest)
         *rest++ = '\0';
     twx_flow_put(&w, "  ", scope ? scope : "?");

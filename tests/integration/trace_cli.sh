@@ -79,7 +79,7 @@ else
     eq "a long namespace name: exit status" $? 0
     check "a long namespace name: every line fits 80 columns" \
         awk 'length($0) > 80 { exit 1 }' "$D/long.out"
-    check "a long namespace name: shown whole" grep -qF "namespace $LONGNS" "$D/long.out"
+    check "a long namespace name: shown whole, with its word" grep -qF "namespace $LONGNS" "$D/long.out"
     ip netns del "$ESCNS"; ip netns del "$LONGNS"
 fi
 
