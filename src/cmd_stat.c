@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -112,11 +111,7 @@ static int collect_one(const struct stat_args *a, struct stat_ns *ns)
     enum tw_source_kind kind = a->c.fixture ? TW_SOURCE_FIXTURE : tool_source_kind(a->c.source);
     int e = tw_source_open(kind, a->c.fixture, &src);
     if (e) {
-        struct stat st;
-        if (kind == TW_SOURCE_FIXTURE && stat(a->c.fixture, &st) == 0 && !S_ISDIR(st.st_mode))
-            twx_err("fixture %s: %s (a recording is a directory)", a->c.fixture,
-                    strerror(ENOTDIR));
-        else if (kind == TW_SOURCE_FIXTURE)
+        if (kind == TW_SOURCE_FIXTURE)
             twx_err("fixture %s: %s (expected sock_diag.bin or net/tcp in it)", a->c.fixture,
                     tw_strerror(e));
         else if (kind == TW_SOURCE_NETLINK)
