@@ -7,7 +7,8 @@
  * rename, fsync of the directory), so an interrupted run leaves the old
  * file or the new one, never half of one.  A drop-in meant for a namespace
  * says so in its header, and tw_doctor_boot_path lets the command refuse to
- * write one where the host's `sysctl --system` would read it.
+ * write one where systemd-sysctl or `sysctl --system` would read it at boot
+ * (tw_doctor_boot_explain says which, or why a file near there is not read).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -238,7 +239,20 @@ char *tw_doctor_dropin_text(const struct tw_doctor_result *r, const char *label,
 
 /* ---- the host's boot configuration ------------------------------------------ */
 
-/* path with symbolic links resolved: of the file if it exists, else of its directory. */
+/*
+ * What reads sysctl files at boot: systemd-sysctl(8) reads *.conf files
+ * directly in the first four directories (sysctl.d(5)); procps
+ * `sysctl --system` reads *.conf files directly in all five, then
+ * /etc/sysctl.conf (which Debian also links in as /etc/sysctl.d/99-sysctl.conf).
+ * Neither reads a file without the .conf suffix, nor one in a subdirectory.
+ */
+static const char *const boot_dirs[] = {"/etc/sysctl.d", "/run/sysctl.d",
+                                        "/usr/local/lib/sysctl.d", "/usr/lib/sysctl.d",
+                                        "/lib/sysctl.d"};
+
+/* path with symbolic links resolved: of the file if it exists, else of its
+ * directory; else (the directory does not exist either) path made absolute,
+ * as written. */
 static bool resolve(const char *path, char *out)
 {
     if (realpath(path, out))
@@ -247,27 +261,61 @@ static bool resolve(const char *path, char *out)
     if (tw__doctor_split_path(path, dir, sizeof(dir), base, sizeof(base)))
         return false;
     char rdir[PATH_MAX];
-    if (!realpath(dir, rdir))
+    if (realpath(dir, rdir))
+        return snprintf(out, PATH_MAX, "%s/%s", strcmp(rdir, "/") ? rdir : "", base) < PATH_MAX;
+    if (path[0] == '/')
+        return snprintf(out, PATH_MAX, "%s", path) < PATH_MAX;
+    char cwd[PATH_MAX];
+    return getcwd(cwd, sizeof(cwd)) && snprintf(out, PATH_MAX, "%s/%s", cwd, path) < PATH_MAX;
+}
+
+static bool has_suffix(const char *s, const char *suf)
+{
+    size_t n = strlen(s), m = strlen(suf);
+    return n > m && !strcmp(s + n - m, suf);
+}
+
+bool tw_doctor_boot_explain(const char *path, char *why, size_t len)
+{
+    char p[PATH_MAX], d[PATH_MAX], f[PATH_MAX];
+    if (len)
+        why[0] = '\0';
+    if (!path || !*path)
         return false;
-    return snprintf(out, PATH_MAX, "%s/%s", strcmp(rdir, "/") ? rdir : "", base) < PATH_MAX;
+    if (!resolve(path, p)) {
+        snprintf(why, len, "cannot tell where it lands (path too long), so it may be read at "
+                 "boot");
+        return true;
+    }
+    if (resolve("/etc/sysctl.conf", f) && !strcmp(p, f)) {
+        snprintf(why, len, "procps `sysctl --system` reads /etc/sysctl.conf at boot");
+        return true;
+    }
+    for (size_t i = 0; i < TW__ARRAY_LEN(boot_dirs); i++) {
+        const char *dir = realpath(boot_dirs[i], d) ? d : boot_dirs[i];
+        size_t n = strlen(dir);
+        if (strncmp(p, dir, n) || p[n] != '/')
+            continue;
+        const char *who = i < 4 ? "systemd-sysctl and procps `sysctl --system` read"
+                                : "procps `sysctl --system` reads";
+        if (strchr(p + n + 1, '/')) {
+            snprintf(why, len, "not read at boot: %s only the files directly in %s, not in "
+                     "its subdirectories", who, boot_dirs[i]);
+            return false;
+        }
+        if (!has_suffix(p + n + 1, ".conf")) {
+            snprintf(why, len, "not read at boot: %s only the *.conf files in %s", who,
+                     boot_dirs[i]);
+            return false;
+        }
+        snprintf(why, len, "%s every *.conf file in %s at boot", who, boot_dirs[i]);
+        return true;
+    }
+    return false;
 }
 
 bool tw_doctor_boot_path(const char *path)
 {
-    static const char *const dirs[] = {"/etc/sysctl.d", "/run/sysctl.d", "/usr/local/lib/sysctl.d",
-                                       "/usr/lib/sysctl.d", "/lib/sysctl.d"};
-    char p[PATH_MAX], d[PATH_MAX], f[PATH_MAX];
-    if (!path || !*path)
-        return false;
-    if (!resolve(path, p))
-        return true; /* cannot tell where it lands: treat it as the boot configuration */
-    if (resolve("/etc/sysctl.conf", f) && !strcmp(p, f))
-        return true;
-    for (size_t i = 0; i < TW__ARRAY_LEN(dirs); i++) {
-        const char *dir = realpath(dirs[i], d) ? d : dirs[i];
-        size_t n = strlen(dir);
-        if (!strncmp(p, dir, n) && p[n] == '/' && !strchr(p + n + 1, '/'))
-            return true;
-    }
-    return false;
+    char why[8];
+    return tw_doctor_boot_explain(path, why, sizeof(why));
 }

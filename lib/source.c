@@ -81,7 +81,8 @@ int tw_source_open(enum tw_source_kind kind, const char *path, struct tw_source 
         if (!path) {
             e = TW_EBADOPT;
         } else if (!exists(path, "sock_diag.bin") && !exists(path, "net/tcp")) {
-            e = -ENOENT;
+            struct stat st; /* the directory itself missing, or a file */
+            e = stat(path, &st) < 0 ? -errno : !S_ISDIR(st.st_mode) ? -ENOTDIR : -ENOENT;
         }
         break;
     }

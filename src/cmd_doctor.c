@@ -82,9 +82,12 @@ static const struct twx_opt doctor_opts[] = {
             "sysctl.d drop-in to _FILE_ (atomically; *-* for standard output). Each setting "
             "names its finding and the previous value. A dry run: nothing is applied. For "
             "another namespace than the host's (*--netns*, *--fixture*) the file says it is "
-            "for that namespace only, and a _FILE_ the host's *sysctl --system* reads at "
-            "boot (in /etc/sysctl.d, /run/sysctl.d, /usr/local/lib/sysctl.d, "
-            "/usr/lib/sysctl.d, /lib/sysctl.d, or /etc/sysctl.conf) is refused.",
+            "for that namespace only, and a _FILE_ the host reads at boot is refused: a "
+            "file ending in .conf directly in /etc/sysctl.d, /run/sysctl.d, /usr/local/lib/sysctl.d "
+            "or /usr/lib/sysctl.d (systemd-sysctl and procps *sysctl --system*), in "
+            "/lib/sysctl.d, or /etc/sysctl.conf (*sysctl --system*). A _FILE_ in those "
+            "directories that is not read at boot (no .conf suffix, or in a subdirectory) "
+            "is written with a warning that says so.",
      .example = "/tmp/90-twkit.conf", .excl = X_RB_WRITE},
     {.lng = "apply", .type = TWX_FLAG, .off = offsetof(struct doctor_args, apply),
      .help = "root: set the justified changes (see the man page)",
@@ -311,11 +314,12 @@ static int measure_and_judge(const struct doctor_args *a, const char *label,
 static int write_sysctl(const struct doctor_args *a, const struct tw_doctor_result *r,
                         const char *label, int scope)
 {
-    if (scope != TW_DOCTOR_SCOPE_HOST && strcmp(a->write, "-") && tw_doctor_boot_path(a->write)) {
-        twx_err("--write-sysctl %s: the host's `sysctl --system` loads this file at boot, and "
-                "these values are for %s only; write them elsewhere and load them inside the "
-                "namespace",
-                a->write, label);
+    char boot[256] = "";
+    bool at_boot = strcmp(a->write, "-") && tw_doctor_boot_explain(a->write, boot, sizeof(boot));
+    if (scope != TW_DOCTOR_SCOPE_HOST && at_boot) {
+        twx_err("--write-sysctl %s: %s, and these values are for %s only; write them "
+                "elsewhere and load them inside the namespace",
+                a->write, boot, label);
         return -1;
     }
     char *text = tw_doctor_dropin_text(r, label, (enum tw_doctor_scope)scope);
@@ -331,6 +335,8 @@ static int write_sysctl(const struct doctor_args *a, const struct tw_doctor_resu
     else if (!a->quiet && !a->c.json)
         fprintf(stderr, "twkit doctor: wrote %s (%zu change%s)\n", a->write, r->n_changes,
                 r->n_changes == 1 ? "" : "s");
+    if (!e && !at_boot && boot[0]) /* beside the boot files, but not one of them */
+        twx_warn("--write-sysctl %s: %s", a->write, boot);
     free(text);
     return e ? -1 : 0;
 }

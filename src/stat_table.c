@@ -259,11 +259,15 @@ static void time_wait(FILE *f, const struct tw_report *r, const struct stat_view
                 twx_count(b1, r->tw_freed_10s));
     }
     memory(f, r);
-    if (k->max_tw_buckets > 0)
-        fprintf(f, "  tcp_max_tw_buckets %s: %s used%s\n",
-                twx_count(b1, (uint64_t)k->max_tw_buckets), pct_str(b2, sizeof(b2), r->max_tw_pct),
-                r->max_tw_pct >= 100.0 ? " - FULL: new TIME_WAIT sockets are dropped" : "");
-    else if (k->max_tw_buckets == 0)
+    if (k->max_tw_buckets > 0) { /* wraps: a 10-digit limit and FULL pass 80 columns */
+        twx_flow_begin(&w, f, W, 2, 4);
+        twx_flow_putf(&w, NULL, "tcp_max_tw_buckets %s:",
+                      twx_count(b1, (uint64_t)k->max_tw_buckets));
+        twx_flow_putf(&w, " ", "%s used", pct_str(b2, sizeof(b2), r->max_tw_pct));
+        if (r->max_tw_pct >= 100.0)
+            twx_flow_words(&w, "- FULL: new TIME_WAIT sockets are dropped");
+        twx_flow_end(&w);
+    } else if (k->max_tw_buckets == 0)
         fprintf(f, "  tcp_max_tw_buckets 0: closing sockets skip TIME_WAIT\n");
     else
         fprintf(f, "  tcp_max_tw_buckets absent (%s in sockstat)\n",

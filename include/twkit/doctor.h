@@ -293,13 +293,22 @@ TW_EXTERN const char *tw_doctor_scope_name(enum tw_doctor_scope s);
 TW_EXTERN int tw_doctor_scope_resolve(enum tw_doctor_scope want);
 
 /*
- * True when the host's `sysctl --system` reads path at boot: a file directly
- * in /etc/sysctl.d, /run/sysctl.d, /usr/local/lib/sysctl.d,
- * /usr/lib/sysctl.d or /lib/sysctl.d, or /etc/sysctl.conf, after resolving
- * symbolic links (of the file if it exists, of its directory otherwise).
- * A namespace's changes must never be written there.
+ * True when the host reads path at boot (systemd-sysctl or procps
+ * `sysctl --system`): a *.conf file directly in /etc/sysctl.d,
+ * /run/sysctl.d, /usr/local/lib/sysctl.d, /usr/lib/sysctl.d or
+ * /lib/sysctl.d, or /etc/sysctl.conf, after resolving symbolic links (of the
+ * file if it exists, of its directory otherwise; a path whose directory
+ * does not exist is compared as written).  A namespace's changes must never
+ * be written there.
  */
 TW_EXTERN bool tw_doctor_boot_path(const char *path);
+/*
+ * tw_doctor_boot_path, with the reason in why (len bytes, always
+ * terminated): what reads it at boot when true; when false, why a file in
+ * or under one of those directories is not read ("not read at boot: ...
+ * only the *.conf files in /etc/sysctl.d"), or "" for any other path.
+ */
+TW_EXTERN bool tw_doctor_boot_explain(const char *path, char *why, size_t len);
 
 /*
  * Render the drop-in text for the changes of r: a commented header, then for

@@ -183,7 +183,8 @@ typedef int (*tw_sock_cb)(const struct tw_sock *s, void *arg);
  *   path    proc: a proc root to read instead of /proc (NULL = /proc);
  *           fixture: the fixture directory (required); otherwise ignored.
  * Returns 0 and sets *out, or a negative error (-ENOENT for a missing
- * fixture/proc file, -EPROTONOSUPPORT / -EACCES for netlink, TW_EBADOPT;
+ * fixture/proc file, -ENOTDIR for a fixture path that is a file,
+ * -EPROTONOSUPPORT / -EACCES for netlink, TW_EBADOPT;
  * for bpf see tw_source_bpf_why).
  */
 TW_EXTERN int tw_source_open(enum tw_source_kind kind, const char *path,

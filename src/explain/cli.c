@@ -30,6 +30,16 @@ enum {
     X_EXIT_CANNOT = 4,   /* missing privilege or tun device */
 };
 
+/* Options that make no sense together: each pair shares a bit of its own, so
+ * the parser refuses them ("--list and --json exclude each other"). */
+enum {
+    X_LIST_JSON = TOOL_X_CMD << 0,
+    X_LIST_WAIT = TOOL_X_CMD << 1,
+    X_LIST_ASCII = TOOL_X_CMD << 2,
+    X_LIST_RUN = TOOL_X_CMD << 3,   /* --check, --svg, --pcap, -4, -6: about runs */
+    X_ASCII_JSON = TOOL_X_CMD << 4, /* --ascii draws; JSON has no drawing */
+};
+
 struct explain_args {
     struct tool_common c;
     bool check, wait, list, ascii;
@@ -39,35 +49,41 @@ struct explain_args {
 static const struct twx_opt explain_opts[] = {
     {.lng = "list", .shrt = 'l', .type = TWX_FLAG, .off = offsetof(struct explain_args, list),
      .help = "list the scenarios and their variants",
-     .doc = "List the scenarios and their variants, and exit. Needs no privileges."},
+     .doc = "List the scenarios and their variants, and exit. Needs no privileges.",
+     .excl = X_LIST_JSON | X_LIST_WAIT | X_LIST_ASCII | X_LIST_RUN},
     {.lng = "ipv4", .shrt = '4', .type = TWX_FLAG, .off = offsetof(struct explain_args, c.ipv4),
      .help = "IPv4 between the hosts (the default)",
      .doc = "IPv4 between the hosts: client 198.18.0.1, server 198.18.0.2 (RFC 2544 "
             "addresses, inside the private namespaces only). The default.",
-     .excl = TOOL_X_FAMILY},
+     .excl = TOOL_X_FAMILY | X_LIST_RUN},
     {.lng = "ipv6", .shrt = '6', .type = TWX_FLAG, .off = offsetof(struct explain_args, c.ipv6),
      .help = "IPv6 between the hosts",
      .doc = "IPv6 between the hosts: client 2001:2::1, server 2001:2::2 (RFC 5180 "
             "addresses, inside the private namespaces only).",
-     .excl = TOOL_X_FAMILY},
+     .excl = TOOL_X_FAMILY | X_LIST_RUN},
     {.lng = "check", .type = TWX_FLAG, .off = offsetof(struct explain_args, check),
      .help = "exit 3 when the kernel disagrees with an expectation",
      .doc = "Exit with status 3 when the kernel did not do what a scenario expects (each "
             "expectation is listed under its diagram with the kernel's answer). Without it "
-            "the disagreement is shown and the exit status is 0."},
+            "the disagreement is shown and the exit status is 0.",
+     .excl = X_LIST_RUN},
     {.lng = "wait", .type = TWX_FLAG, .off = offsetof(struct explain_args, wait),
      .help = "close: wait TIME_WAIT out (60 s) and show the socket go",
      .doc = "In the *close* scenario, wait until the TIME_WAIT socket disappears (60 s on "
-            "Linux), reading it with sock_diag every 250 ms, and show when it went."},
-    TOOL_OPT_JSON(struct explain_args, "JSON output (schema: docs/explain-json.md)",
-                  "JSON instead of the diagrams: every segment with its send and delivery "
-                  "times, every state change, the narration and the expectations; schema "
-                  "*twkit.explain.v1*, documented in docs/explain-json.md."),
+            "Linux), reading it with sock_diag every 250 ms, and show when it went. A usage "
+            "error when no *close:with-time-wait* run is selected.",
+     .excl = X_LIST_WAIT},
+    {.lng = "json", .shrt = 'j', .type = TWX_FLAG, .off = offsetof(struct explain_args, c.json),
+     .help = "JSON output (schema: docs/explain-json.md)",
+     .doc = "JSON instead of the diagrams: every segment with its send and delivery "
+            "times, every state change, the narration and the expectations; schema "
+            "*twkit.explain.v1*, documented in docs/explain-json.md.",
+     .excl = TOOL_X_OUTPUT | X_LIST_JSON | X_ASCII_JSON},
     {.lng = "svg", .type = TWX_STR, .off = offsetof(struct explain_args, svg), .arg = "FILE",
      .help = "also write the diagrams as one SVG file",
      .doc = "Also write the diagrams to _FILE_ as one self-contained SVG image (no script, "
             "no external reference), for a browser or for print.",
-     .example = "/tmp/explain.svg"},
+     .example = "/tmp/explain.svg", .excl = X_LIST_RUN},
     {.lng = "pcap", .type = TWX_STR, .off = offsetof(struct explain_args, pcap), .arg = "FILE",
      .help = "also write both hosts' captures to a pcapng file",
      .doc = "Also write every segment to _FILE_ in pcapng format, as captured on both "
@@ -75,11 +91,12 @@ static const struct twx_opt explain_opts[] = {
             "segment on the sender's at its send time and on the receiver's at its "
             "delivery time, with a comment where the wire dropped, held, duplicated or "
             "moved it. Readable by tshark and Wireshark.",
-     .example = "/tmp/explain.pcapng"},
+     .example = "/tmp/explain.pcapng", .excl = X_LIST_RUN},
     {.lng = "ascii", .type = TWX_FLAG, .off = offsetof(struct explain_args, ascii),
      .help = "draw with ASCII characters only",
      .doc = "Draw the diagrams with ASCII characters only, for terminals and files that "
-            "cannot show UTF-8 box drawing."},
+            "cannot show UTF-8 box drawing.",
+     .excl = X_LIST_ASCII | X_ASCII_JSON},
     TOOL_OPT_COLOR(struct explain_args),
     TOOL_OPT_HELP,
 };
@@ -124,13 +141,29 @@ const struct twx_cmd explain_command = {
     .run = run_explain,
 };
 
+/* The scenarios, each variant's title in a column after the widest of its
+ * scenario's names, wrapped there at 80 columns (never cut). */
 static void list(void)
 {
+    struct twx_flow w;
     for (int i = 0; x_scenarios[i]; i++) {
         const struct xscen *s = x_scenarios[i];
-        printf("%s\n    %s\n", s->name, s->summary);
-        for (int v = 0; v < s->n_variants; v++)
-            printf("    %s:%-22s %s\n", s->name, s->variants[v].name, s->variants[v].title);
+        printf("%s\n", s->name);
+        twx_flow_begin(&w, stdout, 80, 4, 4);
+        twx_flow_words(&w, s->summary);
+        twx_flow_end(&w);
+        int wide = 0;
+        for (int v = 0; v < s->n_variants; v++) {
+            int n = (int)strlen(s->variants[v].name);
+            wide = n > wide ? n : wide;
+        }
+        size_t col = 4 + strlen(s->name) + 1 + (size_t)wide + 2;
+        for (int v = 0; v < s->n_variants; v++) {
+            twx_flow_begin(&w, stdout, 80, 4, col);
+            twx_flow_putf(&w, NULL, "%s:%-*s ", s->name, wide, s->variants[v].name);
+            twx_flow_words(&w, s->variants[v].title);
+            twx_flow_end(&w);
+        }
     }
 }
 
@@ -165,6 +198,17 @@ static int select_runs(int npos, char **pos, bool want[][8])
         }
     }
     return 0;
+}
+
+/* Does --wait apply to any run asked for (the close scenario, with TIME_WAIT)? */
+static bool wait_applies(bool want[][8])
+{
+    for (int i = 0; x_scenarios[i]; i++)
+        for (int v = 0; v < x_scenarios[i]->n_variants; v++)
+            if (want[i][v] && !strcmp(x_scenarios[i]->name, "close") &&
+                !strcmp(x_scenarios[i]->variants[v].name, "with-time-wait"))
+                return true;
+    return false;
 }
 
 static int write_out(const char *path, const char *what,
@@ -243,12 +287,18 @@ static int run_explain(int argc, char **argv)
     if (rc != TWX_OPT_CONTINUE)
         return rc;
     if (a.list) {
+        if (p.npos)
+            return twx_usage_err("explain", "--list lists every scenario: it takes no "
+                                 "scenario ('%s')", argv[p.first_pos]);
         list();
         return TW_EXIT_OK;
     }
     bool want[16][8];
     if ((rc = select_runs(p.npos, argv + p.first_pos, want)))
         return rc;
+    if (a.wait && !wait_applies(want))
+        return twx_usage_err("explain", "--wait applies to close:with-time-wait only, which "
+                             "is not among the scenarios asked for");
     tool_color_init(a.c.json ? 2 : a.c.color, stdout);
     if ((a.svg && (rc = writable(a.svg, "SVG"))) || (a.pcap && (rc = writable(a.pcap, "pcapng"))))
         return rc;

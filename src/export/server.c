@@ -18,8 +18,8 @@
  * and other connections are served while one runs.
  *
  * Limits: --max-connections and --max-connections-per-ip (libmicrohttpd
- * refuses the rest), 16 KiB of memory per connection (request headers
- * beyond about 8 KiB get 431 or a close), and the request deadline: a
+ * refuses the rest), 16 KiB of memory per connection, request headers of
+ * at most 8 KiB (larger: 431, see header_bytes), and the request deadline: a
  * connection must deliver a whole request header within --idle-timeout of
  * opening (TLS handshake included) or of its last response.  libmicrohttpd's
  * own timeout restarts at every byte, which a slow-loris client defeats;
@@ -43,8 +43,11 @@
 #include "twx/clock.h"
 
 #define MEM_LIMIT (16u << 10)
+#define HEADER_LIMIT (8u << 10) /* request line and header fields; larger: 431 */
 #define POLL_THREADS 2
 #define WATCH_MS 200
+
+enum { FIX_ROOT, FIX_HEALTHY, FIX_405, FIX_404, FIX_431, N_FIX };
 
 /* One published page: two responses shared by every scrape that takes it. */
 struct page {
@@ -85,7 +88,7 @@ struct exp_server {
     struct exp_server_opts o;
     struct MHD_Daemon *d;
     char url[128];
-    struct MHD_Response *fixed[4];  /* FIX_*: the answers that never change */
+    struct MHD_Response *fixed[N_FIX]; /* FIX_*: the answers that never change */
 
     pthread_mutex_t mu;             /* the page, the generation, the waiters */
     struct page *page;              /* the newest page, NULL before the first */
@@ -102,7 +105,6 @@ struct exp_server {
     uint64_t idle_ms;
 };
 
-enum { FIX_ROOT, FIX_HEALTHY, FIX_405, FIX_404 };
 static int g_unused;
 static void *const SEEN = &g_unused; /* *req_cls of a request already answered in call 1 */
 
@@ -224,7 +226,8 @@ static const char root_html[] =
 static enum MHD_Result queue_fixed(struct exp_server *s, struct MHD_Connection *mc, int which)
 {
     static const unsigned codes[] = {MHD_HTTP_OK, MHD_HTTP_OK, MHD_HTTP_METHOD_NOT_ALLOWED,
-                                     MHD_HTTP_NOT_FOUND};
+                                     MHD_HTTP_NOT_FOUND,
+                                     MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE};
     return MHD_queue_response(mc, codes[which], s->fixed[which]);
 }
 
@@ -238,6 +241,28 @@ static enum MHD_Result queue_plain(struct exp_server *s, struct MHD_Connection *
     enum MHD_Result ret = MHD_queue_response(mc, code, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+static enum MHD_Result add_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    (void)kind;
+    *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": " CRLF */
+    return MHD_YES;
+}
+
+/*
+ * The request's size as sent, near enough: its line and header fields.
+ * libmicrohttpd itself refuses only what does not fit the connection's
+ * 16 KiB, and a request just under that leaves it no room for any answer
+ * (it closes without one), so twkit draws the line at HEADER_LIMIT.
+ */
+static size_t header_bytes(struct MHD_Connection *mc, const char *method, const char *url)
+{
+    size_t n = strlen(method) + strlen(url) + 12;
+    MHD_get_connection_values(mc, MHD_HEADER_KIND, add_field, &n);
+    MHD_get_connection_values(mc, MHD_GET_ARGUMENT_KIND, add_field, &n);
+    return n;
 }
 
 static bool authorized(struct exp_server *s, struct MHD_Connection *mc)
@@ -357,6 +382,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *mc, const char 
     }
     conn_busy(s, mc, true);
     *req_cls = SEEN;
+    if (header_bytes(mc, method, url) > HEADER_LIMIT)
+        return queue_fixed(s, mc, FIX_431);
     if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
         return queue_fixed(s, mc, FIX_405);
     const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -477,11 +504,14 @@ int exp_server_start(const struct exp_server_opts *o, struct exp_server **out)
     s->fixed[FIX_HEALTHY] = text_response(s, "twkit export is healthy\n", "text/plain; charset=utf-8");
     s->fixed[FIX_405] = text_response(s, "405 only GET and HEAD\n", "text/plain; charset=utf-8");
     s->fixed[FIX_404] = text_response(s, "404 not found: try /metrics\n", "text/plain; charset=utf-8");
-    for (int i = 0; i < 4; i++)
+    s->fixed[FIX_431] = text_response(s, "431 the request's header is larger than 8 KiB\n",
+                                      "text/plain; charset=utf-8");
+    for (int i = 0; i < N_FIX; i++)
         if (!s->fixed[i])
             goto fail_fd;
     MHD_add_response_header(s->fixed[FIX_405], MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
     MHD_add_response_header(s->fixed[FIX_405], MHD_HTTP_HEADER_CONNECTION, "close");
+    MHD_add_response_header(s->fixed[FIX_431], MHD_HTTP_HEADER_CONNECTION, "close");
     if (pthread_create(&s->watchdog, NULL, watchdog, s))
         goto fail_fd;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
@@ -515,7 +545,7 @@ fail_watch:
 fail_fd:
     close(fd);
 fail:
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < N_FIX; i++)
         if (s->fixed[i])
             MHD_destroy_response(s->fixed[i]);
     if (s->efd >= 0)
@@ -548,7 +578,7 @@ void exp_server_stop(struct exp_server *s)
     pthread_mutex_unlock(&s->cmu);
     pthread_join(s->watchdog, NULL);
     page_unref(s, s->page);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < N_FIX; i++)
         MHD_destroy_response(s->fixed[i]);
     close(s->efd);
     pthread_mutex_destroy(&s->mu);

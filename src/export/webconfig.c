@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 #include "export.h"
@@ -62,6 +63,18 @@ struct ctx {
     char *err;
     size_t errlen;
 };
+
+/* Why twx_read_file could not read path: its -EINVAL means "not a regular
+ * file", which strerror calls "Invalid argument". */
+static const char *read_why(const char *path, int e)
+{
+    struct stat st;
+    if (e == -EFBIG)
+        return "larger than 1 MiB";
+    if (e == -EINVAL)
+        return !stat(path, &st) && S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file";
+    return strerror(-e);
+}
 
 static int fail(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -131,7 +144,7 @@ static int read_pem(struct ctx *c, const yaml_node_t *n, const char *key, char *
     size_t len;
     int e = twx_read_file(path, PEM_MAX_BYTES, out, &len);
     if (e)
-        return fail(c, n, "%s %s: %s", key, path, strerror(-e));
+        return fail(c, n, "%s %s: %s", key, path, read_why(path, e));
     return 0;
 }
 
@@ -362,7 +375,7 @@ int exp_webcfg_load(const char *path, struct exp_webcfg *cfg, char *err, size_t 
     int e = twx_read_file(path, CFG_MAX_BYTES, &text, &len);
     if (e) {
         memset(cfg, 0, sizeof(*cfg));
-        snprintf(err, errlen, "%s", e == -EFBIG ? "larger than 1 MiB" : strerror(-e));
+        snprintf(err, errlen, "%s", read_why(path, e));
         return -1;
     }
     char dir[4096];

@@ -201,10 +201,8 @@ static int parse_args(int argc, char **argv, struct lab_args *a, bool want[])
             if (!strcmp(argv[i], lab_scenario_names[k]))
                 break;
         if (!lab_scenario_names[k] && strcmp(argv[i], "all")) {
-            char *e = lab_esc(argv[i]);
-            rc = twx_usage_err("lab", "unknown scenario '%s' (see 'twkit lab --list')", e);
-            free(e);
-            return rc;
+            return twx_usage_err("lab", "unknown scenario '%s' (see 'twkit lab --list')",
+                                 argv[i]);
         }
         for (size_t j = 0; lab_scenario_names[j]; j++)
             if (!lab_scenario_names[k] || j == k)
@@ -321,13 +319,9 @@ static int run_lab(int argc, char **argv)
             break;
         if (r->status == LAB_RUN_ERROR) {
             rc = TW_EXIT_RUNTIME;
-            char *e = lab_esc(r->reason);
-            twx_err("lab: %s: %s", r->name, e);
-            free(e);
+            twx_err("lab: %s: %s", r->name, r->reason ? r->reason : "");
         } else if (r->status == LAB_RUN_SKIPPED && !a.json) {
-            char *e = lab_esc(r->reason);
-            twx_warn("lab: %s skipped: %s", r->name, e);
-            free(e);
+            twx_warn("lab: %s skipped: %s", r->name, r->reason ? r->reason : "");
         }
     }
     if (lab_interrupted) {

@@ -23,7 +23,7 @@
 
 int lab_csv_check(const char *dir)
 {
-    char *e = lab_esc(dir);
+    const char *e = dir; /* twx_err escapes the message */
     int rc = 0;
     int err = twx_mkdir_p(dir);
     if (err < 0) {
@@ -42,7 +42,6 @@ int lab_csv_check(const char *dir)
             unlink(probe);
         }
     }
-    free(e);
     return rc;
 }
 
@@ -134,9 +133,7 @@ int lab_write_csv(const char *dir, struct lab_run *runs, size_t n)
         }
         int e = write_one(dir, names[i], &runs[i]);
         if (e < 0) {
-            char *ed = lab_esc(dir);
-            twx_err("lab: --csv: cannot write %s/%s.csv: %s", ed, names[i], strerror(-e));
-            free(ed);
+            twx_err("lab: --csv: cannot write %s/%s.csv: %s", dir, names[i], strerror(-e));
             rc = -1;
         }
     }

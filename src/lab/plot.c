@@ -71,7 +71,7 @@ static int tmp_beside(const char *path, char *tmp, size_t len)
 
 int lab_plot_check(const char *path)
 {
-    char *e = lab_esc(path);
+    const char *e = path; /* twx_err escapes the message */
     int rc = 0;
     struct stat st;
     char tmp[4096];
@@ -92,7 +92,6 @@ int lab_plot_check(const char *path)
             unlink(tmp);
         }
     }
-    free(e);
     return rc;
 }
 
@@ -263,7 +262,7 @@ static void script(FILE *g, const char *path, struct lab_run *runs, size_t n)
 
 int lab_write_plot(const char *path, struct lab_run *runs, size_t n)
 {
-    char *ep = lab_esc(path);
+    const char *ep = path; /* twx_err escapes the message */
     char tmp[4096] = "";
     int out = -1, in = -1, errp[2] = {-1, -1}, rc = -1;
     char *buf = NULL, *err = NULL;
@@ -309,12 +308,25 @@ int lab_write_plot(const char *path, struct lab_run *runs, size_t n)
     struct stat sb;
     bool wrote = fstat(out, &sb) == 0 && sb.st_size > 0;
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || !wrote) {
-        char *msg = lab_esc(err && *err ? err : "no message");
-        for (char *q = msg; (q = strstr(q, "\\x0a"));) /* keep its lines apart */
-            memcpy(q, "; ", 2), memmove(q + 2, q + 4, strlen(q + 4) + 1);
+        const char *m = err && *err ? err : "no message";
+        char *msg = malloc(2 * strlen(m) + 1);
+        if (msg) { /* its lines kept apart by "; " (twx_err escapes the rest) */
+            size_t k = 0, ml = strlen(m);
+            while (ml && m[ml - 1] == '\n')
+                ml--;
+            for (size_t i = 0; i < ml; i++) {
+                if (m[i] == '\n') {
+                    msg[k++] = ';';
+                    msg[k++] = ' ';
+                } else {
+                    msg[k++] = m[i];
+                }
+            }
+            msg[k] = 0;
+        }
         twx_err("lab: --plot %s: gnuplot failed (%s %d): %s", ep,
                 WIFEXITED(st) ? "exit status" : "signal",
-                WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), msg);
+                WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), msg ? msg : m);
         free(msg);
         goto done;
     }
@@ -337,6 +349,5 @@ done:
             close(errp[k]);
     free(buf);
     free(err);
-    free(ep);
     return rc;
 }

@@ -12,9 +12,13 @@
  * a class this build does not know is shown, not dropped.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "lab/lab.h"
 #include "tool.h"
@@ -275,13 +279,33 @@ static void load_run(json_t *o, struct lab_run *r, struct lab_jerr *e)
 int lab_results_load(const char *path, struct lab_run **runs, size_t *n)
 {
     json_error_t je;
-    json_t *root = !strcmp(path, "-") ? json_loadf(stdin, JSON_REJECT_DUPLICATES, &je)
-                                      : json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    FILE *in = stdin;
+    if (strcmp(path, "-")) {
+        /* Opened here, not by jansson: its message cuts long paths and
+         * says nothing useful for a directory. */
+        struct stat st;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        int e = fd < 0 ? errno : fstat(fd, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+        if (!e && !(in = fdopen(fd, "r")))
+            e = errno;
+        if (e) {
+            if (fd >= 0)
+                close(fd);
+            twx_err("lab: --from %s: cannot read it: %s", path, strerror(e));
+            return -1;
+        }
+    }
+    errno = 0;
+    json_t *root = json_loadf(in, JSON_REJECT_DUPLICATES, &je);
+    int rerr = ferror(in) ? (errno ? errno : EIO) : 0;
+    if (in != stdin)
+        fclose(in);
     if (!root) {
-        char *ep = lab_esc(path), *et = lab_esc(je.text);
-        twx_err("lab: --from %s: %s (line %d, column %d)", ep, et, je.line, je.column);
-        free(ep);
-        free(et);
+        if (rerr)
+            twx_err("lab: --from %s: cannot read it: %s", path, strerror(rerr));
+        else
+            twx_err("lab: --from %s: %s (line %d, column %d)", path, je.text, je.line,
+                    je.column);
         return -1;
     }
     char why[2048] = "";
@@ -321,10 +345,7 @@ int lab_results_load(const char *path, struct lab_run **runs, size_t *n)
     }
     json_decref(root);
     if (e.failed) {
-        char *ep = lab_esc(path), *ew = lab_esc(why);
-        twx_err("lab: --from %s: %s", ep, ew);
-        free(ep);
-        free(ew);
+        twx_err("lab: --from %s: %s", path, why);
         for (size_t k = 0; k < count; k++)
             lab_run_free(&res[k]);
         free(res);

@@ -8,8 +8,8 @@
  *
  * Tables size their columns to their widest value; when a row would pass 80
  * columns the destination moves to a line of its own below the row, so no
- * value is ever cut.  Process names and cgroup paths come from outside and
- * go through twx_esc.
+ * value is ever cut.  Process names, namespace names (in the header) and
+ * cgroup paths come from outside and go through twx_esc.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -302,8 +302,23 @@ void trace_view(FILE *f, const struct trace_report *r, bool color)
     if (localtime_r(&t, &tm))
         strftime(when, sizeof(when), "%H:%M:%S", &tm);
     bool total = !strcmp(r->kind, "total");
-    fprintf(f, "%stwkit trace%s  %s  %s  %s %.1f s  %s\n", bold(&v), off(&v), r->scope,
-            r->exact ? "exact" : "approximate", total ? "total" : "last", r->seconds, when);
+    /* The scope holds a namespace's name (outside data, any length up to
+     * the label's): escaped, and the line wraps instead of passing 80. */
+    char *scope = esc_dup(r->scope);
+    struct twx_flow w;
+    twx_flow_begin(&w, f, WIDTH, 0, 2);
+    twx_flow_putf(&w, NULL, "%stwkit trace%s", bold(&v), off(&v));
+    char *rest = scope ? strrchr(scope, ' ') : NULL; /* "namespace NAME", "(inode)" */
+    if (rest)
+        *rest++ = '\0';
+    twx_flow_put(&w, "  ", scope ? scope : "?");
+    if (rest)
+        twx_flow_words(&w, rest);
+    twx_flow_put(&w, "  ", r->exact ? "exact" : "approximate");
+    twx_flow_putf(&w, "  ", "%s %.1f s", total ? "total" : "last", r->seconds);
+    twx_flow_put(&w, "  ", when);
+    twx_flow_end(&w);
+    free(scope);
     fprintf(f, "TIME_WAIT births: %s%s (TIME_WAIT %s, FIN_WAIT2 %s)\n",
             r->exact ? "" : "about ",
             twx_count(a, r->births.tw + r->births.fw2),

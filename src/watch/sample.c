@@ -13,9 +13,12 @@
  * --record DIR saves every tick as DIR/t<ms since the start>, each a
  * directory that `twkit stat --fixture` reads; --fixture DIR replays such a
  * series tick by tick, at the recorded times (or one recording, every tick).
+ * DIR must be new, empty or an earlier series (replaced): never a directory
+ * of other files.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -44,6 +47,75 @@ static bool is_recording(const char *dir)
     return !stat(p, &st);
 }
 
+/* A frame's name as --record writes it: t and up to 11 digits. */
+static bool frame_name(const char *n)
+{
+    return n[0] == 't' && n[1] && strspn(n + 1, "0123456789") == strlen(n + 1) &&
+           strlen(n) <= 12;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/*
+ * Where --record may write: a new directory, an empty one, or an earlier
+ * recording of watch (t<ms>/ recordings and nothing else), whose frames are
+ * removed first so that a replay does not mix two series.  A directory
+ * holding anything else is refused: the recording would be written among
+ * someone's files, and a replay would not find a series.
+ */
+static int record_dir_check(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        twx_err("--record %s: %s", dir, strerror(errno));
+        return TW_EXIT_RUNTIME;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        twx_err("--record %s: exists and is not a directory", dir);
+        return TW_EXIT_RUNTIME;
+    }
+    DIR *d = opendir(dir);
+    if (!d) {
+        twx_err("--record %s: %s", dir, strerror(errno));
+        return TW_EXIT_RUNTIME;
+    }
+    struct dirent *de;
+    char p[4200], other[256] = "";
+    while (!other[0] && (de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+        if (!frame_name(de->d_name) || !is_recording(p))
+            snprintf(other, sizeof(other), "%s", de->d_name);
+    }
+    closedir(d);
+    if (other[0]) {
+        twx_err("--record %s: the directory holds other files ('%s'); give a new or empty "
+                "directory, or an earlier watch --record (which is replaced)", dir, other);
+        return TW_EXIT_RUNTIME;
+    }
+    if (!(d = opendir(dir))) {
+        twx_err("--record %s: %s", dir, strerror(errno));
+        return TW_EXIT_RUNTIME;
+    }
+    while ((de = readdir(d))) /* an earlier recording: its frames go */
+        if (frame_name(de->d_name)) {
+            snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+            nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        }
+    closedir(d);
+    return 0;
+}
+
 /* A series is DIR/t<digits>/ recordings; else DIR is one recording. */
 static int load_frames(struct watch *w, const char *dir)
 {
@@ -56,8 +128,7 @@ static int load_frames(struct watch *w, const char *dir)
     size_t cap = 0;
     while ((de = readdir(d))) {
         const char *n = de->d_name;
-        if (n[0] != 't' || !n[1] || strspn(n + 1, "0123456789") != strlen(n + 1) ||
-            strlen(n) > 12)
+        if (!frame_name(n))
             continue;
         if (w->n_frames == cap) {
             cap = cap ? cap * 2 : 32;
@@ -136,6 +207,8 @@ int watch_open(struct watch *w, const struct watch_args *a)
     w->a = a;
     w->orig.fd = -1;
     int rc;
+    if (a->record && (rc = record_dir_check(a->record)))
+        return rc;
     if (a->c.fixture) {
         if ((rc = load_frames(w, a->c.fixture)))
             return rc;

@@ -120,8 +120,7 @@ static int row_height(const struct tui *t, const struct watch_layout *lay, size_
     size_t di = t->rows.idx[i];
     if (di >= nd)
         return 1;
-    char dest[200];
-    int h = (int)strlen(watch_dest_str(dest, sizeof(dest), d[di].p)) > lay->destw ? 2 : 1;
+    int h = watch_view_row_lines(lay, ns, di);
     if (t->expanded) {
         struct watch_key k;
         watch_key_of(&k, d[di].p);
@@ -131,35 +130,87 @@ static int row_height(const struct tui *t, const struct watch_layout *lay, size_
     return h;
 }
 
-static void status_line(struct tui *t)
+/*
+ * The status line's text: the filter prompt, or the state, a message, the
+ * sort, the filter, the namespace and as many of the keys as fit.  Returns
+ * whether it is the prompt.
+ */
+static bool status_text(const struct tui *t, char *l, size_t len)
 {
     const struct watch *w = t->w;
-    char l[512];
     int n;
     if (t->prompt) {
         char esc[200];
-        snprintf(l, sizeof(l), "filter (address, CIDR or port; empty clears): %s_",
+        snprintf(l, len, "filter (address, CIDR or port; empty clears): %s_",
                  twx_esc(esc, sizeof(esc), t->input));
-        put(LINES - 1, l, A_BOLD, 0);
-        return;
+        return true;
     }
-    n = snprintf(l, sizeof(l), "%s", t->paused ? "[PAUSED] " : t->ended ? "[END] " : "");
+    n = snprintf(l, len, "%s", t->paused ? "[PAUSED] " : t->ended ? "[END] " : "");
     if (t->status[0])
-        n += snprintf(l + n, sizeof(l) - n, "%s  ", t->status);
-    n += snprintf(l + n, sizeof(l) - n, "sort %s%s", watch_sort_name(t->sort),
+        n += snprintf(l + n, len - n, "%s  ", t->status);
+    n += snprintf(l + n, len - n, "sort %s%s", watch_sort_name(t->sort),
                   t->rows.frozen ? " (frozen)" : "");
     if (t->filter.on) {
         char esc[200];
-        n += snprintf(l + n, sizeof(l) - n, "  filter %s", twx_esc(esc, sizeof(esc), t->filter.text));
+        n += snprintf(l + n, len - n, "  filter %s", twx_esc(esc, sizeof(esc), t->filter.text));
     }
     if (w->n_ns > 1)
-        n += snprintf(l + n, sizeof(l) - n, "  netns %zu/%zu", w->cur + 1, w->n_ns);
+        n += snprintf(l + n, len - n, "  netns %zu/%zu", w->cur + 1, w->n_ns);
     const char *keys = "  q quit p pause s sort o freeze / filter Enter expand ? help";
     if (n + (int)strlen(keys) <= COLS)
-        snprintf(l + n, sizeof(l) - n, "%s", keys);
+        snprintf(l + n, len - n, "%s", keys);
     else if (n + 8 <= COLS)
-        snprintf(l + n, sizeof(l) - n, "  ? help");
-    put(LINES - 1, l, A_REVERSE, 0);
+        snprintf(l + n, len - n, "  ? help");
+    return false;
+}
+
+#define STATUS_MAX 4 /* lines the status may take (a long filter and message) */
+
+/*
+ * The status text on lines of at most COLS columns, broken at spaces (or
+ * within a word longer than a line): a long filter or message is shown
+ * whole, on more lines, never cut at the screen's edge.  Returns the count.
+ */
+static int status_lines(const struct tui *t, char out[STATUS_MAX][512], bool *prompt)
+{
+    char l[512];
+    *prompt = status_text(t, l, sizeof(l));
+    const char *p = l;
+    int n = 0;
+    while (*p && n < STATUS_MAX) {
+        int len = (int)strlen(p), cut = len;
+        if (len > COLS && n < STATUS_MAX - 1) {
+            int item = 0, word = 0; /* between items ("  ") first, else words */
+            for (int i = COLS; i > 0 && !item; i--) {
+                if (p[i] == ' ' && p[i - 1] == ' ')
+                    item = i - 1;
+                else if (p[i] == ' ' && !word)
+                    word = i;
+            }
+            cut = item > 0 ? item : word > 0 ? word : COLS;
+        }
+        snprintf(out[n++], 512, "%.*s", cut, p);
+        p += cut;
+        while (*p == ' ')
+            p++;
+    }
+    return n ? n : 1;
+}
+
+static int status_height(const struct tui *t)
+{
+    char out[STATUS_MAX][512];
+    bool prompt;
+    return status_lines(t, out, &prompt);
+}
+
+static void status_line(struct tui *t)
+{
+    char out[STATUS_MAX][512] = {{0}};
+    bool prompt;
+    int n = status_lines(t, out, &prompt);
+    for (int i = 0; i < n; i++)
+        put(LINES - n + i, out[i], prompt ? A_BOLD : A_REVERSE, 0);
 }
 
 static void draw_help(void)
@@ -204,7 +255,8 @@ static void draw(struct tui *t)
         refresh();
         return;
     }
-    struct drawctx d = {.t = t, .y = 0, .bottom = LINES - 1};
+    int sh = status_height(t);
+    struct drawctx d = {.t = t, .y = 0, .bottom = LINES - sh};
     watch_view_header(w, ns, COLS, emit, &d);
     if (ns->rep && ns->err[0]) {
         char l[sizeof(ns->err) + 32];
@@ -247,7 +299,7 @@ static void draw(struct tui *t)
                 if (t->expanded && !memcmp(&k, &t->exp_key, sizeof(k)))
                     watch_view_expand(&lay, ns, t->rows.idx[i], emit, &d);
             }
-            d.bottom = LINES - 1;
+            d.bottom = LINES - sh;
             watch_view_notes(&lay, ns, emit, &d);
         }
     }
@@ -446,18 +498,16 @@ int watch_tui(struct watch *w)
     const char *term = getenv("TERM");
     int terr = 0;
     if (setupterm(NULL, fileno(stdout), &terr) != OK) {
-        char esc[256];
-        twx_err("cannot start the terminal view (TERM=%s%s): use --batch",
-                term ? twx_esc(esc, sizeof(esc), term) : "unset",
+        twx_err("cannot start the terminal view (TERM=%s%s): use --batch", /* escapes */
+                term ? term : "unset",
                 terr == 0 ? ": not in the terminfo database" : "");
         return TW_EXIT_RUNTIME;
     }
     del_curterm(cur_term);
     SCREEN *scr = newterm(NULL, stdout, stdin);
     if (!scr) {
-        char esc[256];
-        twx_err("cannot start the terminal view (TERM=%s): use --batch",
-                term ? twx_esc(esc, sizeof(esc), term) : "unset");
+        twx_err("cannot start the terminal view (TERM=%s): use --batch", /* escapes */
+                term ? term : "unset");
         return TW_EXIT_RUNTIME;
     }
     if (COLS < WATCH_MIN_COLS || LINES < WATCH_MIN_LINES) {

@@ -7,7 +7,8 @@
  * Everything fits 80 columns.  Column widths follow the values shown, the
  * sparkline takes the room left (10 to 60 cells, each the mean of 60/cells
  * seconds), and a destination wider than its column is written whole on a
- * line of its own with its numbers on the next: nothing is cut.  Strings
+ * line of its own with its numbers on the next (broken after its '>' when
+ * wider than the screen): nothing is cut.  Strings
  * from outside (namespace labels, which can carry process names, and
  * fixture paths) go through twx_esc.
  */
@@ -21,6 +22,9 @@
 #include "watch/watch.h"
 
 #define LINE 512
+/* The sparkline's column: new TIME_WAIT per second over the last 60 s.  One
+ * label at every width (the narrowest sparkline has 10 cells). */
+#define SPARK_LABEL "TREND 60 S"
 
 static const unsigned spark_cells[] = {60, 30, 20, 15, 12, 10};
 
@@ -277,7 +281,7 @@ static void numbers(const struct watch_layout *lay, const struct cells *c, const
 void watch_view_thead(const struct watch_layout *lay, watch_emit emit, void *ctx)
 {
     char l[LINE], sp[80];
-    snprintf(sp, sizeof(sp), "%-*s", (int)lay->spark, lay->spark >= 12 ? "LAST 60 S" : "LAST 60S");
+    snprintf(sp, sizeof(sp), "%-*s", (int)lay->spark, SPARK_LABEL);
     snprintf(l, sizeof(l), "%-*s %*s %*s %*s %*s %*s %s %s", lay->destw, "DESTINATION",
              lay->w_used, "USED", lay->w_tw, "TW", lay->w_recl, "RECL", lay->w_press, "PRESS",
              lay->w_rate, "NEW/S", sp, "EXHAUST");
@@ -304,10 +308,30 @@ int watch_view_row(const struct watch_layout *lay, const struct watch_ns *ns, si
         emit(ctx, WL_ROW, row, lvl, l);
         return 1;
     }
-    emit(ctx, WL_ROW, row, lvl, c.dest);
+    /* Wider than its column: on lines of its own, whole.  Wider than the
+     * screen too (two long IPv6 ends): broken after the '>' between the
+     * local and the remote end, the rest indented by two. */
+    int n = 0;
+    const char *p = c.dest;
+    while (*p) {
+        int avail = lay->width - (n ? 2 : 0);
+        int len = (int)strlen(p);
+        int cut = len;
+        if (len > avail) {
+            const char *gt = NULL;
+            for (const char *q = p; q < p + avail; q++)
+                if (*q == '>')
+                    gt = q;
+            cut = gt ? (int)(gt - p) + 1 : avail > 0 ? avail : len;
+        }
+        fmt(l, sizeof(l), "%s%.*s", n ? "  " : "", cut, p);
+        emit(ctx, n ? WL_ROW_CONT : WL_ROW, row, lvl, l);
+        n++;
+        p += cut;
+    }
     fmt(l, sizeof(l), "%*s %s", lay->destw, "", nums);
     emit(ctx, WL_ROW_CONT, row, lvl, l);
-    return 2;
+    return n + 1;
 }
 
 /* ---- detail ------------------------------------------------------------------------- */
@@ -395,6 +419,15 @@ void watch_view_expand(const struct watch_layout *lay, const struct watch_ns *ns
 struct counter {
     int n;
 };
+
+static void count_line(void *ctx, enum watch_line kind, size_t row, int level, const char *text);
+
+int watch_view_row_lines(const struct watch_layout *lay, const struct watch_ns *ns, size_t di)
+{
+    struct counter c = {0};
+    watch_view_row(lay, ns, di, 0, count_line, &c);
+    return c.n ? c.n : 1;
+}
 
 static void count_line(void *ctx, enum watch_line kind, size_t row, int level, const char *text)
 {

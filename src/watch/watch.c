@@ -68,7 +68,9 @@ static const struct twx_opt watch_opts[] = {
      .doc = "Save what every sample was built from (the raw netlink replies or the /proc "
             "files, and the kernel files with the counters) to _DIR_/t_MS_, _MS_ the "
             "milliseconds since the first sample, for a bug report or a test fixture. "
-            "Takes one namespace.",
+            "Takes one namespace. _DIR_ must be new, empty, or an earlier *--record* "
+            "(its samples are replaced); a directory holding other files is refused "
+            "(exit status 1).",
      .example = "/tmp/twkit-watch", .excl = X_RECORD},
     TOOL_OPT_COLOR(struct watch_args),
     TOOL_OPT_HELP,

@@ -181,8 +181,9 @@ void watch_view_layout(struct watch_layout *lay, const struct watch_ns *ns,
                        const struct watch_rows *rows, size_t first, size_t count, int width,
                        bool utf8);
 void watch_view_thead(const struct watch_layout *lay, watch_emit emit, void *ctx);
-/* One destination (engine index di, row index row): one line, or two when
- * its name is wider than the column.  Returns the lines written. */
+/* One destination (engine index di, row index row): one line, or its name
+ * on lines of its own (wrapped after its '>' when wider than the screen)
+ * and the numbers below.  Returns the lines written. */
 int watch_view_row(const struct watch_layout *lay, const struct watch_ns *ns, size_t di,
                    size_t row, watch_emit emit, void *ctx);
 /* Its detail: expiry, ports by state, rates, forecast and bound, local addresses. */
@@ -191,6 +192,8 @@ void watch_view_expand(const struct watch_layout *lay, const struct watch_ns *ns
 /* Footnotes for what the rows show (bounds, the sparkline's scale). */
 void watch_view_notes(const struct watch_layout *lay, const struct watch_ns *ns, watch_emit emit,
                       void *ctx);
+/* Lines watch_view_row writes for di at this width (1 or more). */
+int watch_view_row_lines(const struct watch_layout *lay, const struct watch_ns *ns, size_t di);
 /* Lines watch_view_expand writes for di at this width. */
 int watch_view_expand_lines(const struct watch_layout *lay, const struct watch_ns *ns, size_t di);
 

@@ -227,7 +227,7 @@ eq "every value there as before" "$(ns_snap)" "$ns_before"
 # --write-sysctl for a namespace: never where the host boots from
 "$TWKIT" doctor --netns $NSP --sample 0 --write-sysctl /etc/sysctl.d/91-ns.conf >/dev/null 2>"$T/err"; rc=$?
 eq "--netns --write-sysctl into /etc/sysctl.d: refused" "$rc" 1
-check "says why" grep -q "loads this file at boot" "$T/err"
+check "says why" grep -q "systemd-sysctl and procps .sysctl --system. read every \*.conf file in /etc/sysctl.d at boot" "$T/err"
 check "not written" test ! -e /etc/sysctl.d/91-ns.conf
 "$TWKIT" doctor --netns $NSP --sample 0 --write-sysctl "$T/ns.conf" >/dev/null 2>"$T/err"; rc=$?
 eq "--netns --write-sysctl elsewhere" "$rc" 0

@@ -92,4 +92,34 @@ if [ "$(id -u)" -eq 0 ] && unshare --net true 2>/dev/null; then
 else
     echo "  (not root: namespace cases skipped)"
 fi
+
+# --write-sysctl: the true reason a path is refused or would not hold at
+# boot (systemd-sysctl and procps `sysctl --system` read only *.conf files
+# directly in the sysctl.d directories, and /etc/sysctl.conf)
+FX=tests/fixtures/doctor/golden/healthy
+wsys() { "$TWKIT" doctor --fixture "$FX" --write-sysctl "$1" >/dev/null 2>"$T/e"; }
+wsys /etc/sysctl.d/91-twkit-test-$$.conf
+eq "a namespace's values into /etc/sysctl.d/*.conf: exit" $? 1
+check "... names what reads it at boot" grep -qF \
+    "/etc/sysctl.d/91-twkit-test-$$.conf: systemd-sysctl and procps \`sysctl --system\` read every *.conf file in /etc/sysctl.d at boot" "$T/e"
+check "... not written" test ! -e /etc/sysctl.d/91-twkit-test-$$.conf
+wsys /etc/sysctl.conf
+check "/etc/sysctl.conf: procps reads it" grep -qF "procps \`sysctl --system\` reads /etc/sysctl.conf at boot" "$T/e"
+wsys /nonexistent-twkit-$$/x.conf
+eq "a directory that does not exist: exit" $? 1
+check "... says so, not 'loaded at boot'" \
+    grep -qxF "twkit: --write-sysctl /nonexistent-twkit-$$/x.conf: No such file or directory" "$T/e"
+wsys /etc/sysctl.d/twkit-no-such-dir-$$/x.conf
+check "a subdirectory of /etc/sysctl.d that does not exist: says so" \
+    grep -qF "x.conf: No such file or directory" "$T/e"
+if [ -w /etc/sysctl.d ]; then
+    f=/etc/sysctl.d/91-twkit-test-$$.txt
+    wsys "$f"; rc=$?
+    rm -f "$f"
+    eq "a namespace's values into /etc/sysctl.d/*.txt (not read at boot): exit" $rc 0
+    check "... warns that it is not read at boot" grep -qF \
+        "warning: --write-sysctl $f: not read at boot: systemd-sysctl and procps \`sysctl --system\` read only the *.conf files in /etc/sysctl.d" "$T/e"
+else
+    skip_case "a file in /etc/sysctl.d without .conf" "/etc/sysctl.d is not writable here"
+fi
 finish

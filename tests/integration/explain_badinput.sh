@@ -33,6 +33,19 @@ expect "unknown option" 2 "Try 'twkit explain --help'" "$bin" explain --frobnica
 expect "-4 and -6 together" 2 "exclude each other" "$bin" explain -4 -6
 expect "a control character in a name is escaped" 2 "unknown scenario 'x\\\\x1b\[2J'" \
     "$bin" explain $'x\033[2J'
+# options that make no sense together are refused, never ignored
+expect "--list with --json" 2 "--list and --json exclude each other" "$bin" explain --list --json
+expect "--list with --wait" 2 "--list and --wait exclude each other" "$bin" explain --list --wait
+expect "--list with --ascii" 2 "--list and --ascii exclude each other" \
+    "$bin" explain --list --ascii
+expect "--list with --check" 2 "--list and --check exclude each other" \
+    "$bin" explain --list --check
+expect "--list with a scenario" 2 "--list lists every scenario: it takes no scenario" \
+    "$bin" explain --list close
+expect "--ascii with --json" 2 "--json and --ascii exclude each other" \
+    "$bin" explain --json --ascii close
+expect "--wait without close:with-time-wait" 2 "--wait applies to close:with-time-wait only" \
+    "$bin" explain --wait lost-ack close:without-time-wait
 expect "--svg into a missing directory" 1 "cannot write the SVG file .*No such file" \
     "$bin" explain --svg /nonexistent/dir/x.svg
 expect "--pcap onto a directory" 1 "cannot write the pcapng file .*Is a directory" \
@@ -44,6 +57,9 @@ as_nobody "$bin" explain --list >"$dir/list" 2>"$dir/err"
 eq "--list without privileges: exit status" "$?" 0
 eq "--list names six scenarios" "$(grep -c '^[a-z]' "$dir/list")" 6
 eq "--list names every variant" "$(grep -c '^    [a-z-]*:' "$dir/list")" 17
+eq "--list fits 80 columns" "$(awk 'length($0) > 80' "$dir/list" | head -3)" ""
+eq "--list keeps every title whole (wrapped, not cut)" \
+    "$(tr -s ' \n' '  ' <"$dir/list" | grep -c 'reused after tcp_tw_reuse_delay')" 1
 
 expect "root without CAP_SYS_ADMIN" 4 "needs CAP_SYS_ADMIN" \
     setpriv --bounding-set=-sys_admin "$bin" explain close

@@ -231,6 +231,12 @@ check "names the directory" grep -q "/nonexistent-$$" "$T/e"
 printf 'tls_server_config:\n  cert_file: x.crt\n' > "$T/web.yml"
 "$TWKIT" export --web-config "$T/web.yml" 2>"$T/e"; eq "invalid --web-config" $? 3
 check "names the line" grep -q "line 2: cert_file .*x.crt" "$T/e"
+"$TWKIT" export --web-config "$T" 2>"$T/e"; eq "--web-config a directory" $? 3
+check "says it is a directory (not 'Invalid argument')" grep -qxF "twkit: --web-config $T: Is a directory" "$T/e"
+mkdir -p "$T/pem.crt"
+printf 'tls_server_config:\n  cert_file: %s/pem.crt\n  key_file: %s/pem.crt\n' "$T" "$T" > "$T/web.yml"
+"$TWKIT" export --web-config "$T/web.yml" 2>"$T/e"; eq "a certificate that is a directory" $? 3
+check "says it is a directory" grep -q "cert_file $T/pem.crt: Is a directory" "$T/e"
 start_export
 "$TWKIT" export --listen "127.0.0.1:$EXP_PORT" 2>"$T/e"; eq "a port in use" $? 1
 check "says the address is in use" grep -q "Address already in use" "$T/e"

@@ -71,7 +71,35 @@ eq "a cut file: exit status" $? 1
 check "a cut file: says where" grep -q 'line 1, column' "$dir/err"
 "$TWKIT" lab --from "$dir/none.json" 2>"$dir/err"
 eq "a missing file: exit status" $? 1
-check "a missing file: says so" grep -q 'unable to open' "$dir/err"
+check "a missing file: names it and says why" \
+    grep -qF "lab: --from $dir/none.json: cannot read it: No such file or directory" "$dir/err"
+long=$dir/$(printf 'd%.0s' $(seq 200))
+"$TWKIT" lab --from "$long/r.json" 2>"$dir/err"
+check "a missing file with a long path: the whole path and the reason" \
+    grep -qF "$long/r.json: cannot read it: No such file or directory" "$dir/err"
+"$TWKIT" lab --from "$dir" 2>"$dir/err"
+eq "a directory: exit status" $? 1
+check "a directory: says so" grep -qF "$dir: cannot read it: Is a directory" "$dir/err"
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+    cp "$F/results.json" "$dir/secret.json" && chmod 600 "$dir/secret.json" && chmod 755 "$dir"
+    setpriv --reuid=nobody --regid=nogroup --clear-groups \
+        "$TWKIT" lab --from "$dir/secret.json" 2>"$dir/err"
+    eq "an unreadable file: exit status" $? 1
+    check "an unreadable file: says why" \
+        grep -qF "$dir/secret.json: cannot read it: Permission denied" "$dir/err"
+else
+    skip_case "an unreadable file" "needs root and setpriv to read as another user"
+fi
+# outside strings in messages are escaped once (\x1b, not \\x1b)
+"$TWKIT" lab --from "$dir/a"$'\033'"b.json" 2>"$dir/err"
+check "an escape in the path: escaped once" grep -qF "$dir/a\x1bb.json: cannot read it" "$dir/err"
+"$TWKIT" lab $'x\033[2J' 2>"$dir/err"
+eq "an unknown scenario: exit status" $? 2
+check "an unknown scenario: its escape escaped once" \
+    grep -qF "unknown scenario 'x\x1b[2J'" "$dir/err"
+"$TWKIT" lab --from "$F/results.json" --csv "/proc/x"$'\033'"y" 2>"$dir/err"
+check "--csv into an impossible directory: its name escaped once" \
+    grep -qF -- "--csv /proc/x\x1by: cannot create" "$dir/err"
 "$TWKIT" lab short --from "$F/results.json" 2>"$dir/err"
 eq "--from with a scenario: usage error" $? 2
 "$TWKIT" lab --from "$F/results.json" -d 3 2>"$dir/err"

@@ -77,6 +77,11 @@ else
         "needs root (a private network namespace to record)"
     base="$T/proc"; mkdir -p "$base/net" "$base/sys/net/ipv4"
 fi
+echo x >"$T/afile"
+data_err "--fixture that is a file" "fixture $T/afile: Not a directory" stat --fixture "$T/afile"
+data_err "--fixture that does not exist" "fixture $T/none: No such file or directory" \
+    stat --fixture "$T/none"
+
 # a minimal /proc-style fixture, written here so it does not depend on root
 mk() {
     local d="$T/$1"; rm -rf "$d"; mkdir -p "$d/net" "$d/sys/net/ipv4"

@@ -26,6 +26,10 @@ trap 'rm -rf "$T"' EXIT
 # The million-socket fixture is made here: 88 MB is too large to commit.
 cp -r "$S/million-kernel" "$T/million"
 "$HELPERS/mkdiag" -n "$S/specs/million.spec" "$T/million" || fail "mkdiag million"
+# the same dump with tcp_max_tw_buckets full: the longest bucket line
+cp -r "$S/million-kernel" "$T/million-full"
+ln -s "$T/million/sock_diag.bin" "$T/million-full/sock_diag.bin"
+echo 1000000 >"$T/million-full/sys/net/ipv4/tcp_max_tw_buckets"
 
 TWKIT=$(cd "$(dirname "$TWKIT")" && pwd)/$(basename "$TWKIT")
 # 1234567 -> 1,234,567
@@ -83,9 +87,10 @@ view_rules() {
     check "$name: no control byte" bash -c "! LC_ALL=C grep -naP '[\\x00-\\x08\\x0b-\\x1f\\x7f]' '$txt'"
 }
 
-for f in crafted-nl recorded-nl recorded-proc long-ipv6 sysctl-missing million; do
+for f in crafted-nl recorded-nl recorded-proc long-ipv6 sysctl-missing million million-full; do
     dir=$S/$f
     [ $f = million ] && dir=$T/million
+    [ $f = million-full ] && dir=$T/million-full
     "$TWKIT" stat --color never --fixture "$dir" >"$T/$f.raw" 2>"$T/err"
     eq "$f: exit status" $? 0
     "$TWKIT" stat --json --fixture "$dir" >"$T/$f.json"
@@ -100,6 +105,8 @@ grep -q "tcp_tw_reuse absent" "$T/sysctl-missing.txt" &&
     grep -q "tcp_timestamps absent" "$T/sysctl-missing.txt"
 eq "sysctl-missing: absent sysctls are named absent" $? 0
 check "million: 7-digit total" grep -qF "1,000,000 sockets" "$T/million.txt"
+check "million-full: the bucket line says FULL, whole" \
+    bash -c "tr -s ' \n' '  ' <'$T/million-full.txt' | grep -qF 'tcp_max_tw_buckets 1,000,000: 100.0% used - FULL: new TIME_WAIT sockets are dropped'"
 check "long-ipv6: the server-side clients row" \
     grep -qF "2001:db8:1234:5678:9abc:def0:1234:5678 (clients)" "$T/long-ipv6.txt"
 

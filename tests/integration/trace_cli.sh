@@ -60,6 +60,29 @@ else
         "$D/all.json")" "\"$n $n true\""
 fi
 
+echo "the header: outside strings escaped, 80 columns"
+if [ -z "$TRACE_OK" ]; then
+    skip_case "the header" "trace unavailable in this build"
+else
+    # a namespace name with a terminal escape: shown as text, never sent raw
+    ESCNS=$(printf 'twkit-tr\033[31m%s' $$)
+    LONGNS=twkit-trace-$(printf 'n%.0s' $(seq 40))-$$
+    trap '[ -n "$SP" ] && kill "$SP" 2>/dev/null; ip netns del "$NS" 2>/dev/null
+          ip netns del "$ESCNS" 2>/dev/null; ip netns del "$LONGNS" 2>/dev/null; rm -rf "$D"' EXIT
+    ip netns add "$ESCNS" && ip netns add "$LONGNS"
+    "$TWKIT" trace --netns "$ESCNS" -d 0.5 -i 0.5 >"$D/esc.out" 2>"$D/esc.err"
+    eq "a namespace name with an escape: exit status" $? 0
+    check "the header shows the escape as text" \
+        grep -qF "namespace twkit-tr\x1b[31m$$ (" "$D/esc.out"
+    check "no control byte reaches the terminal" sh -c "! LC_ALL=C grep -q '[[:cntrl:]]' '$D/esc.out'"
+    "$TWKIT" trace --netns "$LONGNS" -d 0.5 -i 0.5 >"$D/long.out" 2>"$D/long.err"
+    eq "a long namespace name: exit status" $? 0
+    check "a long namespace name: every line fits 80 columns" \
+        awk 'length($0) > 80 { exit 1 }' "$D/long.out"
+    check "a long namespace name: shown whole, with its word" grep -qF "namespace $LONGNS" "$D/long.out"
+    ip netns del "$ESCNS"; ip netns del "$LONGNS"
+fi
+
 echo "a twkit built without clang"
 mk=(make -s -j2 OUT="$D/b" BPF_CLANG=/nonexistent/clang)
 [ -n "${TW_SANITIZED:-}" ] && mk+=(SAN=address,undefined)

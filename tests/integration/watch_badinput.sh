@@ -75,6 +75,16 @@ check "a 130-column fixture path: nothing wider than 80 columns" test "$(LC_ALL=
 check "a 130-column fixture path: all of it is there, wrapped" \
     bash -c "tr -d '\n ' <'$T/out' | grep -qF -- '$(tr -d ' ' <<<"$long")'"
 
+# two long IPv6 ends: the --batch text breaks the destination after its '>',
+# whole, within 80 columns
+"$TWKIT" watch -b -n 1 --fixture tests/fixtures/stat/long-ipv6 >"$T/out" 2>"$T/err"
+eq "long IPv6 destination, --batch: exit" $? 0
+check "long IPv6 destination, --batch: nothing wider than 80 columns" \
+    test "$(LC_ALL=C.UTF-8 wc -L <"$T/out")" -le 80
+check "long IPv6 destination, --batch: the local end whole, then the remote end" \
+    bash -c "grep -A1 -xF '[2001:db8:aaaa:bbbb:cccc:dddd:eeee:1111]>' '$T/out' |
+             grep -qxF '  [2001:db8:ffff:eeee:dddd:cccc:bbbb:aaaa]:65535'"
+
 # ---- terminals ---------------------------------------------------------------------
 if command -v tmux >/dev/null; then
     n_tui=0
@@ -94,6 +104,10 @@ if command -v tmux >/dev/null; then
     tui 80 24 twkit-no-such-terminal
     eq "unknown TERM: exit" "$(cat "$T/exit" 2>/dev/null)" 1
     check "unknown TERM: message" grep -q "cannot start the terminal view (TERM=twkit-no-such-terminal: not in the terminfo database): use --batch" "$T/err"
+    tui 80 24 "\$(printf 'bad\\033term')"
+    eq "a TERM with an escape: exit" "$(cat "$T/exit" 2>/dev/null)" 1
+    check "a TERM with an escape: escaped once in the message" \
+        grep -qF "(TERM=bad\x1bterm: not in the terminfo database)" "$T/err"
 else
     skip_case "terminal too small" "needs tmux"
 fi
@@ -130,6 +144,24 @@ if [ "$(id -u)" -eq 0 ] && unshare --net true 2>/dev/null; then
         "$(jq -c "$D" "$T/replay.ndjson" | md5sum)" "$(jq -c "$D" "$T/live.ndjson" | md5sum)"
     eq "--fixture series: at the recorded times" \
         "$(jq -c '.t_ms' "$T/replay.ndjson" | tr '\n' ' ')" "$(ls "$T/rec" | sed 's/^t0*//; s/^$/0/' | tr '\n' ' ')"
+
+    # --record into a directory: never among other files; an earlier
+    # recording is replaced whole (a replay must not mix two series)
+    mkdir -p "$T/notes" && echo keep >"$T/notes/thesis.tex"
+    in_private_rec() { unshare --net -- bash -c "ip link set lo up; $TWKIT watch -b -n $1 -i 0.2 --record '$2' >/dev/null"; }
+    in_private_rec 1 "$T/notes" 2>"$T/err"
+    eq "--record into a directory of other files: exit" $? 1
+    check "--record into a directory of other files: says why" \
+        grep -qF -- "--record $T/notes: the directory holds other files ('thesis.tex')" "$T/err"
+    eq "--record into a directory of other files: nothing written" "$(ls "$T/notes")" thesis.tex
+    echo x >"$T/file"
+    in_private_rec 1 "$T/file" 2>"$T/err"
+    eq "--record onto a file: exit" $? 1
+    check "--record onto a file: says why" grep -qF "exists and is not a directory" "$T/err"
+    in_private_rec 1 "$T/rec" 2>"$T/err"
+    eq "--record over an earlier recording: exit" $? 0
+    eq "--record over an earlier recording: replaced, one sample" \
+        "$(ls "$T/rec" | grep -c '^t[0-9]')" 1
 else
     skip_case "escaping and --record" "needs root and network namespaces"
 fi

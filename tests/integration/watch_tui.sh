@@ -85,7 +85,7 @@ start() { # COLS LINES [ARGS]
 # ---- 80x24 --------------------------------------------------------------------
 start 80 24
 waitfor "80x24: the header" '^twkit watch  '
-waitfor "80x24: the column names" '^DESTINATION +USED +TW +RECL +PRESS +NEW/S +LAST 60'
+waitfor "80x24: the column names" '^DESTINATION +USED +TW +RECL +PRESS +NEW/S +TREND 60 S +EXHAUST'
 waitfor "80x24: a second sample" '^1s +[0-9]' 5
 cap >"$tmp/screen"
 grep -qF -- "$A" "$tmp/screen" && grep -qF -- "$B" "$tmp/screen" &&
@@ -241,6 +241,33 @@ keys q
 ENVX=TERM=vt100 start 80 24
 waitfor "a monochrome terminal (vt100): the view" '^DESTINATION'
 check "vt100: no colour" test "$(colours)" -eq 0
+keys q
+
+# ---- long IPv6 destinations and a long status line at 80x24 --------------------------------
+L1='[2001:db8:aaaa:bbbb:cccc:dddd:eeee:1111]>'
+L2='  [2001:db8:ffff:eeee:dddd:cccc:bbbb:aaaa]:65535'
+start 80 24 --fixture tests/fixtures/stat/long-ipv6
+waitfor "long IPv6: the view" '^DESTINATION'
+cap >"$tmp/screen"
+check "long IPv6: nothing wider than 80 columns" test "$(widest)" -le 80
+check "long IPv6: the local end whole, broken after its '>'" grep -qxF -- "$L1" "$tmp/screen"
+check "long IPv6: the remote end whole on the next line" grep -qxF -- "$L2" "$tmp/screen"
+check "long IPv6: the sparkline's column is named for what it shows" \
+    grep -qE '^DESTINATION +USED +TW +RECL +PRESS +NEW/S +TREND 60 S +EXHAUST$' "$tmp/screen"
+keys p o /
+tmux -L "$SOCK" send-keys -t "$S" -l '2001:db8:ffff:eeee:dddd:cccc:bbbb:aaaa/128'
+keys Enter
+waitfor "a long filter: shown" 'filter 2001:db8:ffff:eeee:dddd:cccc:bbbb:aaaa/128'
+cap >"$tmp/screen"
+check "a long status: nothing wider than 80 columns" test "$(widest)" -le 80
+check "a long status: every item whole (wrapped between items)" \
+    bash -c "grep -qx '\[PAUSED\] sort exhaustion (frozen)' '$tmp/screen' &&
+             grep -qx 'filter 2001:db8:ffff:eeee:dddd:cccc:bbbb:aaaa/128' '$tmp/screen'"
+keys / C-u
+tmux -L "$SOCK" send-keys -t "$S" -l "$(printf 'y%.0s' $(seq 60))"
+keys Enter
+waitfor "a long bad filter: refused, the input whole" "'$(printf 'y%.0s' $(seq 60))' is not"
+check "a long bad filter: nothing wider than 80 columns" test "$(widest)" -le 80
 keys q
 
 # ---- -n N ends the view by itself ---------------------------------------------------------

@@ -197,8 +197,19 @@ Test(doctor_apply, boot_paths)
     cr_assert(tw_doctor_boot_path("/etc/sysctl.conf"));
     cr_assert(tw_doctor_boot_path("/usr/lib/sysctl.d/50-x.conf"));
     cr_assert(tw_doctor_boot_path("/run/sysctl.d/x.conf"));
-    cr_assert(tw_doctor_boot_path("/nonexistent-twkit-dir/x.conf"),
-              "cannot tell where it lands: refused");
+    /* a directory that does not exist: compared as written (writing fails
+     * there anyway, and that is the reason to give) */
+    cr_assert_not(tw_doctor_boot_path("/nonexistent-twkit-dir/x.conf"));
+    /* systemd-sysctl and sysctl --system read *.conf files only, directly there */
+    char why[256];
+    cr_assert_not(tw_doctor_boot_explain("/etc/sysctl.d/90-twkit.txt", why, sizeof(why)));
+    cr_assert(strstr(why, "not read at boot") && strstr(why, "*.conf"), "%s", why);
+    cr_assert_not(tw_doctor_boot_explain("/etc/sysctl.d/sub/x.conf", why, sizeof(why)));
+    cr_assert(strstr(why, "subdirectories"), "%s", why);
+    cr_assert(tw_doctor_boot_explain("/etc/sysctl.d/x.conf", why, sizeof(why)));
+    cr_assert(strstr(why, "systemd-sysctl"), "%s", why);
+    cr_assert_not(tw_doctor_boot_explain("/tmp/90-twkit.conf", why, sizeof(why)));
+    cr_assert_str_empty(why);
     cr_assert_not(tw_doctor_boot_path("/tmp/90-twkit.conf"));
     cr_assert_not(tw_doctor_boot_path("/etc/sysctl.d.conf"));
     char dir[64], link[128];

@@ -223,6 +223,8 @@ Test(open, errors)
     cr_assert_null(src);
     cr_assert_eq(tw_source_open(TW_SOURCE_FIXTURE, FIX "/specs", &src), -ENOENT,
                  "a directory without sock_diag.bin or net/tcp");
+    cr_assert_eq(tw_source_open(TW_SOURCE_FIXTURE, FIX "/README.md", &src), -ENOTDIR,
+                 "a file, not a recording's directory");
     cr_assert_eq(tw_source_open((enum tw_source_kind)99, NULL, &src), TW_EBADOPT);
     cr_assert_eq(tw_source_open((enum tw_source_kind)-1, NULL, &src), TW_EBADOPT);
     tw_source_close(NULL);
