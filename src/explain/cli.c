@@ -36,8 +36,13 @@ enum {
     X_LIST_JSON = TOOL_X_CMD << 0,
     X_LIST_WAIT = TOOL_X_CMD << 1,
     X_LIST_ASCII = TOOL_X_CMD << 2,
-    X_LIST_RUN = TOOL_X_CMD << 3,   /* --check, --svg, --pcap, -4, -6: about runs */
-    X_ASCII_JSON = TOOL_X_CMD << 4, /* --ascii draws; JSON has no drawing */
+    X_ASCII_JSON = TOOL_X_CMD << 3, /* --ascii draws; JSON has no drawing */
+    /* --list with what is about runs; one bit per option, or they would
+     * exclude each other too (-4 and -6 already do) */
+    X_LIST_CHECK = TOOL_X_CMD << 4,
+    X_LIST_SVG = TOOL_X_CMD << 5,
+    X_LIST_PCAP = TOOL_X_CMD << 6,
+    X_LIST_FAMILY = TOOL_X_CMD << 7,
 };
 
 struct explain_args {
@@ -50,23 +55,24 @@ static const struct twx_opt explain_opts[] = {
     {.lng = "list", .shrt = 'l', .type = TWX_FLAG, .off = offsetof(struct explain_args, list),
      .help = "list the scenarios and their variants",
      .doc = "List the scenarios and their variants, and exit. Needs no privileges.",
-     .excl = X_LIST_JSON | X_LIST_WAIT | X_LIST_ASCII | X_LIST_RUN},
+     .excl = X_LIST_JSON | X_LIST_WAIT | X_LIST_ASCII | X_LIST_CHECK | X_LIST_SVG |
+             X_LIST_PCAP | X_LIST_FAMILY},
     {.lng = "ipv4", .shrt = '4', .type = TWX_FLAG, .off = offsetof(struct explain_args, c.ipv4),
      .help = "IPv4 between the hosts (the default)",
      .doc = "IPv4 between the hosts: client 198.18.0.1, server 198.18.0.2 (RFC 2544 "
             "addresses, inside the private namespaces only). The default.",
-     .excl = TOOL_X_FAMILY | X_LIST_RUN},
+     .excl = TOOL_X_FAMILY | X_LIST_FAMILY},
     {.lng = "ipv6", .shrt = '6', .type = TWX_FLAG, .off = offsetof(struct explain_args, c.ipv6),
      .help = "IPv6 between the hosts",
      .doc = "IPv6 between the hosts: client 2001:2::1, server 2001:2::2 (RFC 5180 "
             "addresses, inside the private namespaces only).",
-     .excl = TOOL_X_FAMILY | X_LIST_RUN},
+     .excl = TOOL_X_FAMILY | X_LIST_FAMILY},
     {.lng = "check", .type = TWX_FLAG, .off = offsetof(struct explain_args, check),
      .help = "exit 3 when the kernel disagrees with an expectation",
      .doc = "Exit with status 3 when the kernel did not do what a scenario expects (each "
             "expectation is listed under its diagram with the kernel's answer). Without it "
             "the disagreement is shown and the exit status is 0.",
-     .excl = X_LIST_RUN},
+     .excl = X_LIST_CHECK},
     {.lng = "wait", .type = TWX_FLAG, .off = offsetof(struct explain_args, wait),
      .help = "close: wait TIME_WAIT out (60 s) and show the socket go",
      .doc = "In the *close* scenario, wait until the TIME_WAIT socket disappears (60 s on "
@@ -83,7 +89,7 @@ static const struct twx_opt explain_opts[] = {
      .help = "also write the diagrams as one SVG file",
      .doc = "Also write the diagrams to _FILE_ as one self-contained SVG image (no script, "
             "no external reference), for a browser or for print.",
-     .example = "/tmp/explain.svg", .excl = X_LIST_RUN},
+     .example = "/tmp/explain.svg", .excl = X_LIST_SVG},
     {.lng = "pcap", .type = TWX_STR, .off = offsetof(struct explain_args, pcap), .arg = "FILE",
      .help = "also write both hosts' captures to a pcapng file",
      .doc = "Also write every segment to _FILE_ in pcapng format, as captured on both "
@@ -91,7 +97,7 @@ static const struct twx_opt explain_opts[] = {
             "segment on the sender's at its send time and on the receiver's at its "
             "delivery time, with a comment where the wire dropped, held, duplicated or "
             "moved it. Readable by tshark and Wireshark.",
-     .example = "/tmp/explain.pcapng", .excl = X_LIST_RUN},
+     .example = "/tmp/explain.pcapng", .excl = X_LIST_PCAP},
     {.lng = "ascii", .type = TWX_FLAG, .off = offsetof(struct explain_args, ascii),
      .help = "draw with ASCII characters only",
      .doc = "Draw the diagrams with ASCII characters only, for terminals and files that "
