@@ -1,0 +1,442 @@
+/*
+ * live_bpf.c — the live table's kernel half, from user space: load
+ * bpf/live.bpf.c, attach its event programs (each *_nested twin after its
+ * pair), seed the maps with one iter/tcp walk, read the counts, and throw
+ * the table away and seed a new one when the kernel side lost an event
+ * (a map update refused, or an event both twins missed to recursion) or a
+ * reconciliation found drift.
+ *
+ * Re-seeding loads a fresh copy of the programs and maps rather than
+ * emptying the old ones: emptying maps that events keep writing to cannot
+ * be made exact, and a load costs milliseconds.  The old table stays
+ * attached until the new one is seeded, so no event falls in between.
+ *
+ * Failure knob for tests: TWKIT_LIVE_FAIL=load|ksym makes tw_live_open
+ * fail as a verifier rejection or a hidden tw_timer_handler would, with
+ * the same kind of reason.
+ */
+#include <errno.h>
+#include <linux/types.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "live_int.h"
+#include "bpf/live.h"
+#include "twkit_bpf_config.h"
+#include "twx/clock.h"
+
+static __thread char g_why[512];
+static __thread int g_why_err;
+
+static int set_why(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int set_why(int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_why, sizeof(g_why), fmt, ap);
+    va_end(ap);
+    g_why_err = err;
+    return err;
+}
+
+int tw_live_why(char *why, size_t len)
+{
+    snprintf(why, len, "%s", g_why_err ? g_why : "");
+    return g_why_err;
+}
+
+#if !TWKIT_BPF
+
+int tw_live_open(const struct tw_live_opts *o, struct tw_live **out)
+{
+    *out = NULL;
+    return set_why(-EOPNOTSUPP, "this twkit has no BPF programs: %s", TWKIT_BPF_WHY);
+}
+int tw_live_read(struct tw_live *l, struct tw_live_row **rows, size_t *n)
+{
+    return -EOPNOTSUPP;
+}
+int tw_live_reconcile(struct tw_live *l, struct tw_live_row **rows, size_t *n)
+{
+    return -EOPNOTSUPP;
+}
+void tw_live_stats(const struct tw_live *l, struct tw_live_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+}
+void tw_live_close(struct tw_live *l)
+{
+}
+
+#else
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "live.skel.h"
+
+struct table {
+    struct live_bpf *skel;
+    struct bpf_link *links[16];
+    size_t n_links;
+};
+
+struct tw_live {
+    struct tw_live_opts o;
+    struct table t;
+    uint64_t lost_before;    /* lost events of the tables thrown away */
+    struct tw_live_stats st;
+};
+
+static __thread char g_log[256];
+
+__attribute__((format(printf, 2, 0)))
+static int log_cb(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+    if (level == LIBBPF_DEBUG)
+        return 0;
+    char line[256];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    size_t l = strlen(line);
+    while (l && (line[l - 1] == '\n' || line[l - 1] == ' '))
+        line[--l] = '\0';
+    if (l)
+        snprintf(g_log, sizeof(g_log), "%s", line);
+    return 0;
+}
+
+static void table_free(struct table *t)
+{
+    for (size_t i = t->n_links; i-- > 0;)
+        bpf_link__destroy(t->links[i]);
+    t->n_links = 0;
+    live_bpf__destroy(t->skel);
+    t->skel = NULL;
+}
+
+static bool is_nested(const char *name)
+{
+    size_t l = strlen(name);
+    return l >= 7 && !strcmp(name + l - 7, "_nested");
+}
+
+static uint64_t stat_get(const struct table *t, uint32_t i)
+{
+    uint64_t v = 0;
+    bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.stats), &i, &v);
+    return v;
+}
+
+/* events lost by the current table: refused updates, and recursion misses
+ * of both programs of a twin pair */
+static uint64_t table_lost(const struct table *t)
+{
+    uint64_t n = stat_get(t, LIVE_ST_LOST);
+    struct bpf_program *p;
+    bpf_object__for_each_program(p, t->skel->obj)
+    {
+        const char *name = bpf_program__name(p);
+        if (is_nested(name) || p == t->skel->progs.seed ||
+            bpf_program__fd(p) < 0)
+            continue;
+        char tname[128];
+        snprintf(tname, sizeof(tname), "%s_nested", name);
+        struct bpf_program *q = bpf_object__find_program_by_name(t->skel->obj, tname);
+        struct bpf_prog_info a = {0}, b = {0};
+        __u32 la = sizeof(a), lb = sizeof(b);
+        if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &a, &la))
+            continue;
+        if (q && bpf_obj_get_info_by_fd(bpf_program__fd(q), &b, &lb) == 0)
+            n += a.recursion_misses < b.recursion_misses ? a.recursion_misses
+                                                         : b.recursion_misses;
+        else
+            n += a.recursion_misses;
+    }
+    return n;
+}
+
+static int netns_inode(uint32_t *ino)
+{
+    struct stat st;
+    if (stat("/proc/thread-self/ns/net", &st) != 0)
+        return -errno;
+    *ino = (uint32_t)st.st_ino;
+    return 0;
+}
+
+/* The walk: read the iterator to its end (the program writes nothing). */
+static int run_seed(struct table *t)
+{
+    struct bpf_link *it = bpf_program__attach_iter(t->skel->progs.seed, NULL);
+    if (!it)
+        return -errno;
+    int fd = bpf_iter_create(bpf_link__fd(it));
+    int e = 0;
+    if (fd < 0) {
+        e = -errno;
+    } else {
+        char buf[64];
+        ssize_t r;
+        while ((r = read(fd, buf, sizeof(buf))) != 0) {
+            if (r < 0 && errno != EINTR) {
+                e = -errno;
+                break;
+            }
+        }
+        close(fd);
+    }
+    bpf_link__destroy(it);
+    return e;
+}
+
+static void clear_dead(struct table *t)
+{
+    int fd = bpf_map__fd(t->skel->maps.dead);
+    __u64 k;
+    while (bpf_map_get_next_key(fd, NULL, &k) == 0)
+        bpf_map_delete_elem(fd, &k);
+}
+
+/* Load, attach and seed a new table into *t: 0 or an error with g_why. */
+static int table_open(const struct tw_live_opts *o, struct table *t, double *seed_s)
+{
+    const char *knob = getenv("TWKIT_LIVE_FAIL");
+    uint32_t ns = 0;
+    int e = netns_inode(&ns);
+    if (e)
+        return set_why(e, "cannot identify the network namespace: %s", strerror(-e));
+    if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
+        return set_why(-ENOENT, "the kernel has no BTF (/sys/kernel/btf/vmlinux: %s)",
+                       strerror(errno));
+    g_log[0] = '\0';
+    libbpf_print_fn_t old = libbpf_set_print(log_cb);
+    const char *step = "opening";
+    t->skel = live_bpf__open();
+    if (!t->skel) {
+        e = -errno;
+        goto fail;
+    }
+    bpf_map__set_max_entries(t->skel->maps.tws, o->max_tw ? o->max_tw : 1u << 21);
+    bpf_map__set_max_entries(t->skel->maps.socks, o->max_socks ? o->max_socks : 1u << 20);
+    bpf_map__set_max_entries(t->skel->maps.counts, o->max_dests ? o->max_dests : 65536);
+    step = "loading";
+    if (knob && !strcmp(knob, "load")) {
+        e = -EINVAL;
+        snprintf(g_log, sizeof(g_log), "forced by TWKIT_LIVE_FAIL=load (as a verifier rejection)");
+        goto fail;
+    }
+    if ((e = live_bpf__load(t->skel)))
+        goto fail;
+    t->skel->bss->cfg_netns = ns;
+    t->skel->bss->seeding = 1;
+    step = "attaching";
+    for (int pass = 0; pass < 2; pass++) {
+        struct bpf_program *p;
+        bpf_object__for_each_program(p, t->skel->obj)
+        {
+            if (bpf_program__type(p) != BPF_PROG_TYPE_TRACING || p == t->skel->progs.seed ||
+                is_nested(bpf_program__name(p)) != (pass == 1))
+                continue;
+            struct bpf_link *l = bpf_program__attach(p);
+            if (!l) {
+                e = -errno;
+                goto fail;
+            }
+            t->links[t->n_links++] = l;
+        }
+    }
+    step = "running the seed walk of";
+    uint64_t t0 = twx_now_ns();
+    if ((e = run_seed(t)))
+        goto fail;
+    *seed_s = (double)(twx_now_ns() - t0) / 1e9;
+    t->skel->bss->seeding = 0;
+    clear_dead(t);
+    libbpf_set_print(old);
+    if (!t->skel->bss->twh_addr || (knob && !strcmp(knob, "ksym"))) {
+        table_free(t);
+        return set_why(-ENOENT, "the address of tw_timer_handler is hidden (/proc/kallsyms shows "
+                                "0: kptr_restrict, or no CAP_SYSLOG), so TIME_WAIT births "
+                                "cannot be told from other timers");
+    }
+    if (stat_get(t, LIVE_ST_LOST)) {
+        uint32_t max = bpf_map__max_entries(t->skel->maps.tws);
+        table_free(t);
+        return set_why(-ENOSPC, "the seed walk did not fit in the maps (TIME_WAIT %u, sockets "
+                                "%u, destinations %u entries)",
+                       max, o->max_socks ? o->max_socks : 1u << 20,
+                       o->max_dests ? o->max_dests : 65536);
+    }
+    return 0;
+fail:
+    libbpf_set_print(old);
+    table_free(t);
+    if (e == -EPERM || e == -EACCES)
+        return set_why(e, "the kernel refused the live table's eBPF programs (%s): they need "
+                          "root, or CAP_BPF and CAP_PERFMON%s%s",
+                       strerror(-e), g_log[0] ? "; libbpf: " : "", g_log);
+    return set_why(e ? e : -EINVAL, "%s the live table's eBPF programs failed: %s%s%s", step,
+                   strerror(e < 0 ? -e : EINVAL), g_log[0] ? "; libbpf: " : "", g_log);
+}
+
+int tw_live_open(const struct tw_live_opts *o, struct tw_live **out)
+{
+    *out = NULL;
+    g_why_err = 0;
+    struct tw_live *l = calloc(1, sizeof(*l));
+    if (!l)
+        return set_why(-ENOMEM, "%s", strerror(ENOMEM));
+    if (o)
+        l->o = *o;
+    int e = table_open(&l->o, &l->t, &l->st.seed_seconds);
+    if (e) {
+        free(l);
+        return e;
+    }
+    l->st.seeds = 1;
+    *out = l;
+    return 0;
+}
+
+/* Seed a new table, then drop the old one (no gap between them). */
+static int reseed(struct tw_live *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int reseed(struct tw_live *l, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->st.reseed_reason, sizeof(l->st.reseed_reason), fmt, ap);
+    va_end(ap);
+    struct table nt = {0};
+    double s = 0;
+    int e = table_open(&l->o, &nt, &s);
+    l->lost_before += table_lost(&l->t);
+    table_free(&l->t);
+    if (e)
+        return e; /* the reader walks instead; the reason is in tw_live_why() */
+    l->t = nt;
+    l->st.seeds++;
+    l->st.seed_seconds = s;
+    return 0;
+}
+
+static int read_counts(struct table *t, struct tw__live_rows *r)
+{
+    int fd = bpf_map__fd(t->skel->maps.counts);
+    struct live_key k, next;
+    struct live_key *prev = NULL;
+    r->n = 0;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        __s64 v = 0;
+        k = next;
+        prev = &k;
+        if (bpf_map_lookup_elem(fd, &k, &v) != 0 || v == 0)
+            continue;
+        struct tw_live_row row = {.rport = k.rport, .state = k.state, .n = v};
+        row.laddr.family = row.raddr.family = k.family;
+        memcpy(row.laddr.u.w, k.laddr, 16);
+        memcpy(row.raddr.u.w, k.raddr, 16);
+        int e = tw__live_rows_push(r, &row);
+        if (e)
+            return e;
+    }
+    tw__live_rows_finish(r);
+    return 0;
+}
+
+/* Re-seed if the table lost events: 0 when the table can be read. */
+static int ensure(struct tw_live *l)
+{
+    if (!l->t.skel) {
+        int e = reseed(l, "the previous re-seed failed");
+        if (e)
+            return e;
+    }
+    uint64_t lost = table_lost(&l->t);
+    if (lost)
+        return reseed(l, "%llu event(s) lost (a full map, or recursion)",
+                      (unsigned long long)lost);
+    return 0;
+}
+
+int tw_live_read(struct tw_live *l, struct tw_live_row **rows, size_t *n)
+{
+    int e = ensure(l);
+    if (e)
+        return e;
+    struct tw__live_rows r = {0};
+    if ((e = read_counts(&l->t, &r))) {
+        free(r.v);
+        return e;
+    }
+    if (table_lost(&l->t)) { /* lost while being read: do not trust it */
+        free(r.v);
+        if ((e = ensure(l)))
+            return e;
+        return tw_live_read(l, rows, n);
+    }
+    *rows = r.v;
+    *n = r.n;
+    return 0;
+}
+
+int tw_live_reconcile(struct tw_live *l, struct tw_live_row **rows, size_t *n)
+{
+    int e = ensure(l);
+    if (e)
+        return e;
+    struct tw__live_rows a = {0}, t = {0}, b = {0}, d = {0};
+    char err[256];
+    uint64_t t0 = twx_now_ns();
+    if (!(e = read_counts(&l->t, &a)) && !(e = tw__live_walk(&t, err, sizeof(err))))
+        e = read_counts(&l->t, &b);
+    l->st.reconcile_seconds = (double)(twx_now_ns() - t0) / 1e9;
+    if (!e) {
+        l->st.reconciliations++;
+        l->st.drift_abs = tw__live_compare(&a, &t, &b, &d, &l->st.unsettled);
+        l->st.drift_rows = d.n;
+        l->st.drift_total += d.n;
+        if (d.n)
+            e = reseed(l, "drift at reconciliation: %zu row(s) differed from the walk", d.n);
+        else if (table_lost(&l->t))
+            e = ensure(l);
+    } else {
+        set_why(e, "the reconciliation walk failed: %s", err);
+    }
+    free(a.v);
+    free(t.v);
+    free(b.v);
+    if (e) {
+        free(d.v);
+        return e;
+    }
+    *rows = d.v;
+    *n = d.n;
+    return 0;
+}
+
+void tw_live_stats(const struct tw_live *l, struct tw_live_stats *st)
+{
+    *st = l->st;
+    st->lost_events = l->lost_before;
+    if (l->t.skel) {
+        st->lost_events += table_lost(&l->t);
+        st->tw_born = stat_get(&l->t, LIVE_ST_TW_BORN);
+        st->tw_died = stat_get(&l->t, LIVE_ST_TW_DIED);
+        st->seeded = stat_get(&l->t, LIVE_ST_SEEDED);
+    }
+}
+
+void tw_live_close(struct tw_live *l)
+{
+    if (!l)
+        return;
+    table_free(&l->t);
+    free(l);
+}
+
+#endif /* TWKIT_BPF */
