@@ -30,7 +30,9 @@
  * Namespaces.  Events from other network namespaces than cfg_netns (an
  * nsfs inode) are ignored; the walk sees the namespace it is created in.
  *
- * Recursion.  Each tracepoint has a twin pair (bpf/twin.h).
+ * Recursion.  Each tracepoint has a twin pair (bpf/twin.h), matched with
+ * twin_take(); user space counts the second programs' recursion misses as
+ * lost events.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -243,7 +245,7 @@ int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int news
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_state_nested, const struct sock *sk, const int oldstate, const int newstate)
 {
-    if (twin_seen(TWIN_STATE, sk, (__u64)oldstate << 8 | (__u8)newstate))
+    if (twin_take(TWIN_STATE, sk, (__u64)oldstate << 8 | (__u8)newstate))
         return 0;
     return set_state(sk, newstate);
 }
@@ -295,7 +297,7 @@ int BPF_PROG(on_start, struct timer_list *timer, unsigned long expires)
 SEC("tp_btf/timer_start")
 int BPF_PROG(on_start_nested, struct timer_list *timer, unsigned long expires)
 {
-    if (!is_tw_timer(timer) || twin_seen(TWIN_START, timer, expires))
+    if (!is_tw_timer(timer) || twin_take(TWIN_START, timer, expires))
         return 0;
     return tw_start(timer);
 }
@@ -312,7 +314,7 @@ int BPF_PROG(on_cancel, struct timer_list *timer)
 SEC("tp_btf/timer_cancel")
 int BPF_PROG(on_cancel_nested, struct timer_list *timer)
 {
-    if (!is_tw_timer(timer) || twin_seen(TWIN_CANCEL, timer, timer->expires))
+    if (!is_tw_timer(timer) || twin_take(TWIN_CANCEL, timer, timer->expires))
         return 0;
     return tw_end(timer);
 }
@@ -329,7 +331,7 @@ int BPF_PROG(on_expire, struct timer_list *timer, unsigned long baseclk)
 SEC("tp_btf/timer_expire_entry")
 int BPF_PROG(on_expire_nested, struct timer_list *timer, unsigned long baseclk)
 {
-    if (!is_tw_timer(timer) || twin_seen(TWIN_EXPIRE, timer, baseclk))
+    if (!is_tw_timer(timer) || twin_take(TWIN_EXPIRE, timer, baseclk))
         return 0;
     return tw_end(timer);
 }

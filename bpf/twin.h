@@ -69,4 +69,26 @@ static __always_inline bool twin_seen(__u32 pair, const void *ptr, __u64 aux)
     return false;
 }
 
+/*
+ * twin_seen() that also forgets the event it finds.  For a program that
+ * must not skip an event by mistake (the live table): an entry is taken by
+ * the second program's run for the same event, so a later event with the
+ * same two words (a socket freed and allocated again at the same address,
+ * the same transition) cannot match a stale entry.  An entry stays stale
+ * only when the second program itself missed its event; the user of
+ * twin_take() must count the second program's recursion_misses as lost.
+ */
+static __always_inline bool twin_take(__u32 pair, const void *ptr, __u64 aux)
+{
+    struct twin_ring *r = bpf_map_lookup_elem(&twins, &pair);
+    if (!r)
+        return true;
+    for (int i = 0; i < TWIN_RING; i++)
+        if (r->ptr[i] == (unsigned long)ptr && r->aux[i] == aux) {
+            r->ptr[i] = 0;
+            return true;
+        }
+    return false;
+}
+
 #endif /* TWKIT_BPF_TWIN_H */
