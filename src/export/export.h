@@ -56,6 +56,8 @@ struct exp_collect_opts {
     const char *fixture;      /* recorded dump instead of the kernel, or NULL */
     const char *netns;        /* NULL: current; NAME|PID|PATH; "all" */
     unsigned top;             /* destinations with their own series */
+    bool live;                /* --source live: counts from the live table */
+    double reconcile;         /* with live: seconds between reconciliations (0 never) */
 };
 
 /* A rendered page: body[METRIC_TEXT], body[METRIC_OPENMETRICS] (malloc'd, or NULL). */
