@@ -14,7 +14,8 @@
  * Knobs for tests: TWKIT_LIVE_FAIL=load|ksym makes tw_live_open fail as a
  * verifier rejection or a hidden tw_timer_handler would, with the same
  * kind of reason; TWKIT_LIVE_MAX_TW=N bounds the TIME_WAIT map to N
- * entries (when the caller leaves max_tw 0), so that a test can fill it.
+ * entries (when the caller leaves max_tw 0), so that a test can fill it;
+ * TWKIT_LIVE_MAX_DESTS=N the same for the counts map.
  */
 #include <errno.h>
 #include <linux/types.h>
@@ -91,6 +92,8 @@ struct tw_live {
     struct tw_live_opts o;
     struct table t;
     uint64_t lost_before;    /* lost events of the tables thrown away */
+    size_t keys;             /* keys in the counts map at the last read */
+    size_t used;             /* of which not 0 */
     struct tw_live_stats st;
 };
 
@@ -227,7 +230,11 @@ static int table_open(const struct tw_live_opts *o, struct table *t, double *see
         max_tw = (uint32_t)atoi(mt);
     bpf_map__set_max_entries(t->skel->maps.tws, max_tw);
     bpf_map__set_max_entries(t->skel->maps.socks, o->max_socks ? o->max_socks : 1u << 20);
-    bpf_map__set_max_entries(t->skel->maps.counts, o->max_dests ? o->max_dests : 65536);
+    uint32_t max_dests = o->max_dests ? o->max_dests : 65536;
+    const char *md = getenv("TWKIT_LIVE_MAX_DESTS");
+    if (!o->max_dests && md && atoi(md) > 0)
+        max_dests = (uint32_t)atoi(md);
+    bpf_map__set_max_entries(t->skel->maps.counts, max_dests);
     step = "loading";
     if (knob && !strcmp(knob, "load")) {
         e = -EINVAL;
@@ -324,21 +331,31 @@ static int reseed(struct tw_live *l, const char *fmt, ...)
     if (e)
         return e; /* the reader walks instead; the reason is in tw_live_why() */
     l->t = nt;
+    l->keys = 0;
     l->st.seeds++;
     l->st.seed_seconds = s;
     return 0;
 }
 
-static int read_counts(struct table *t, struct tw__live_rows *r)
+/*
+ * The counts, sorted.  Keys are never deleted while events may use them
+ * (an event holds a pointer to its count), so keys of sockets long gone
+ * (a server's accepted connections are one key per client port) stay at
+ * 0; *keys says how many there are, for ensure() to seed a fresh table
+ * before they fill the map.
+ */
+static int read_counts(struct table *t, struct tw__live_rows *r, size_t *keys)
 {
     int fd = bpf_map__fd(t->skel->maps.counts);
     struct live_key k, next;
     struct live_key *prev = NULL;
     r->n = 0;
+    size_t nk = 0;
     while (bpf_map_get_next_key(fd, prev, &next) == 0) {
         __s64 v = 0;
         k = next;
         prev = &k;
+        nk++;
         if (bpf_map_lookup_elem(fd, &k, &v) != 0 || v == 0)
             continue;
         struct tw_live_row row = {.rport = k.rport, .state = k.state, .n = v};
@@ -350,6 +367,8 @@ static int read_counts(struct table *t, struct tw__live_rows *r)
             return e;
     }
     tw__live_rows_finish(r);
+    if (keys)
+        *keys = nk;
     return 0;
 }
 
@@ -365,6 +384,11 @@ static int ensure(struct tw_live *l)
     if (lost)
         return reseed(l, "%llu event(s) lost (a full map, or recursion)",
                       (unsigned long long)lost);
+    uint32_t max = bpf_map__max_entries(l->t.skel->maps.counts);
+    if (l->keys > (size_t)max / 4 * 3 && l->keys > 2 * l->used)
+        return reseed(l, "the counts map is 3/4 full (%zu of %u keys, %zu in use, the rest for "
+                         "sockets long gone): a fresh table drops them",
+                      l->keys, max, l->used);
     return 0;
 }
 
@@ -374,7 +398,7 @@ int tw_live_read(struct tw_live *l, struct tw_live_row **rows, size_t *n)
     if (e)
         return e;
     struct tw__live_rows r = {0};
-    if ((e = read_counts(&l->t, &r))) {
+    if ((e = read_counts(&l->t, &r, &l->keys))) {
         free(r.v);
         return e;
     }
@@ -384,6 +408,7 @@ int tw_live_read(struct tw_live *l, struct tw_live_row **rows, size_t *n)
             return e;
         return tw_live_read(l, rows, n);
     }
+    l->used = r.n;
     *rows = r.v;
     *n = r.n;
     return 0;
@@ -396,8 +421,10 @@ static int compare_once(struct tw_live *l, struct tw__live_rows *d, uint64_t *un
     struct tw__live_rows a = {0}, t = {0}, b = {0};
     char err[256] = "";
     int e;
-    if (!(e = read_counts(&l->t, &a)) && !(e = tw__live_walk(&t, err, sizeof(err))))
-        e = read_counts(&l->t, &b);
+    if (!(e = read_counts(&l->t, &a, NULL)) && !(e = tw__live_walk(&t, err, sizeof(err))))
+        e = read_counts(&l->t, &b, &l->keys);
+    if (!e)
+        l->used = b.n;
     if (!e)
         *abs_sum = tw__live_compare(&a, &t, &b, d, unsettled);
     else
