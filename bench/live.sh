@@ -19,7 +19,10 @@
 #    once, BENCH_LIVE_RUN_S seconds, default 3) run BENCH_LIVE_PAIRS times
 #    (default 3) without and with a live table attached (bench/livetick
 #    hold), alternating; it prints the connection rates, their medians and
-#    the ratio with/without, and the events the table lost.
+#    the ratio with/without, the events the table lost, and the kernel time
+#    spent in the table's event programs (their BPF run-time statistics,
+#    enabled by livetick for its own lifetime) per connection: the direct
+#    cost, which the rates on a loaded 2-CPU machine are too noisy to show.
 # A size this machine cannot generate within 45 s is a SKIP with the reason.
 # Exit: 0 measured (targets are reported, not enforced), 1 a real error.
 # Without root, or where the table cannot be loaded, it prints SKIP, exits 0.
@@ -81,7 +84,7 @@ rates() {
     sleep 0.3
     msg ""
     msg "== short-connection rate without / with the live table ($pairs pairs, ${RUN_S} s each, alternating) =="
-    local -a A=() B=()
+    local -a A=() B=() P=() C=()
     for i in $(seq "$pairs"); do
         r=$(rate_once); A+=("$r")
         fifo=$(mktemp -u); mkfifo "$fifo"
@@ -91,13 +94,18 @@ rates() {
         read -r line <&3 || { kill "$bp"; die "livetick hold did not start"; }
         r=$(rate_once); B+=("$r")
         kill -TERM "$hp"; read -r line <&3; exec 3<&-; wait "$hp"
-        msg "pair $i: without ${A[-1]} conn/s, with ${B[-1]} conn/s ($line)"
+        local rn
+        rn=$(awk '{ for (i = 1; i < NF; i++) if ($i == "run_ns") print $(i + 1) }' <<< "$line")
+        P+=("$(awk -v ns="$rn" -v r="$r" -v s="$RUN_S" 'BEGIN { if (r > 0) printf "%.0f", ns / (r * s); else print 0 }')")
+        C+=("$(awk -v ns="$rn" -v s="$RUN_S" 'BEGIN { printf "%.2f", ns / (s * 1e7) }')")
+        msg "pair $i: without ${A[-1]} conn/s, with ${B[-1]} conn/s ($line: ${P[-1]} ns of event programs per connection, ${C[-1]}% of one CPU)"
         sleep 1
     done
     kill "$bp"; wait "$bp" 2>/dev/null
     local ma mb
     ma=$(median <<< "${A[*]}"); mb=$(median <<< "${B[*]}")
     msg "median: without $ma conn/s, with $mb conn/s: with/without $(ratio "$mb" "$ma") (target >= 0.95)"
+    msg "event programs (BPF_ENABLE_STATS run time, all CPUs): median $(median <<< "${P[*]}") ns per connection, $(median <<< "${C[*]}")% of one CPU"
 }
 
 outer() {

@@ -11,7 +11,10 @@
  *                           <TIME_WAIT in the walk>"
  *   livetick hold SECONDS  open, print "ready", keep the table attached for
  *                          SECONDS (or until SIGTERM), then print
- *                          "lost <events> seeds <n>"
+ *                          "lost <events> seeds <n> run_ns <ns> runs <n>":
+ *                          the time the kernel spent in the table's event
+ *                          programs while held (BPF_ENABLE_STATS, for this
+ *                          process's lifetime only), and their runs
  *
  * Exit: 0 ok, 1 the table could not be had (reason on stderr), 2 usage.
  */
@@ -23,6 +26,40 @@
 #include <unistd.h>
 
 #include <twkit/twkit.h>
+
+#include "twkit_bpf_config.h"
+#if TWKIT_BPF
+#include <bpf/bpf.h>
+
+/* Run time and count of the programs loaded after id `after` (this
+ * process's table: the ids grow). */
+static void prog_stats(__u32 after, unsigned long long *ns, unsigned long long *cnt)
+{
+    __u32 id = after;
+    *ns = *cnt = 0;
+    while (bpf_prog_get_next_id(id, &id) == 0) {
+        int fd = bpf_prog_get_fd_by_id(id);
+        if (fd < 0)
+            continue;
+        struct bpf_prog_info info;
+        memset(&info, 0, sizeof(info));
+        __u32 len = sizeof(info);
+        if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && !strncmp(info.name, "on_", 3)) {
+            *ns += info.run_time_ns;
+            *cnt += info.run_cnt;
+        }
+        close(fd);
+    }
+}
+
+static __u32 last_prog_id(void)
+{
+    __u32 id = 0, next;
+    while (bpf_prog_get_next_id(id, &next) == 0)
+        id = next;
+    return id;
+}
+#endif
 
 static double now(void)
 {
@@ -65,6 +102,9 @@ int main(int argc, char **argv)
         return 2;
     }
     struct tw_live *l;
+#if TWKIT_BPF
+    __u32 before = last_prog_id();
+#endif
     double t0 = now();
     if (tw_live_open(NULL, &l)) {
         char why[512];
@@ -77,6 +117,11 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "hold")) {
         signal(SIGTERM, on_term);
         signal(SIGINT, on_term);
+        unsigned long long ns0 = 0, c0 = 0, ns1 = 0, c1 = 0;
+#if TWKIT_BPF
+        int sfd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+        prog_stats(before, &ns0, &c0);
+#endif
         printf("ready\n");
         fflush(stdout);
         for (int i = 0; i < k * 10 && !g_stop; i++)
@@ -85,9 +130,14 @@ int main(int argc, char **argv)
         size_t n = 0;
         tw_live_read(l, &r, &n); /* re-seeds if events were lost */
         free(r);
+#if TWKIT_BPF
+        prog_stats(before, &ns1, &c1);
+        if (sfd >= 0)
+            close(sfd);
+#endif
         tw_live_stats(l, &st);
-        printf("lost %llu seeds %llu\n", (unsigned long long)st.lost_events,
-               (unsigned long long)st.seeds);
+        printf("lost %llu seeds %llu run_ns %llu runs %llu\n", (unsigned long long)st.lost_events,
+               (unsigned long long)st.seeds, ns1 - ns0, c1 - c0);
         tw_live_close(l);
         return 0;
     }

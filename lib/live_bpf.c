@@ -88,11 +88,16 @@ struct table {
     size_t n_links;
 };
 
+#define RETRY_NS (10ull * 1000000000ull)
+
 struct tw_live {
     struct tw_live_opts o;
     struct table t;
     uint64_t lost_before;    /* lost events of the tables thrown away */
     size_t keys;             /* keys in the counts map at the last read */
+    int fail_err;            /* the last re-seed failed: its error and reason, */
+    char fail_why[512];
+    uint64_t retry_ns;       /* and no new attempt before this (a load costs ~1 s) */
     size_t used;             /* of which not 0 */
     struct tw_live_stats st;
 };
@@ -328,8 +333,12 @@ static int reseed(struct tw_live *l, const char *fmt, ...)
     if (l->t.skel)
         l->lost_before += table_lost(&l->t);
     table_free(&l->t);
-    if (e)
-        return e; /* the reader walks instead; the reason is in tw_live_why() */
+    if (e) { /* the reader walks instead; the reason is in tw_live_why() */
+        l->fail_err = e;
+        snprintf(l->fail_why, sizeof(l->fail_why), "%s", g_why);
+        l->retry_ns = twx_now_ns() + RETRY_NS;
+        return e;
+    }
     l->t = nt;
     l->keys = 0;
     l->st.seeds++;
@@ -376,6 +385,8 @@ static int read_counts(struct table *t, struct tw__live_rows *r, size_t *keys)
 static int ensure(struct tw_live *l)
 {
     if (!l->t.skel) {
+        if (twx_now_ns() < l->retry_ns)
+            return set_why(l->fail_err, "%s", l->fail_why);
         int e = reseed(l, "the previous re-seed failed");
         if (e)
             return e;

@@ -49,6 +49,7 @@ struct slot {
     struct tw_live *live;        /* --source live: the table, NULL if it cannot be had */
     struct metrics_live lv;      /* what the page shows of it (rows malloc'd) */
     bool have_lv;                /* the last collection read the table */
+    bool live_failed;            /* the table could not be had: reports from now on */
     uint64_t last_recon_ns;
 };
 
@@ -163,12 +164,15 @@ static bool have_cap(int cap)
 static int collect_live(struct exp_collector *c, struct slot *s, char *errs, size_t errlen)
 {
     char why[512] = "";
+    if (s->live_failed)
+        return 0; /* said once; a program load per scrape would cost more than the dump */
     if (!s->live) {
         struct tw_live_opts lo = {0};
         if (tw_live_open(&lo, &s->live)) {
             tw_live_why(why, sizeof(why));
-            say(c, errs, errlen, "%s: --source live: %s; collecting with sock_diag instead",
-                s->label, why);
+            fprintf(stderr, "twkit: warning: export: %s: --source live: %s; collecting with "
+                            "sock_diag instead\n", s->label, why);
+            s->live_failed = true;
             return 0;
         }
         s->last_recon_ns = twx_now_ns();
