@@ -31,8 +31,9 @@
  * nsfs inode) are ignored; the walk sees the namespace it is created in.
  *
  * Recursion.  Each tracepoint has a twin pair (bpf/twin.h), matched with
- * twin_take(); user space counts the second programs' recursion misses as
- * lost events.
+ * twin_note_ts()/twin_take(); user space counts the smaller of a pair's
+ * recursion misses as lost events (a bound: most misses are of timers
+ * that are not TIME_WAIT's).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -55,12 +56,14 @@ char LICENSE[] SEC("license") = "GPL";
 #define S_CLOSE 7
 #define S_NEW_SYN_RECV 12
 #define EEXIST 17
+#define ENOENT 2
 
 extern const void tw_timer_handler __ksym __weak;
 
 __u32 cfg_netns;        /* inode of the namespace followed */
 __u32 seeding;          /* tombstones are kept while set */
 __u64 twh_addr;         /* written by the walk: 0 = tw_timer_handler unknown */
+__s64 last_del_err;     /* the last error of a failed delete (for diagnosis) */
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -174,9 +177,15 @@ static __always_inline bool untrack(void *map, __u64 id)
     if (!v)
         return false;
     struct live_key old = *v;
-    if (bpf_map_delete_elem(map, &id) == 0) {
+    long e = bpf_map_delete_elem(map, &id);
+    if (e == 0) {
         count_add(&old, -1);
         return true;
+    }
+    if (e != -ENOENT) {
+        stat_inc(LIVE_ST_LOST); /* busy: the death is not recorded */
+        stat_inc(LIVE_ST_DEL_FAILED);
+        last_del_err = e;
     }
     return false;
 }
@@ -238,7 +247,7 @@ static __always_inline int set_state(const struct sock *sk, int newstate)
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int newstate)
 {
-    twin_note(TWIN_STATE, sk, (__u64)oldstate << 8 | (__u8)newstate);
+    twin_note_ts(TWIN_STATE, sk, (__u64)oldstate << 8 | (__u8)newstate);
     return set_state(sk, newstate);
 }
 
@@ -290,7 +299,7 @@ int BPF_PROG(on_start, struct timer_list *timer, unsigned long expires)
 {
     if (!is_tw_timer(timer))
         return 0;
-    twin_note(TWIN_START, timer, expires);
+    twin_note_ts(TWIN_START, timer, expires);
     return tw_start(timer);
 }
 
@@ -307,7 +316,7 @@ int BPF_PROG(on_cancel, struct timer_list *timer)
 {
     if (!is_tw_timer(timer))
         return 0;
-    twin_note(TWIN_CANCEL, timer, timer->expires);
+    twin_note_ts(TWIN_CANCEL, timer, timer->expires);
     return tw_end(timer);
 }
 
@@ -324,7 +333,7 @@ int BPF_PROG(on_expire, struct timer_list *timer, unsigned long baseclk)
 {
     if (!is_tw_timer(timer))
         return 0;
-    twin_note(TWIN_EXPIRE, timer, baseclk);
+    twin_note_ts(TWIN_EXPIRE, timer, baseclk);
     return tw_end(timer);
 }
 

@@ -22,6 +22,7 @@ enum {
     LIVE_ST_TW_BORN,   /* TIME_WAIT/FIN_WAIT2 timers tracked by an event */
     LIVE_ST_TW_DIED,   /* tracked timers cancelled or expired */
     LIVE_ST_SEEDED,    /* sockets entered by the seed walk */
+    LIVE_ST_DEL_FAILED, /* deletes refused (counted in LOST too) */
     LIVE_ST_MAX
 };
 

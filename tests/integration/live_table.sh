@@ -213,18 +213,21 @@ FW=$!
 PIDS+=($FW)
 sleep 0.5
 load -c 198.18.0.2:80 -s 198.18.0.5 -C 16 -r 500 -d 2 --close client
+for i in $(seq 1 100); do [ "$(wc -l < "$T/full")" -ge 29 ] && break; sleep 0.1; done
+a0=$(ss_rows)
 wait "$FW"
+a=$(ss_rows)
 check "8. the table lost events and said so" \
     test "$(jq -s '[.[] | select(.live != null) | .live.lost_events] | max' "$T/full")" -gt 0
 check "8. samples after the loss were walked, with the reason" \
     grep -q "did not fit\|lost" <<<"$(jq -r 'select(.source == "netlink") | .fallback' "$T/full")"
 last=$(tail -n1 "$T/full")
-a=$(ss_rows)
-[ "$(live_rows "$last")" = "$a" ] && ok "8. the last sample = ss" || { fail "8. the last sample differs from ss"; diff <(echo "$a") <(live_rows "$last") | head; }
+if [ "$(live_rows "$last")" = "$a" ] || [ "$(live_rows "$last")" = "$a0" ]; then ok "8. the last sample = ss"
+else fail "8. the last sample differs from ss"; diff <(echo "$a") <(live_rows "$last") | head; fi
 
 echo "8b. a counts map filling with keys of closed connections: a fresh table, with the reason"
 nk=$(ss_rows | wc -l)
-env TWKIT_LIVE_MAX_DESTS=$(( 4 * nk + 400 )) "$TWKIT" watch --batch --json --source live -i 0.2 -n 25 \
+env TWKIT_LIVE_MAX_DESTS=$(( 4 * nk + 800 )) "$TWKIT" watch --batch --json --source live -i 0.1 -n 50 \
     --reconcile 0 > "$T/keys" 2>/dev/null &
 KW=$!
 PIDS+=($KW)
