@@ -135,13 +135,13 @@ void tool_common_finish(struct tool_common *c);
             "walks with sock_diag instead, and the reason is said.",                \
      .dflt = "auto", .example = "live", .choices = tool_source_live_choices,         \
      .excl = TOOL_X_FIXTURE_SOURCE}
-#define TOOL_OPT_RECONCILE(T, FIELD)                                                 \
+#define TOOL_OPT_RECONCILE(T, FIELD, WHEN)                                           \
     {.lng = "reconcile", .type = TWX_NUM, .off = offsetof(T, FIELD), .arg = "SECONDS", \
      .help = "with --source live: compare with a walk every SECONDS",               \
      .doc = "With *--source live*: every _SECONDS_ (0: never on a schedule), compare " \
             "the live table with a sock_diag walk of the namespace and report the "  \
             "difference per destination and state (drift); drift makes the table "  \
-            "seed again. SIGUSR1 asks for one at the next sample.",                 \
+            "seed again. " WHEN,                                                     \
      .dflt = "60", .example = "10", .min = 0, .max = 86400}
 #define TOOL_OPT_FIXTURE(T)                                                          \
     {.lng = "fixture", .type = TWX_STR, .off = offsetof(T, c.fixture), .arg = "DIR",  \

@@ -120,7 +120,9 @@ static const struct twx_opt export_opts[] = {
                    "own *netns* label. Entering a namespace needs CAP_SYS_ADMIN; finding those "
                    "of other users' processes needs CAP_SYS_PTRACE."),
     TOOL_OPT_SOURCE_LIVE(struct export_args),
-    TOOL_OPT_RECONCILE(struct export_args, reconcile),
+    TOOL_OPT_RECONCILE(struct export_args, reconcile,
+                       "It runs at the first collection after the interval has passed; its "
+                       "result is in *twkit_live_drift_rows* and *twkit_live_drift_sockets*."),
     TOOL_OPT_FIXTURE(struct export_args),
     {.lng = "list-metrics", .type = TWX_FLAG, .off = A(list_metrics),
      .help = "print the metric reference and exit",

@@ -49,7 +49,8 @@ static const struct twx_opt watch_opts[] = {
      .dflt = "20", .example = "50", .min = 1, .max = 1000000},
     TOOL_OPTS_FILTERS(struct watch_args),
     TOOL_OPT_SOURCE_LIVE(struct watch_args),
-    TOOL_OPT_RECONCILE(struct watch_args, reconcile),
+    TOOL_OPT_RECONCILE(struct watch_args, reconcile,
+                       "It runs at the next sample; SIGUSR1 asks for one at the next sample."),
     TOOL_OPT_NETNS(struct watch_args,
                    "Watch the namespace _NS_: a name as *ip netns* knows it, the PID of a "
                    "process inside it, a path to an nsfs file, or *all*: every namespace that "
