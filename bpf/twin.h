@@ -35,6 +35,7 @@
 
 struct twin_ring {
     __u64 ptr[TWIN_RING], aux[TWIN_RING];
+    __u64 ts[TWIN_RING]; /* twin_note_ts() only */
     __u32 pos;
     __u32 pad;
 };
@@ -66,6 +67,45 @@ static __always_inline bool twin_seen(__u32 pair, const void *ptr, __u64 aux)
     for (int i = 0; i < TWIN_RING; i++)
         if (r->ptr[i] == (unsigned long)ptr && r->aux[i] == aux)
             return true;
+    return false;
+}
+
+/*
+ * For a program that must not skip an event by mistake (the live table):
+ * twin_note_ts() also records when, and twin_take() matches only an entry
+ * noted within TWIN_TAKE_NS and forgets it.  The two programs of a pair
+ * run for one event microseconds apart (interrupts between them
+ * included), so an entry the second program never took (it missed that
+ * event itself) cannot make it skip a later event with the same two words
+ * (a socket freed and allocated again at the same address, the same
+ * transition).  Then an event is lost only if both programs missed it:
+ * at most the smaller of their recursion_misses.
+ */
+#define TWIN_TAKE_NS 100000
+
+static __always_inline void twin_note_ts(__u32 pair, const void *ptr, __u64 aux)
+{
+    struct twin_ring *r = bpf_map_lookup_elem(&twins, &pair);
+    if (!r)
+        return;
+    __u32 i = r->pos++ & (TWIN_RING - 1);
+    r->ptr[i] = (unsigned long)ptr;
+    r->aux[i] = aux;
+    r->ts[i] = bpf_ktime_get_ns();
+}
+
+static __always_inline bool twin_take(__u32 pair, const void *ptr, __u64 aux)
+{
+    struct twin_ring *r = bpf_map_lookup_elem(&twins, &pair);
+    if (!r)
+        return true;
+    __u64 now = bpf_ktime_get_ns();
+    for (int i = 0; i < TWIN_RING; i++)
+        if (r->ptr[i] == (unsigned long)ptr && r->aux[i] == aux &&
+            now - r->ts[i] < TWIN_TAKE_NS) {
+            r->ptr[i] = 0;
+            return true;
+        }
     return false;
 }
 

@@ -87,6 +87,14 @@ struct metrics_trace {
     size_t n_errs;
 };
 
+/* What the page shows of a live table (export --source live). */
+struct metrics_live {
+    struct tw_live_row *rows, *drift; /* counts; rows that differed at the last reconciliation */
+    size_t n, n_drift;
+    bool reconciled;                  /* a reconciliation has run */
+    struct tw_live_stats st;
+};
+
 /* One namespace of a page. */
 struct metrics_ns {
     const char *label;                      /* the netns label value */
@@ -94,6 +102,7 @@ struct metrics_ns {
     const struct tw_counters *counters;     /* NULL: counters not read */
     const struct metrics_dest_rate *rates;  /* r->n_pressure entries, or NULL */
     const struct metrics_trace *trace;      /* export --trace, or NULL */
+    const struct metrics_live *live;        /* --source live: r is NULL, these instead */
 };
 
 /* The exporter's own figures (view EXPORT). */

@@ -16,8 +16,6 @@
 
 #include "metrics.h"
 
-#define EACH_NS(p) for (const struct metrics_ns *ns = (p)->ns; ns < (p)->ns + (p)->n_ns; ns++)
-
 static void created(struct metrics_writer *w, const struct metric_def *d,
                     const struct metrics_page *p, const struct metrics_ns *ns)
 {
@@ -65,7 +63,7 @@ static void connect_errors(struct metrics_writer *w, const struct metric_def *d,
 void metrics_emit_trace(struct metrics_writer *w, const struct metric_def *d,
                         const struct metrics_page *p)
 {
-    EACH_NS(p) {
+    for (const struct metrics_ns *ns = p->ns; ns < p->ns + p->n_ns; ns++) {
         if (!ns->trace)
             continue;
         switch (d->arg) {

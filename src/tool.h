@@ -76,6 +76,7 @@ struct tool_common {
 };
 
 extern const char *const tool_source_choices[]; /* "auto", "netlink", "proc", "bpf" */
+extern const char *const tool_source_live_choices[]; /* the same and "live" */
 extern const char *const tool_color_choices[];  /* "auto", "always", "never" */
 /* The source kind of a --source choice index. */
 enum tw_source_kind tool_source_kind(int choice);
@@ -117,6 +118,31 @@ void tool_common_finish(struct tool_common *c);
             "a program load costs more than a small table's whole dump).",          \
      .dflt = "auto", .example = "proc", .choices = tool_source_choices,              \
      .excl = TOOL_X_FIXTURE_SOURCE}
+/* The same for the long-running commands (watch, export): a fifth kind, live. */
+#define TOOL_SOURCE_LIVE 4
+#define TOOL_OPT_SOURCE_LIVE(T)                                                      \
+    {.lng = "source", .type = TWX_CHOICE, .off = offsetof(T, c.source), .arg = "KIND", \
+     .help = "where sockets are read from (live: counts kept by eBPF)",              \
+     .doc = "Where the socket table is read from: *netlink*, *proc*, *bpf* or *auto* " \
+            "as for *twkit stat*, or *live*: a table of socket counts per "          \
+            "destination and state kept in the kernel by eBPF (seeded by one walk, " \
+            "then kept by TIME_WAIT timer and socket state events), so that a "     \
+            "sample reads counts, not sockets. A reconciliation walk (see "         \
+            "*--reconcile*) compares it with sock_diag and reports drift; lost "     \
+            "events make it seed a new table. Live samples carry counts only (no "   \
+            "expiry, reuse or rates). Without privileges (root, or CAP_BPF and "     \
+            "CAP_PERFMON), kernel BTF or a visible tw_timer_handler, each sample "   \
+            "walks with sock_diag instead, and the reason is said.",                \
+     .dflt = "auto", .example = "live", .choices = tool_source_live_choices,         \
+     .excl = TOOL_X_FIXTURE_SOURCE}
+#define TOOL_OPT_RECONCILE(T, FIELD, WHEN)                                           \
+    {.lng = "reconcile", .type = TWX_NUM, .off = offsetof(T, FIELD), .arg = "SECONDS", \
+     .help = "with --source live: compare with a walk every SECONDS",               \
+     .doc = "With *--source live*: every _SECONDS_ (0: never on a schedule), compare " \
+            "the live table with a sock_diag walk of the namespace and report the "  \
+            "difference per destination and state (drift); drift makes the table "  \
+            "seed again. " WHEN,                                                     \
+     .dflt = "60", .example = "10", .min = 0, .max = 86400}
 #define TOOL_OPT_FIXTURE(T)                                                          \
     {.lng = "fixture", .type = TWX_STR, .off = offsetof(T, c.fixture), .arg = "DIR",  \
      .help = "read a recorded dump and kernel files from DIR",                       \

@@ -14,6 +14,7 @@
 #include "tool.h"
 
 const char *const tool_source_choices[] = {"auto", "netlink", "proc", "bpf", NULL};
+const char *const tool_source_live_choices[] = {"auto", "netlink", "proc", "bpf", "live", NULL};
 const char *const tool_color_choices[] = {"auto", "always", "never", NULL};
 
 enum tw_source_kind tool_source_kind(int choice)

@@ -16,6 +16,7 @@
 #include <twkit/doctor.h>
 #include <twkit/error.h>
 #include <twkit/kernel.h>
+#include <twkit/live.h>
 #include <twkit/netns.h>
 #include <twkit/pool.h>
 #include <twkit/rate.h>

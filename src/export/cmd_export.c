@@ -52,6 +52,7 @@ struct export_args {
     double idle_timeout;
     const char *textfile;
     double interval;
+    double reconcile;
     bool list_metrics;
     bool trace;
 };
@@ -129,7 +130,10 @@ static const struct twx_opt export_opts[] = {
                    "namespace on the host, looked for again at each collection, each with its "
                    "own *netns* label. Entering a namespace needs CAP_SYS_ADMIN; finding those "
                    "of other users' processes needs CAP_SYS_PTRACE."),
-    TOOL_OPT_SOURCE(struct export_args),
+    TOOL_OPT_SOURCE_LIVE(struct export_args),
+    TOOL_OPT_RECONCILE(struct export_args, reconcile,
+                       "It runs at the first collection after the interval has passed; its "
+                       "result is in *twkit_live_drift_rows* and *twkit_live_drift_sockets*."),
     TOOL_OPT_FIXTURE(struct export_args),
     {.lng = "list-metrics", .type = TWX_FLAG, .off = A(list_metrics),
      .help = "print the metric reference and exit",
@@ -185,9 +189,15 @@ static int parse_args(int argc, char **argv, struct export_args *a, struct twx_p
     a->max_per_ip = 256;
     a->idle_timeout = 10;
     a->interval = 15;
+    a->reconcile = 60;
     int rc = twx_opt_parse(&export_command, argc, argv, a, p);
     if (rc != TWX_OPT_CONTINUE)
         return rc;
+    if (twx_opt_given(&export_command, p, "reconcile") && a->c.source != TOOL_SOURCE_LIVE)
+        return twx_usage_err("export", "--reconcile goes with --source live");
+    if (a->c.source == TOOL_SOURCE_LIVE && a->c.netns && !strcmp(a->c.netns, "all"))
+        return twx_usage_err("export", "--source live keeps one table: give one namespace, "
+                                       "not --netns all");
     if (twx_opt_given(&export_command, p, "interval") && !a->textfile)
         return twx_usage_err("export", "--interval goes with --textfile (a server collects "
                                        "when scraped)");
@@ -337,6 +347,8 @@ static int run_export(int argc, char **argv)
         }
     }
     struct exp_collect_opts co = {.kind = tool_source_kind(a.c.source),
+                                  .live = a.c.source == TOOL_SOURCE_LIVE,
+                                  .reconcile = a.reconcile,
                                   .fixture = a.c.fixture,
                                   .netns = a.c.netns,
                                   .top = (unsigned)a.top};

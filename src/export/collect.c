@@ -11,6 +11,13 @@
  * last report, which the engine may point into until the next tick.  A
  * namespace that has gone is forgotten at the next collection.
  *
+ * With --source live (exp_collect_opts.live) a namespace's slot keeps a
+ * live table (twkit/live.h) instead: a collection reads its counts and,
+ * every --reconcile seconds, compares it with a walk; the page then has
+ * the twkit_live_* families only.  A table that cannot be had is said once
+ * with its reason, and the namespace is collected as without it (a full
+ * report from one dump) until it can.
+ *
  * A namespace that cannot be collected is left off the page and counted
  * (twkit_exporter_scrape_success 0); its error is printed when it first
  * appears, not at every scrape.
@@ -39,6 +46,11 @@ struct slot {
     struct tw_counters counters;
     bool have_counters;
     struct metrics_dest_rate *dr; /* r->n_pressure */
+    struct tw_live *live;        /* --source live: the table, NULL if it cannot be had */
+    struct metrics_live lv;      /* what the page shows of it (rows malloc'd) */
+    bool have_lv;                /* the last collection read the table */
+    bool live_failed;            /* the table could not be had: reports from now on */
+    uint64_t last_recon_ns;
 };
 
 struct exp_collector {
@@ -61,6 +73,9 @@ int exp_collector_new(const struct exp_collect_opts *o, struct exp_collector **o
 
 static void slot_release(struct slot *s)
 {
+    tw_live_close(s->live);
+    free(s->lv.rows);
+    free(s->lv.drift);
     export_rates_free(s->rates);
     tw_report_free(s->r);
     free(s->dr);
@@ -145,9 +160,65 @@ static bool have_cap(int cap)
     return (d[cap / 32].effective >> (cap % 32)) & 1;
 }
 
+/* --source live: 1 when s now holds the table's counts, 0 to collect a report instead. */
+static int collect_live(struct exp_collector *c, struct slot *s, char *errs, size_t errlen)
+{
+    char why[512] = "";
+    if (s->live_failed)
+        return 0; /* said once; a program load per scrape would cost more than the dump */
+    if (!s->live) {
+        struct tw_live_opts lo = {0};
+        if (tw_live_open(&lo, &s->live)) {
+            tw_live_why(why, sizeof(why));
+            fprintf(stderr, "twkit: warning: export: %s: --source live: %s; collecting with "
+                            "sock_diag instead\n", s->label, why);
+            s->live_failed = true;
+            return 0;
+        }
+        s->last_recon_ns = twx_now_ns();
+    }
+    struct tw_live_row *rows = NULL;
+    size_t n = 0;
+    if (tw_live_read(s->live, &rows, &n)) {
+        tw_live_why(why, sizeof(why));
+        say(c, errs, errlen, "%s: --source live: %s; collecting with sock_diag instead",
+            s->label, why);
+        tw_live_close(s->live);
+        s->live = NULL;
+        return 0;
+    }
+    free(s->lv.rows);
+    s->lv.rows = rows;
+    s->lv.n = n;
+    uint64_t ns = (uint64_t)(c->o.reconcile * 1e9);
+    if (ns && twx_now_ns() - s->last_recon_ns >= ns) {
+        struct tw_live_row *d = NULL;
+        size_t nd = 0;
+        s->last_recon_ns = twx_now_ns();
+        if (tw_live_reconcile(s->live, &d, &nd)) {
+            tw_live_why(why, sizeof(why));
+            say(c, errs, errlen, "%s: --source live: reconciliation: %s", s->label, why);
+        } else {
+            free(s->lv.drift);
+            s->lv.drift = d;
+            s->lv.n_drift = nd;
+            s->lv.reconciled = true;
+        }
+    }
+    tw_live_stats(s->live, &s->lv.st);
+    tw_report_free(s->r);
+    s->r = NULL;
+    return 1;
+}
+
 /* Collect the namespace the thread is in now into s. */
 static int collect_here(struct exp_collector *c, struct slot *s, char *errs, size_t errlen)
 {
+    s->have_lv = false;
+    if (c->o.live && !c->o.fixture && collect_live(c, s, errs, errlen)) {
+        s->have_lv = true;
+        return 0;
+    }
     struct tw_source *src = NULL;
     enum tw_source_kind kind = c->o.fixture ? TW_SOURCE_FIXTURE : c->o.kind;
     int e = tw_source_open(kind, c->o.fixture, &src);
@@ -318,7 +389,8 @@ int exp_collect(struct exp_collector *c, unsigned mask, struct exp_output *out)
         ns[n] = (struct metrics_ns){.label = s->label,
                                     .r = s->r,
                                     .counters = s->have_counters ? &s->counters : NULL,
-                                    .rates = s->dr};
+                                    .rates = s->dr,
+                                    .live = s->have_lv ? &s->lv : NULL};
         if (c->o.trace) {
             uint32_t ino = s->dev || s->inode ? (uint32_t)s->inode : c->o.trace_netns;
             if (!(e = exp_trace_view(c->o.trace, ino, &tv[n])))

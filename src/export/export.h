@@ -88,6 +88,8 @@ struct exp_collect_opts {
     unsigned top;             /* destinations (and --trace processes) with their own series */
     struct exp_trace *trace;  /* --trace, or NULL */
     uint32_t trace_netns;     /* with trace and no --netns: the inode of twkit's namespace */
+    bool live;                /* --source live: counts from the live table */
+    double reconcile;         /* with live: seconds between reconciliations (0 never) */
 };
 
 /* A rendered page: body[METRIC_TEXT], body[METRIC_OPENMETRICS] (malloc'd, or NULL). */

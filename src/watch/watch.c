@@ -48,7 +48,9 @@ static const struct twx_opt watch_opts[] = {
             "(the curses view shows as many as the screen holds).",
      .dflt = "20", .example = "50", .min = 1, .max = 1000000},
     TOOL_OPTS_FILTERS(struct watch_args),
-    TOOL_OPT_SOURCE(struct watch_args),
+    TOOL_OPT_SOURCE_LIVE(struct watch_args),
+    TOOL_OPT_RECONCILE(struct watch_args, reconcile,
+                       "It runs at the next sample; SIGUSR1 asks for one at the next sample."),
     TOOL_OPT_NETNS(struct watch_args,
                    "Watch the namespace _NS_: a name as *ip netns* knows it, the PID of a "
                    "process inside it, a path to an nsfs file, or *all*: every namespace that "
@@ -115,6 +117,7 @@ static int parse_args(int argc, char **argv, struct watch_args *a)
     tool_common_init(&a->c);
     a->interval = 1;
     a->rows = 20;
+    a->reconcile = 60;
     struct twx_parsed p;
     int rc = twx_opt_parse(&watch_command, argc, argv, a, &p);
     if (rc != TWX_OPT_CONTINUE)
@@ -126,6 +129,20 @@ static int parse_args(int argc, char **argv, struct watch_args *a)
         return twx_usage_err("watch", "--rows is for the --batch text (the screen shows what fits)");
     if (a->record && a->c.netns && !strcmp(a->c.netns, "all"))
         return twx_usage_err("watch", "--record takes one namespace, not --netns all");
+    bool live = a->c.source == TOOL_SOURCE_LIVE;
+    if (twx_opt_given(&watch_command, &p, "reconcile") && !live)
+        return twx_usage_err("watch", "--reconcile goes with --source live");
+    if (live) {
+        static const char *const no[] = {"netns", "record", "state", "sport", "dport",
+                                         "src", "dst", "ipv4", "ipv6"};
+        for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+            if (twx_opt_given(&watch_command, &p, no[i]))
+                return twx_usage_err("watch", "--source live counts every socket of the "
+                                              "current namespace: --%s does not apply", no[i]);
+        if (!a->batch)
+            return twx_usage_err("watch", "--source live has counts only, for --batch "
+                                          "(the curses view needs the full report)");
+    }
     if (!a->batch && !(isatty(STDOUT_FILENO) && isatty(STDIN_FILENO)))
         return twx_usage_err("watch", "the live view needs a terminal (standard input and "
                                       "output); use --batch, with --json for scripts");
@@ -140,6 +157,11 @@ static int run_watch(int argc, char **argv)
         return rc;
     tool_color_init(a.batch ? 2 : a.c.color, stdout);
     struct watch w;
+    if (a.c.source == TOOL_SOURCE_LIVE) {
+        memset(&w, 0, sizeof(w));
+        w.a = &a;
+        return watch_live(&w);
+    }
     rc = watch_open(&w, &a);
     if (!rc)
         rc = a.batch ? watch_batch(&w) : watch_tui(&w);

@@ -9,6 +9,7 @@
  *   view.c     the lines both views print: header, table, detail, notes
  *   batch.c    --batch: the text or NDJSON per tick, and its loop
  *   tui.c      the curses view, its keys and its loop
+ *   live.c     --source live: counts from the live table, reconciliations
  */
 #ifndef TWKIT_WATCH_H
 #define TWKIT_WATCH_H
@@ -31,6 +32,7 @@ struct watch_args {
     uint64_t rows;        /* --batch text: rows per tick */
     bool batch;
     const char *record;   /* --record DIR */
+    double reconcile;     /* --source live: seconds between reconciliations (0 never) */
 };
 
 /* ---- namespaces and ticks ---------------------------------------------------------- */
@@ -198,6 +200,8 @@ int watch_view_row_lines(const struct watch_layout *lay, const struct watch_ns *
 int watch_view_expand_lines(const struct watch_layout *lay, const struct watch_ns *ns, size_t di);
 
 int watch_batch(struct watch *w);
+/* --batch --source live (live.c) */
+int watch_live(struct watch *w);
 int watch_tui(struct watch *w);
 void watch_json_tick(FILE *f, struct watch *w, uint64_t tick);
 

@@ -1,0 +1,389 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * live.bpf.c — the kernel half of the live table (`--source live`): counts
+ * of sockets per destination and state, kept current by kernel events so
+ * that a `watch` tick or an `export` scrape reads counts, not sockets.
+ *
+ * What is tracked.  Every socket is entered once, under its own address:
+ *   - timewait minisocks (TIME_WAIT, and orphaned FIN_WAIT2) in `tws`, keyed
+ *     by the address of their tw_timer: tp_btf/timer_start on a timer whose
+ *     function is tw_timer_handler is a birth (or a re-arm: the substate may
+ *     have changed), timer_cancel and timer_expire_entry a death (expiry,
+ *     reuse by connect(), a RST, SOCK_DESTROY, a re-arm's first half);
+ *   - full sockets in `socks`, keyed by the socket's address, moved between
+ *     counts by tp_btf/inet_sock_set_state.  SYN_RECV and CLOSE are not
+ *     counted (request sockets have no events; a child is cloned in
+ *     SYN_RECV before it has its peer's address).
+ * `counts` holds, per struct live_key, the number of tracked entries with
+ * that key.  Any update a map refuses (full, or busy under a nested event)
+ * is counted in stats[LIVE_ST_LOST]: user space then throws the table away
+ * and seeds a new one, so a lost event never becomes a wrong number.
+ *
+ * Seeding.  The events are attached first, then one iter/tcp walk
+ * (`seed`) enters each socket that is not tracked yet (BPF_NOEXIST: an
+ * event that came first wins).  A socket that dies while the walk holds it
+ * in its batch would be entered after its death event: so while `seeding`
+ * is set every death of an untracked socket leaves a tombstone in `dead`,
+ * and the walk, after entering a socket, removes it again if it finds its
+ * tombstone.  User space clears `dead` when the walk is over.
+ *
+ * Namespaces.  Events from other network namespaces than cfg_netns (an
+ * nsfs inode) are ignored; the walk sees the namespace it is created in.
+ *
+ * Recursion.  Each tracepoint has a twin pair (bpf/twin.h), matched with
+ * twin_note_ts()/twin_take(); user space counts the smaller of a pair's
+ * recursion misses as lost events (a bound: most misses are of timers
+ * that are not TIME_WAIT's).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "live.h"
+
+enum { TWIN_STATE, TWIN_START, TWIN_CANCEL, TWIN_EXPIRE };
+#define TWIN_MAX 4
+#include "twin.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define S_SYN_RECV 3
+#define S_TIME_WAIT 6
+#define S_CLOSE 7
+#define S_NEW_SYN_RECV 12
+#define EEXIST 17
+#define ENOENT 2
+
+extern const void tw_timer_handler __ksym __weak;
+
+__u32 cfg_netns;        /* inode of the namespace followed */
+__u32 seeding;          /* tombstones are kept while set */
+__u64 twh_addr;         /* written by the walk: 0 = tw_timer_handler unknown */
+__s64 last_del_err;     /* the last error of a failed delete (for diagnosis) */
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 65536);
+    __type(key, struct live_key);
+    __type(value, __s64);
+} counts SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __uint(max_entries, 1 << 21);
+    __type(key, __u64);
+    __type(value, struct live_key);
+} tws SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __uint(max_entries, 1 << 20);
+    __type(key, __u64);
+    __type(value, struct live_key);
+} socks SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __uint(max_entries, 1 << 16);
+    __type(key, __u64);
+    __type(value, __u8);
+} dead SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, LIVE_ST_MAX);
+    __type(key, __u32);
+    __type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void stat_inc(__u32 i)
+{
+    __u64 *v = bpf_map_lookup_elem(&stats, &i);
+    if (v)
+        __sync_fetch_and_add(v, 1);
+}
+
+static __always_inline void count_add(const struct live_key *k, __s64 d)
+{
+    __s64 *v = bpf_map_lookup_elem(&counts, k);
+    if (!v) {
+        __s64 zero = 0;
+        bpf_map_update_elem(&counts, k, &zero, BPF_NOEXIST);
+        v = bpf_map_lookup_elem(&counts, k);
+        if (!v) {
+            stat_inc(LIVE_ST_LOST);
+            return;
+        }
+    }
+    __sync_fetch_and_add(v, d);
+}
+
+static __always_inline bool same_key(const struct live_key *a, const struct live_key *b)
+{
+    return a->family == b->family && a->state == b->state && a->rport == b->rport &&
+           a->laddr[0] == b->laddr[0] && a->laddr[1] == b->laddr[1] &&
+           a->laddr[2] == b->laddr[2] && a->laddr[3] == b->laddr[3] &&
+           a->raddr[0] == b->raddr[0] && a->raddr[1] == b->raddr[1] &&
+           a->raddr[2] == b->raddr[2] && a->raddr[3] == b->raddr[3];
+}
+
+/* Enter (or move) `id` in `map` under key k. */
+static __always_inline void track(void *map, __u64 id, const struct live_key *k)
+{
+    struct live_key *v = bpf_map_lookup_elem(map, &id);
+    if (v) {
+        if (same_key(v, k))
+            return;
+        struct live_key old = *v;
+        *v = *k;
+        count_add(&old, -1);
+        count_add(k, 1);
+        return;
+    }
+    long e = bpf_map_update_elem(map, &id, k, BPF_NOEXIST);
+    if (e == 0) {
+        count_add(k, 1);
+        return;
+    }
+    if (e != -EEXIST || !(v = bpf_map_lookup_elem(map, &id))) {
+        stat_inc(LIVE_ST_LOST);
+        return;
+    }
+    /* the walk entered it just now: move it */
+    struct live_key old2 = *v;
+    if (!same_key(&old2, k)) {
+        *v = *k;
+        count_add(&old2, -1);
+        count_add(k, 1);
+    }
+}
+
+/* `id` is gone (or left the counted states). */
+static __always_inline bool untrack(void *map, __u64 id)
+{
+    if (seeding) {
+        __u8 one = 1;
+        if (bpf_map_update_elem(&dead, &id, &one, BPF_ANY))
+            stat_inc(LIVE_ST_LOST);
+    }
+    struct live_key *v = bpf_map_lookup_elem(map, &id);
+    if (!v)
+        return false;
+    struct live_key old = *v;
+    long e = bpf_map_delete_elem(map, &id);
+    if (e == 0) {
+        count_add(&old, -1);
+        return true;
+    }
+    if (e != -ENOENT) {
+        stat_inc(LIVE_ST_LOST); /* busy: the death is not recorded */
+        stat_inc(LIVE_ST_DEL_FAILED);
+        last_del_err = e;
+    }
+    return false;
+}
+
+/* the key of a sock_common read through a BTF pointer */
+static __always_inline void key_of(const struct sock_common *c, __u8 state, struct live_key *k)
+{
+    k->family = c->skc_family;
+    k->state = state;
+    k->rport = bpf_ntohs(c->skc_dport);
+    if (k->family == AF_INET6) {
+        __builtin_memcpy(k->laddr, c->skc_v6_rcv_saddr.in6_u.u6_addr32, 16);
+        __builtin_memcpy(k->raddr, c->skc_v6_daddr.in6_u.u6_addr32, 16);
+    } else {
+        k->laddr[0] = c->skc_rcv_saddr;
+        k->raddr[0] = c->skc_daddr;
+    }
+}
+
+/* the same through probe reads (a minisock found from its timer) */
+static __always_inline void key_of_read(const struct sock_common *c, __u8 state,
+                                        struct live_key *k)
+{
+    k->family = BPF_CORE_READ(c, skc_family);
+    k->state = state;
+    k->rport = bpf_ntohs(BPF_CORE_READ(c, skc_dport));
+    if (k->family == AF_INET6) {
+        BPF_CORE_READ_INTO(&k->laddr, c, skc_v6_rcv_saddr.in6_u.u6_addr32);
+        BPF_CORE_READ_INTO(&k->raddr, c, skc_v6_daddr.in6_u.u6_addr32);
+    } else {
+        k->laddr[0] = BPF_CORE_READ(c, skc_rcv_saddr);
+        k->raddr[0] = BPF_CORE_READ(c, skc_daddr);
+    }
+}
+
+static __always_inline bool counted(int state)
+{
+    return state != S_CLOSE && state != S_SYN_RECV && state != S_NEW_SYN_RECV &&
+           state != S_TIME_WAIT && state > 0 && state < 16;
+}
+
+/* ---- full sockets --------------------------------------------------------- */
+
+static __always_inline int set_state(const struct sock *sk, int newstate)
+{
+    if (sk->sk_protocol != IPPROTO_TCP || sk->__sk_common.skc_net.net->ns.inum != cfg_netns)
+        return 0;
+    __u64 id = (unsigned long)sk;
+    if (!counted(newstate)) {
+        untrack(&socks, id);
+        return 0;
+    }
+    struct live_key k = {};
+    key_of(&sk->__sk_common, newstate, &k);
+    track(&socks, id, &k);
+    return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+    twin_note_ts(TWIN_STATE, sk, (__u64)oldstate << 8 | (__u8)newstate);
+    return set_state(sk, newstate);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_state_nested, const struct sock *sk, const int oldstate, const int newstate)
+{
+    if (twin_take(TWIN_STATE, sk, (__u64)oldstate << 8 | (__u8)newstate))
+        return 0;
+    return set_state(sk, newstate);
+}
+
+/* ---- timewait minisocks ---------------------------------------------------- */
+
+static __always_inline bool is_tw_timer(struct timer_list *timer)
+{
+    return (void *)&tw_timer_handler && (void *)timer->function == (void *)&tw_timer_handler;
+}
+
+static __always_inline const struct inet_timewait_sock *tw_of(struct timer_list *timer)
+{
+    return (const void *)((unsigned long)timer -
+                          bpf_core_field_offset(struct inet_timewait_sock, tw_timer));
+}
+
+static __always_inline int tw_start(struct timer_list *timer)
+{
+    const struct inet_timewait_sock *tw = tw_of(timer);
+    if (BPF_CORE_READ(tw, __tw_common.skc_net.net, ns.inum) != cfg_netns)
+        return 0;
+    struct live_key k = {};
+    key_of_read(&tw->__tw_common, BPF_CORE_READ(tw, tw_substate), &k);
+    track(&tws, (unsigned long)timer, &k);
+    stat_inc(LIVE_ST_TW_BORN);
+    return 0;
+}
+
+static __always_inline int tw_end(struct timer_list *timer)
+{
+    const struct inet_timewait_sock *tw = tw_of(timer);
+    if (BPF_CORE_READ(tw, __tw_common.skc_net.net, ns.inum) != cfg_netns)
+        return 0;
+    if (untrack(&tws, (unsigned long)timer))
+        stat_inc(LIVE_ST_TW_DIED);
+    return 0;
+}
+
+SEC("tp_btf/timer_start")
+int BPF_PROG(on_start, struct timer_list *timer, unsigned long expires)
+{
+    if (!is_tw_timer(timer))
+        return 0;
+    twin_note_ts(TWIN_START, timer, expires);
+    return tw_start(timer);
+}
+
+SEC("tp_btf/timer_start")
+int BPF_PROG(on_start_nested, struct timer_list *timer, unsigned long expires)
+{
+    if (!is_tw_timer(timer) || twin_take(TWIN_START, timer, expires))
+        return 0;
+    return tw_start(timer);
+}
+
+SEC("tp_btf/timer_cancel")
+int BPF_PROG(on_cancel, struct timer_list *timer)
+{
+    if (!is_tw_timer(timer))
+        return 0;
+    twin_note_ts(TWIN_CANCEL, timer, timer->expires);
+    return tw_end(timer);
+}
+
+SEC("tp_btf/timer_cancel")
+int BPF_PROG(on_cancel_nested, struct timer_list *timer)
+{
+    if (!is_tw_timer(timer) || twin_take(TWIN_CANCEL, timer, timer->expires))
+        return 0;
+    return tw_end(timer);
+}
+
+SEC("tp_btf/timer_expire_entry")
+int BPF_PROG(on_expire, struct timer_list *timer, unsigned long baseclk)
+{
+    if (!is_tw_timer(timer))
+        return 0;
+    twin_note_ts(TWIN_EXPIRE, timer, baseclk);
+    return tw_end(timer);
+}
+
+SEC("tp_btf/timer_expire_entry")
+int BPF_PROG(on_expire_nested, struct timer_list *timer, unsigned long baseclk)
+{
+    if (!is_tw_timer(timer) || twin_take(TWIN_EXPIRE, timer, baseclk))
+        return 0;
+    return tw_end(timer);
+}
+
+/* ---- the seed walk ----------------------------------------------------------- */
+
+static __always_inline void seed_one(void *map, __u64 id, const struct live_key *k)
+{
+    long e = bpf_map_update_elem(map, &id, k, BPF_NOEXIST);
+    if (e == -EEXIST)
+        return; /* an event entered it first */
+    if (e) {
+        stat_inc(LIVE_ST_LOST); /* full: the table would be short */
+        return;
+    }
+    count_add(k, 1);
+    stat_inc(LIVE_ST_SEEDED);
+    if (bpf_map_lookup_elem(&dead, &id)) /* died while the walk held it */
+        untrack(map, id);
+}
+
+SEC("iter/tcp")
+int seed(struct bpf_iter__tcp *ctx)
+{
+    struct sock_common *skc = ctx->sk_common;
+    twh_addr = (unsigned long)&tw_timer_handler;
+    if (!skc)
+        return 0;
+    __u8 st = skc->skc_state;
+    struct live_key k = {};
+    if (st == S_TIME_WAIT) {
+        struct tcp_timewait_sock *tw = bpf_skc_to_tcp_timewait_sock(skc);
+        if (!tw || !tw->tw_sk.tw_timer.entry.pprev)
+            return 0; /* not armed: dying */
+        key_of(skc, tw->tw_sk.tw_substate, &k);
+        __u64 id = (unsigned long)tw +
+                   bpf_core_field_offset(struct inet_timewait_sock, tw_timer);
+        seed_one(&tws, id, &k);
+        return 0;
+    }
+    if (!counted(st))
+        return 0;
+    key_of(skc, st, &k);
+    seed_one(&socks, (unsigned long)skc, &k);
+    return 0;
+}

@@ -1,0 +1,29 @@
+/*
+ * bpf/live.h — what bpf/live.bpf.c (the live table) and lib/live.c share:
+ * the key of a count (one destination in one state) and the indices of the
+ * program's counters.  Fixed-size types only, no implicit padding.
+ */
+#ifndef TWKIT_BPF_LIVE_H
+#define TWKIT_BPF_LIVE_H
+
+/* A destination in one state: local address, remote address and port.
+ * state is the one sock_diag reports (tw_substate for minisocks). */
+struct live_key {
+    __u8 family;    /* AF_INET (2) or AF_INET6 (10) */
+    __u8 state;
+    __u16 rport;    /* host order; 0 for listeners */
+    __u32 laddr[4]; /* AF_INET: laddr[0] only, the rest 0 */
+    __u32 raddr[4];
+};
+
+/* counters (array `stats`), all cumulative */
+enum {
+    LIVE_ST_LOST,      /* an update that a map refused (full, busy): the table is wrong */
+    LIVE_ST_TW_BORN,   /* TIME_WAIT/FIN_WAIT2 timers tracked by an event */
+    LIVE_ST_TW_DIED,   /* tracked timers cancelled or expired */
+    LIVE_ST_SEEDED,    /* sockets entered by the seed walk */
+    LIVE_ST_DEL_FAILED, /* deletes refused (counted in LOST too) */
+    LIVE_ST_MAX
+};
+
+#endif /* TWKIT_BPF_LIVE_H */

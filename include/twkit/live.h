@@ -1,0 +1,84 @@
+/*
+ * twkit/live.h — the live table: counts of sockets per destination and
+ * state, kept current in the kernel by events (eBPF), so that a periodic
+ * reader pays for the number of destinations, not of sockets.
+ *
+ * A table follows the network namespace it is opened in.  It is seeded by
+ * one walk of the socket table, then kept by TIME_WAIT timer events and
+ * full-socket state changes.  Counted: every TCP socket of the namespace
+ * except request sockets and SYN_RECV children, keyed by (local address,
+ * remote address, remote port, state) — listeners with remote ::/0 port 0,
+ * timewait minisocks under their substate (TIME_WAIT or FIN_WAIT2).
+ *
+ * Never a wrong number: an event the kernel could not record (a full map,
+ * recursion) is counted as lost and the table is seeded again before the
+ * next read; tw_live_reconcile() compares the table with a sock_diag walk
+ * and seeds again when they differ.  When a table cannot be had at all,
+ * tw_live_open() fails and tw_live_why() says why; the caller then walks.
+ */
+#ifndef TWKIT_LIVE_H
+#define TWKIT_LIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <twkit/common.h>
+#include <twkit/sock.h>
+
+struct tw_live;
+
+struct tw_live_opts {
+    uint32_t max_tw;     /* timewait minisocks tracked; 0 = 2M */
+    uint32_t max_socks;  /* full sockets tracked; 0 = 1M */
+    uint32_t max_dests;  /* (destination, state) counts; 0 = 65536 */
+};
+
+/* One (destination, state) and its count. */
+struct tw_live_row {
+    struct tw_addr laddr, raddr;
+    uint16_t rport;
+    uint8_t state;
+    uint8_t pad;
+    int64_t n;          /* the table's count */
+    int64_t truth;      /* reconciliation only: the walk's count */
+};
+
+struct tw_live_stats {
+    uint64_t seeds;           /* tables seeded (1 + re-seeds) */
+    uint64_t lost_events;     /* events the kernel side could not record, all tables */
+    uint64_t reconciliations;
+    uint64_t drift_rows;      /* rows that differed at the last reconciliation */
+    int64_t drift_abs;        /* sum of |table - walk| at the last reconciliation */
+    uint64_t drift_total;     /* rows that differed, all reconciliations */
+    uint64_t unsettled;       /* rows that changed during the last reconciliation's walk */
+    uint64_t tw_born, tw_died, seeded; /* the current table's event counts */
+    double seed_seconds;      /* the last seed's walk */
+    double reconcile_seconds; /* the last reconciliation's walk */
+    char reseed_reason[256];  /* why the last re-seed happened ("" none) */
+};
+
+/* Open (load, attach, seed) in the current network namespace: 0, or a
+ * negative errno with the reason for tw_live_why(). */
+TW_EXTERN int tw_live_open(const struct tw_live_opts *o, struct tw_live **out);
+/* Why the last tw_live_open() in this thread failed (or why it would). */
+TW_EXTERN int tw_live_why(char *why, size_t len);
+/*
+ * The counts now, sorted by destination then state, zero rows left out.
+ * Seeds the table again first if events were lost.  *rows is malloc'd.
+ */
+TW_EXTERN int tw_live_read(struct tw_live *l, struct tw_live_row **rows, size_t *n);
+/*
+ * Compare the table with a sock_diag walk of the same namespace (the
+ * caller must be in it).  *rows: the rows that differ (n = table, truth =
+ * the walk), empty when the table is right.  A row whose count changed
+ * during the walk is not drift (counted in stats.unsettled).  Drift seeds
+ * the table again.
+ */
+TW_EXTERN int tw_live_reconcile(struct tw_live *l, struct tw_live_row **rows, size_t *n);
+/* The per-(destination, state) counts of a sock_diag walk, as tw_live_read
+ * gives them (what a caller without a table reads instead). */
+TW_EXTERN int tw_live_walk(struct tw_live_row **rows, size_t *n);
+TW_EXTERN void tw_live_stats(const struct tw_live *l, struct tw_live_stats *st);
+TW_EXTERN void tw_live_close(struct tw_live *l);
+
+#endif /* TWKIT_LIVE_H */

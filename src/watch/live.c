@@ -1,0 +1,264 @@
+/*
+ * live.c — `twkit watch --batch --source live`: every sample reads the live
+ * table (per-destination counts kept by eBPF, see twkit/live.h) instead of
+ * walking the socket table, and prints the counts per destination and
+ * state; every --reconcile seconds, or at the next sample after SIGUSR1, it
+ * compares the table with a sock_diag walk and prints the drift.
+ *
+ * When the table cannot be had (no privileges, no BTF, a verifier
+ * rejection, the timer handler's address hidden, a seed that does not fit
+ * in the maps), each sample walks with sock_diag and says why, so the
+ * numbers are never the table's guess.  A live sample has counts only: the
+ * full report (expiry, reuse, rates) is what the other sources are for.
+ * NDJSON schema: twkit.watch.live.v1 (docs/watch-json.md).
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+#include "twx/clock.h"
+#include "twx/json.h"
+#include "watch/watch.h"
+
+static volatile sig_atomic_t g_stop, g_reconcile;
+
+static void on_signal(int sig)
+{
+    if (sig == SIGUSR1)
+        g_reconcile = 1;
+    else
+        g_stop = 1;
+}
+
+static bool same_dest(const struct tw_live_row *a, const struct tw_live_row *b)
+{
+    return a->laddr.family == b->laddr.family && a->rport == b->rport &&
+           !memcmp(a->laddr.u.b, b->laddr.u.b, 16) && !memcmp(a->raddr.u.b, b->raddr.u.b, 16);
+}
+
+static void dest_keys(struct twx_json *j, const struct tw_live_row *r)
+{
+    char a[64], b[64];
+    tw_addr_str(&r->laddr, a, sizeof(a));
+    tw_addr_str(&r->raddr, b, sizeof(b));
+    twx_json_str(j, "src", a);
+    twx_json_str(j, "dst", b);
+    twx_json_u64(j, "dport", r->rport);
+}
+
+static void rows_json(struct twx_json *j, const struct tw_live_row *v, size_t n)
+{
+    uint64_t tot[TW_STATE_MAX] = {0};
+    twx_json_arr_begin(j, "destinations");
+    for (size_t i = 0; i < n;) {
+        twx_json_obj_begin(j, NULL);
+        dest_keys(j, &v[i]);
+        twx_json_obj_begin(j, "states");
+        size_t k = i;
+        for (; k < n && same_dest(&v[i], &v[k]); k++) {
+            twx_json_i64(j, metrics_state(v[k].state), v[k].n);
+            if (v[k].state < TW_STATE_MAX && v[k].n > 0)
+                tot[v[k].state] += (uint64_t)v[k].n;
+        }
+        twx_json_obj_end(j);
+        twx_json_obj_end(j);
+        i = k;
+    }
+    twx_json_arr_end(j);
+    twx_json_obj_begin(j, "totals");
+    for (int s = 1; s < TW_STATE_MAX; s++)
+        if (tot[s])
+            twx_json_u64(j, metrics_state(s), tot[s]);
+    twx_json_obj_end(j);
+}
+
+struct sample {
+    struct tw_live_row *rows, *drift;
+    size_t n, n_drift;
+    bool live, reconciled;
+    double read_s;
+    char why[512];
+};
+
+static void json_sample(FILE *f, const struct watch *w, uint64_t tick, uint64_t t_ms,
+                        const struct sample *s, struct tw_live *lt)
+{
+    struct twx_json j;
+    twx_json_init(&j, f, false);
+    twx_json_obj_begin(&j, NULL);
+    twx_json_str(&j, "schema", "twkit.watch.live.v1");
+    twx_json_str(&j, "twkit_version", TW_VERSION);
+    twx_json_u64(&j, "tick", tick);
+    twx_json_f64(&j, "time", (double)twx_wall_ns() / 1e9, 3);
+    twx_json_u64(&j, "t_ms", t_ms);
+    twx_json_f64(&j, "interval_s", w->a->interval, 3);
+    twx_json_str(&j, "source", s->live ? "live" : "netlink");
+    if (s->why[0])
+        twx_json_str(&j, "fallback", s->why);
+    else
+        twx_json_null(&j, "fallback");
+    twx_json_f64(&j, "read_seconds", s->read_s, 6);
+    rows_json(&j, s->rows, s->n);
+    if (lt) {
+        struct tw_live_stats st;
+        tw_live_stats(lt, &st);
+        twx_json_obj_begin(&j, "live");
+        twx_json_u64(&j, "seeds", st.seeds);
+        twx_json_u64(&j, "lost_events", st.lost_events);
+        if (st.reseed_reason[0])
+            twx_json_str(&j, "reseed_reason", st.reseed_reason);
+        else
+            twx_json_null(&j, "reseed_reason");
+        twx_json_f64(&j, "seed_seconds", st.seed_seconds, 6);
+        twx_json_u64(&j, "seeded", st.seeded);
+        twx_json_u64(&j, "tw_born", st.tw_born);
+        twx_json_u64(&j, "tw_died", st.tw_died);
+        twx_json_u64(&j, "reconciliations", st.reconciliations);
+        twx_json_u64(&j, "drift_rows_total", st.drift_total);
+        twx_json_obj_end(&j);
+        if (s->reconciled) {
+            twx_json_obj_begin(&j, "reconcile");
+            twx_json_f64(&j, "seconds", st.reconcile_seconds, 6);
+            twx_json_u64(&j, "drift_rows", st.drift_rows);
+            twx_json_i64(&j, "drift_sockets", st.drift_abs);
+            twx_json_u64(&j, "unsettled", st.unsettled);
+            twx_json_arr_begin(&j, "drift");
+            for (size_t i = 0; i < s->n_drift; i++) {
+                const struct tw_live_row *r = &s->drift[i];
+                twx_json_obj_begin(&j, NULL);
+                dest_keys(&j, r);
+                twx_json_str(&j, "state", metrics_state(r->state));
+                twx_json_i64(&j, "table", r->n);
+                twx_json_i64(&j, "walk", r->truth);
+                twx_json_obj_end(&j);
+            }
+            twx_json_arr_end(&j);
+            twx_json_obj_end(&j);
+        } else {
+            twx_json_null(&j, "reconcile");
+        }
+    } else {
+        twx_json_null(&j, "live");
+        twx_json_null(&j, "reconcile");
+    }
+    twx_json_obj_end(&j);
+    twx_json_end(&j);
+}
+
+static void text_sample(FILE *f, const struct watch *w, uint64_t tick, const struct sample *s,
+                        struct tw_live *lt)
+{
+    uint64_t total = 0, tw = 0, dests = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        total += s->rows[i].n > 0 ? (uint64_t)s->rows[i].n : 0;
+        if (s->rows[i].state == TW_TIME_WAIT)
+            tw += (uint64_t)s->rows[i].n;
+        if (!i || !same_dest(&s->rows[i - 1], &s->rows[i]))
+            dests++;
+    }
+    fprintf(f, "sample %llu  source %s  %llu sockets (%llu TIME_WAIT) in %llu destinations  "
+               "read %.6f s\n",
+            (unsigned long long)tick, s->live ? "live" : "netlink", (unsigned long long)total,
+            (unsigned long long)tw, (unsigned long long)dests, s->read_s);
+    if (s->why[0])
+        fprintf(f, "  fallback: %s\n", s->why);
+    if (lt && s->reconciled) {
+        struct tw_live_stats st;
+        tw_live_stats(lt, &st);
+        fprintf(f, "  reconciled in %.3f s: drift %llu rows (%lld sockets), %llu unsettled\n",
+                st.reconcile_seconds, (unsigned long long)st.drift_rows, (long long)st.drift_abs,
+                (unsigned long long)st.unsettled);
+    }
+    size_t shown = 0;
+    for (size_t i = 0; i < s->n && shown < w->a->rows; i++, shown++) {
+        char a[64], b[64];
+        tw_addr_str(&s->rows[i].laddr, a, sizeof(a));
+        tw_addr_str(&s->rows[i].raddr, b, sizeof(b));
+        fprintf(f, "  %s>%s:%u %s %lld\n", a, b, s->rows[i].rport,
+                metrics_state(s->rows[i].state), (long long)s->rows[i].n);
+    }
+}
+
+int watch_live(struct watch *w)
+{
+    const struct watch_args *a = w->a;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct tw_live *lt = NULL;
+    char open_why[512] = "";
+    struct tw_live_opts lo = {0};
+    if (tw_live_open(&lo, &lt)) {
+        tw_live_why(open_why, sizeof(open_why));
+        twx_warn("--source live: %s; every sample walks with sock_diag instead", open_why);
+    }
+    uint64_t interval_ns = (uint64_t)llround(a->interval * 1e9);
+    uint64_t recon_ns = (uint64_t)llround(a->reconcile * 1e9);
+    uint64_t t0 = twx_now_ns(), next = t0, last_recon = t0;
+    int rc = TW_EXIT_OK;
+    for (uint64_t tick = 1; !g_stop && (!a->count || tick <= a->count); tick++) {
+        uint64_t now = twx_now_ns();
+        if (next > now)
+            twx_sleep_ns(next - now);
+        if (g_stop)
+            break;
+        uint64_t start = twx_now_ns();
+        struct sample s = {0};
+        int e = -1;
+        if (lt) {
+            e = tw_live_read(lt, &s.rows, &s.n);
+            if (e)
+                tw_live_why(s.why, sizeof(s.why));
+        } else {
+            snprintf(s.why, sizeof(s.why), "%s", open_why);
+        }
+        s.live = e == 0;
+        if (e && (e = tw_live_walk(&s.rows, &s.n))) {
+            twx_err("sock_diag walk: %s", tw_strerror(e));
+            rc = TW_EXIT_RUNTIME;
+            break;
+        }
+        s.read_s = twx_secs(start, twx_now_ns());
+        if (lt && s.live &&
+            (g_reconcile || (recon_ns && twx_now_ns() - last_recon >= recon_ns))) {
+            g_reconcile = 0;
+            last_recon = twx_now_ns();
+            if ((e = tw_live_reconcile(lt, &s.drift, &s.n_drift))) {
+                tw_live_why(s.why, sizeof(s.why));
+                twx_warn("--source live: reconciliation: %s", s.why);
+            } else {
+                s.reconciled = true;
+            }
+        }
+        uint64_t t_ms = (start - t0) / 1000000;
+        if (a->c.json) {
+            json_sample(stdout, w, tick, t_ms, &s, lt);
+        } else {
+            if (tick > 1)
+                fputc('\n', stdout);
+            text_sample(stdout, w, tick, &s, lt);
+        }
+        free(s.rows);
+        free(s.drift);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            rc = errno == EPIPE ? TW_EXIT_OK : TW_EXIT_RUNTIME;
+            break;
+        }
+        next += interval_ns;
+        now = twx_now_ns();
+        if (next < now) {
+            w->late++;
+            next = now;
+        }
+    }
+    tw_live_close(lt);
+    return rc;
+}

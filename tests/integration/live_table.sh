@@ -1,0 +1,269 @@
+#!/bin/bash
+# The live table (issue 14 part 2): `twkit watch --batch --json --source live`
+# keeps per-(destination, state) counts from eBPF events; at every
+# reconciliation the table must equal a sock_diag walk (drift 0), and every
+# sample taken while the namespace is quiet must equal `ss`, per
+# destination and state.
+#
+# One private namespace, addresses 198.18.0.1-5 on lo, three lab backends
+# (keep-alive on :80, and :81, :82 for the server-close and rst loads).
+# Phases, each a bounded `twkit lab load`, then a reconciliation on demand
+# (SIGUSR1) and a comparison with ss:
+#   0. a seed: sockgen's fixed set (TIME_WAIT client and server side, IPv6,
+#      ESTABLISHED, orphaned FIN_WAIT2 + CLOSE_WAIT, listeners) exists
+#      before the table is seeded;
+#   1. short connections, the client closes (client-side TIME_WAIT);
+#   2. the server closes (server-side TIME_WAIT);
+#   3. rst (SO_LINGER 0: no TIME_WAIT);
+#   4. tcp_tw_reuse takeover: a 100-port range, reuse on, 1 ms delay, more
+#      connections than ports (TcpExtTWRecycled must grow);
+#   5. tcp_max_tw_buckets overflow (TcpExtTCPTimeWaitOverflow must grow);
+#   6. natural expiry: 65 s after phase 1 its TIME_WAIT are gone by their
+#      timers, and the table says so (TWKIT_LIVE_QUICK=1 skips it).
+# Periodic reconciliations run during the loads too (--reconcile 2): every
+# one of them must report drift 0.
+# Fallbacks: a forced load failure (as a verifier rejection), a hidden
+# tw_timer_handler, no CAP_BPF/CAP_PERFMON/CAP_SYS_ADMIN (capsh), and a
+# TIME_WAIT map too small for the load: each sample then comes from a
+# sock_diag walk with the reason, and still equals ss.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib.sh
+need_root
+need jq ss nstat curl
+in_private_netns
+probe=$("$TWKIT" watch --batch --json --source live -n 1 2>/dev/null | jq -r .source)
+[ "$probe" = live ] || skip "the live table cannot run here: $("$TWKIT" watch --batch --json --source live -n 1 2>/dev/null | jq -r .fallback)"
+
+T=$(mktemp -d)
+PIDS=()
+cleanup() {
+    stop_sockgen
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    rm -rf "$T"
+}
+trap cleanup EXIT
+for i in 1 2 3 4 5; do ip addr add 198.18.0.$i/32 dev lo; done
+sysctl -qw net.ipv4.tcp_tw_reuse=0
+
+for spec in "80 keepalive" "81 keepalive" "82 keepalive"; do
+    set -- $spec
+    "$TWKIT" lab backend --listen 198.18.0.2:$1 --mode $2 -t 1 >/dev/null 2>&1 &
+    PIDS+=($!)
+done
+start_sockgen listen ::1 8080 listen 127.0.0.1 9000 listen 198.18.0.5 7000 \
+    twc 198.18.0.1 198.18.0.5 7000 20 tws 198.18.0.1 198.18.0.5 7000 7 twc any ::1 8080 9 \
+    estab any 127.0.0.1 9000 4 fw2 any 127.0.0.1 9000 3
+sleep 0.3
+
+# ss, as "src dst dport state count" lines (the table's words, SYN-RECV left out)
+ss_rows() {
+    ss -tanH state all | awk '
+    function host(a) { sub(/:[^:]*$/, "", a); gsub(/[][]/, "", a); if (a == "*") a = "0.0.0.0"; return a }
+    function port(a) { sub(/.*:/, "", a); return a == "*" ? 0 : a }
+    BEGIN { m["ESTAB"]="established"; m["SYN-SENT"]="syn_sent"; m["FIN-WAIT-1"]="fin_wait1";
+            m["FIN-WAIT-2"]="fin_wait2"; m["TIME-WAIT"]="time_wait"; m["CLOSE-WAIT"]="close_wait";
+            m["LAST-ACK"]="last_ack"; m["LISTEN"]="listen"; m["CLOSING"]="closing" }
+    $1 in m { st = m[$1]; d = host($5); p = port($5)
+              if (st == "listen") { p = 0; d = (index($4, "[") || index($4, "*:")) && host($4) != "0.0.0.0" ? "::" : "0.0.0.0" }
+              c[host($4) " " d " " p " " st]++ }
+    END { for (k in c) print k, c[k] }' | sort
+}
+# the same from one NDJSON sample
+live_rows() {
+    jq -r '.destinations[] | . as $d | .states | to_entries[] | "\($d.src) \($d.dst) \($d.dport) \(.key) \(.value)"' <<<"$1" | sort
+}
+
+# the first sample after line N of the output that has a reconciliation
+wait_recon() {
+    local from=$1 i
+    for i in $(seq 1 100); do
+        r=$(tail -n +"$((from + 1))" "$T/live" | jq -c 'select(.reconcile != null)' | head -n1)
+        [ -n "$r" ] && { echo "$r"; return 0; }
+        sleep 0.1
+    done
+    return 1
+}
+
+# reconcile NAME: on demand, drift 0; then a quiet sample equals ss
+reconcile() {
+    local name=$1 n s
+    n=$(wc -l < "$T/live")
+    kill -USR1 "$WATCH"
+    if ! s=$(wait_recon "$n"); then fail "$name: no reconciliation within 10 s"; return; fi
+    eq "$name: drift rows at reconciliation" "$(jq .reconcile.drift_rows <<<"$s")" 0
+    [ "$(jq .reconcile.drift_rows <<<"$s")" = 0 ] || jq -c .reconcile.drift <<<"$s" | head -c 600
+    # the table against ss: the next sample, and ss around it
+    local a b l
+    n=$(wc -l < "$T/live")
+    a=$(ss_rows)
+    for i in $(seq 1 50); do [ "$(wc -l < "$T/live")" -gt "$n" ] && break; sleep 0.1; done
+    l=$(tail -n +"$((n + 1))" "$T/live" | head -n1)
+    b=$(ss_rows)
+    eq "$name: sample from the live table" "$(jq -r .source <<<"$l")" live
+    if [ "$(live_rows "$l")" = "$a" ] || [ "$(live_rows "$l")" = "$b" ]; then
+        ok "$name: live table = ss, per destination and state ($(wc -l <<<"$a") rows)"
+    else
+        fail "$name: live table and ss differ (< ss, > table)"
+        diff <(echo "$a") <(live_rows "$l") | head -20
+    fi
+}
+
+nst() { nstat -az "$1" | awk -v k="$1" '$1 == k { print $2 }'; }
+
+"$TWKIT" watch --batch --json --source live -i 0.2 --reconcile 2 > "$T/live" 2> "$T/live.err" &
+WATCH=$!
+PIDS+=($WATCH)
+for i in $(seq 1 50); do [ -s "$T/live" ] && break; sleep 0.1; done
+first=$(head -n1 "$T/live")
+eq "seed: source" "$(jq -r .source <<<"$first")" live
+check "seed: the walk entered the existing sockets ($(jq .live.seeded <<<"$first"))" test "$(jq .live.seeded <<<"$first")" -ge 55
+reconcile "0. seed"
+
+load() { "$TWKIT" lab load -t 1 "$@" >/dev/null 2>&1; }
+echo "1. short connections, the client closes"
+load -c 198.18.0.2:80 -s 198.18.0.1 -C 16 -r 400 -d 2 --close client
+T1=$(date +%s)
+sleep 1
+reconcile "1. client close"
+
+echo "2. the server closes"
+load -c 198.18.0.2:81 -s 198.18.0.1 -C 16 -r 300 -d 2 --close server
+sleep 1
+reconcile "2. server close"
+
+echo "3. rst"
+load -c 198.18.0.2:82 -s 198.18.0.1 -C 16 -r 300 -d 2 --close rst
+sleep 1
+reconcile "3. rst"
+
+echo "4. tcp_tw_reuse takeover"
+r0=$(nst TcpExtTWRecycled)
+sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="40000 40099"
+sysctl -qw net.ipv4.tcp_tw_reuse_delay=1 2>/dev/null
+load -c 198.18.0.2:80 -s 198.18.0.3 -C 8 -r 300 -d 2 --close client
+sleep 1
+r1=$(nst TcpExtTWRecycled)
+check "4. TIME_WAIT ports were taken over (TcpExtTWRecycled $r0 -> $r1)" test "$r1" -gt "$r0"
+reconcile "4. tw_reuse"
+sysctl -qw net.ipv4.tcp_tw_reuse=0 net.ipv4.ip_local_port_range="32768 60999"
+
+echo "5. tcp_max_tw_buckets overflow"
+o0=$(nst TcpExtTCPTimeWaitOverflow)
+maxtw=$(sysctl -n net.ipv4.tcp_max_tw_buckets)
+sysctl -qw net.ipv4.tcp_max_tw_buckets=1500
+load -c 198.18.0.2:80 -s 198.18.0.4 -C 16 -r 500 -d 2 --close client
+sleep 1
+o1=$(nst TcpExtTCPTimeWaitOverflow)
+check "5. TIME_WAIT overflowed (TcpExtTCPTimeWaitOverflow $o0 -> $o1)" test "$o1" -gt "$o0"
+reconcile "5. overflow"
+sysctl -qw net.ipv4.tcp_max_tw_buckets="$maxtw"
+
+if [ "${TWKIT_LIVE_QUICK:-0}" = 1 ]; then
+    skip_case "6. natural expiry" "TWKIT_LIVE_QUICK=1 (it needs 65 s)"
+else
+    echo "6. natural expiry (waiting for phase 1's TIME_WAIT to expire)"
+    left=$((T1 + 64 - $(date +%s)))
+    [ "$left" -gt 0 ] && sleep "$left"
+    died0=$(tail -n1 "$T/live" | jq .live.tw_died)
+    sleep 2
+    s=$(tail -n1 "$T/live")
+    eq "6. phase 1's TIME_WAIT all expired (table)" \
+        "$(jq '[.destinations[] | select(.src == "198.18.0.1" and .dport == 80) | .states.time_wait // 0] | add // 0' <<<"$s")" 0
+    check "6. deaths seen by the timers" test "$(jq .live.tw_died <<<"$s")" -gt 0
+    reconcile "6. natural expiry"
+fi
+
+kill "$WATCH"; wait "$WATCH" 2>/dev/null
+all=$(jq -c 'select(.reconcile != null) | .reconcile.drift_rows' "$T/live" | sort -u | tr '\n' ' ')
+nrec=$(jq -c 'select(.reconcile != null)' "$T/live" | wc -l)
+eq "every reconciliation ($nrec, periodic and on demand) had drift 0" "$all" "0 "
+jq -c 'select(.reconcile != null and .reconcile.drift_rows > 0) | {t_ms, reconcile}' "$T/live" | head -5
+eq "no sample fell back" "$(jq -r 'select(.source != "live") | .fallback' "$T/live" | head -n1)" ""
+eq "no event lost" "$(tail -n1 "$T/live" | jq .live.lost_events)" 0
+
+echo "7. fallbacks"
+fallback() {
+    local name=$1 want=$2; shift 2
+    local out a0
+    a0=$(ss_rows)
+    out=$("$@" 2>/dev/null | tail -n1)
+    eq "$name: source" "$(jq -r .source <<<"$out")" netlink
+    check "$name: the reason says '$want' ($(jq -r .fallback <<<"$out" | head -c 160))" \
+        grep -q -- "$want" <<<"$(jq -r .fallback <<<"$out")"
+    local a b
+    a=$(ss_rows); b=$(live_rows "$out")
+    if [ "$a" = "$b" ] || [ "$a0" = "$b" ]; then ok "$name: the walk's counts = ss"
+    else fail "$name: counts differ from ss"; diff <(echo "$a") <(echo "$b") | head; fi
+}
+W=("$TWKIT" watch --batch --json --source live -n 1)
+fallback "verifier rejection" "loading" env TWKIT_LIVE_FAIL=load "${W[@]}"
+fallback "hidden tw_timer_handler" "tw_timer_handler" env TWKIT_LIVE_FAIL=ksym "${W[@]}"
+if capsh --drop=cap_bpf,cap_perfmon,cap_sys_admin -- -c true 2>/dev/null; then
+    fallback "no CAP_BPF" "CAP_BPF" capsh --drop=cap_bpf,cap_perfmon,cap_sys_admin -- -c "${W[*]}"
+else
+    skip_case "no CAP_BPF" "capsh cannot drop capabilities here"
+fi
+fallback "map too small for the seed" "did not fit" env TWKIT_LIVE_MAX_TW=8 "${W[@]}"
+
+echo "8. a map that fills up under load: re-seed, never a wrong number"
+ntw=$(ss -tanH state time-wait | wc -l)
+env TWKIT_LIVE_MAX_TW=$((ntw + 200)) "$TWKIT" watch --batch --json --source live -i 0.2 -n 30 \
+    --reconcile 0 > "$T/full" 2>/dev/null &
+FW=$!
+PIDS+=($FW)
+sleep 0.5
+load -c 198.18.0.2:80 -s 198.18.0.5 -C 16 -r 500 -d 2 --close client
+for i in $(seq 1 100); do [ "$(wc -l < "$T/full")" -ge 29 ] && break; sleep 0.1; done
+a0=$(ss_rows)
+wait "$FW"
+a=$(ss_rows)
+check "8. the table lost events and said so" \
+    test "$(jq -s '[.[] | select(.live != null) | .live.lost_events] | max' "$T/full")" -gt 0
+check "8. samples after the loss were walked, with the reason" \
+    grep -q "did not fit\|lost" <<<"$(jq -r 'select(.source == "netlink") | .fallback' "$T/full")"
+last=$(tail -n1 "$T/full")
+if [ "$(live_rows "$last")" = "$a" ] || [ "$(live_rows "$last")" = "$a0" ]; then ok "8. the last sample = ss"
+else fail "8. the last sample differs from ss"; diff <(echo "$a") <(live_rows "$last") | head; fi
+
+echo "8b. a counts map filling with keys of closed connections: a fresh table, with the reason"
+nk=$(ss_rows | wc -l)
+env TWKIT_LIVE_MAX_DESTS=$(( 4 * nk + 800 )) "$TWKIT" watch --batch --json --source live -i 0.1 -n 50 \
+    --reconcile 0 > "$T/keys" 2>/dev/null &
+KW=$!
+PIDS+=($KW)
+sleep 0.5
+load -c 198.18.0.2:80 -s 198.18.0.5 -C 4 -r 300 -d 3 --close client
+wait "$KW"
+if grep -q "3/4 full" <<<"$(jq -r '.live.reseed_reason // empty' "$T/keys")"; then
+    ok "8b. re-seeded because of idle keys (rows at start: $nk)"
+else
+    fail "8b. no re-seed because of idle keys (rows at start: $nk)"
+    jq -c '[.source, .live.seeds, .live.lost_events, .live.reseed_reason, .fallback]' "$T/keys" | uniq -c | head
+fi
+eq "8b. every sample from the table" "$(jq -r 'select(.source != "live") | .fallback' "$T/keys" | head -n1)" ""
+last=$(tail -n1 "$T/keys")
+a=$(ss_rows)
+[ "$(live_rows "$last")" = "$a" ] && ok "8b. the last sample = ss" || { fail "8b. the last sample differs from ss"; diff <(echo "$a") <(live_rows "$last") | head; }
+
+echo "9. export --source live"
+"$TWKIT" export --source live --listen 127.0.0.1:0 --min-interval 0 --reconcile 0.2 2> "$T/exp.err" &
+EP=$!
+PIDS+=($EP)
+url=
+for i in $(seq 1 50); do url=$(grep -o 'http://[^ ]*' "$T/exp.err"); [ -n "$url" ] && break; sleep 0.1; done
+if [ -z "$url" ]; then
+    fail "9. export did not start: $(cat "$T/exp.err")"
+else
+    curl -s "$url" > /dev/null; sleep 0.5
+    a0=$(ss_rows | grep '^198\.18')
+    curl -s "$url" > "$T/page"
+    a1=$(ss_rows | grep '^198\.18')
+    check "9. reconciliations on the page" grep -q '^twkit_live_reconciliations_total{netns="current"} [1-9]' "$T/page"
+    check "9. drift 0 on the page" grep -q '^twkit_live_drift_rows{netns="current"} 0$' "$T/page"
+    check "9. no report families (counts only)" test "$(grep -c '^twkit_sockets{' "$T/page")" = 0
+    p=$(sed -n 's/^twkit_live_sockets{netns="current",src="\([^"]*\)",dst="\([^"]*\)",dport="\([^"]*\)",state="\([^"]*\)"} \(.*\)$/\1 \2 \3 \4 \5/p' "$T/page" | grep '^198\.18' | sort)
+    if [ "$p" = "$a0" ] || [ "$p" = "$a1" ]; then ok "9. twkit_live_sockets = ss ($(wc -l <<<"$p") rows of 198.18.0.0/15)"
+    else fail "9. twkit_live_sockets differ from ss"; diff <(echo "$a1") <(echo "$p") | head; fi
+fi
+
+finish
