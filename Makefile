@@ -69,7 +69,7 @@ endif
 
 TWX_SRC     := $(wildcard twx/*.c)
 TWX_OBJ     := $(TWX_SRC:%.c=$(OUT)/%.o)
-TWX_IN_LIB  := twx/clock.c twx/file.c
+TWX_IN_LIB  := twx/clock.c twx/file.c twx/bpfcaps.c
 LIB_SRC     := $(wildcard lib/*.c)
 LIB_OBJ     := $(LIB_SRC:%.c=$(OUT)/%.o) $(TWX_IN_LIB:%.c=$(OUT)/lib/%.o)
 CLI_SRC     := $(wildcard src/*.c src/*/*.c)

@@ -30,26 +30,16 @@
 #include "live_int.h"
 #include "bpf/live.h"
 #include "twkit_bpf_config.h"
+#include "twx/bpfcaps.h"
 #include "twx/clock.h"
 
-static __thread char g_why[512];
-static __thread int g_why_err;
-
-static int set_why(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int set_why(int err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(g_why, sizeof(g_why), fmt, ap);
-    va_end(ap);
-    g_why_err = err;
-    return err;
-}
+static __thread struct twx_why g_why;
+#define set_why(err, ...) twx_why_set(&g_why, err, __VA_ARGS__)
 
 int tw_live_why(char *why, size_t len)
 {
-    snprintf(why, len, "%s", g_why_err ? g_why : "");
-    return g_why_err;
+    snprintf(why, len, "%s", g_why.err ? g_why.msg : "");
+    return g_why.err;
 }
 
 #if !TWKIT_BPF
@@ -107,15 +97,8 @@ static __thread char g_log[256];
 __attribute__((format(printf, 2, 0)))
 static int log_cb(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-    if (level == LIBBPF_DEBUG)
-        return 0;
-    char line[256];
-    vsnprintf(line, sizeof(line), fmt, ap);
-    size_t l = strlen(line);
-    while (l && (line[l - 1] == '\n' || line[l - 1] == ' '))
-        line[--l] = '\0';
-    if (l)
-        snprintf(g_log, sizeof(g_log), "%s", line);
+    if (level != LIBBPF_DEBUG)
+        twx_bpf_log_keep(g_log, sizeof(g_log), fmt, ap);
     return 0;
 }
 
@@ -232,6 +215,10 @@ static int table_open(const struct tw_live_opts *o, struct table *t, double *see
     if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
         return set_why(-ENOENT, "the kernel has no BTF (/sys/kernel/btf/vmlinux: %s)",
                        strerror(errno));
+    const char *miss = twx_bpf_caps_missing();
+    if (miss)
+        return set_why(-EPERM, "the live table loads eBPF programs: it needs root, or CAP_BPF "
+                               "and CAP_PERFMON (this process lacks %s)", miss);
     g_log[0] = '\0';
     libbpf_print_fn_t old = libbpf_set_print(log_cb);
     const char *step = "opening";
@@ -314,7 +301,7 @@ fail:
 int tw_live_open(const struct tw_live_opts *o, struct tw_live **out)
 {
     *out = NULL;
-    g_why_err = 0;
+    g_why.err = 0;
     struct tw_live *l = calloc(1, sizeof(*l));
     if (!l)
         return set_why(-ENOMEM, "%s", strerror(ENOMEM));
@@ -346,7 +333,7 @@ static int reseed(struct tw_live *l, const char *fmt, ...)
     table_free(&l->t);
     if (e) { /* the reader walks instead; the reason is in tw_live_why() */
         l->fail_err = e;
-        snprintf(l->fail_why, sizeof(l->fail_why), "%s", g_why);
+        snprintf(l->fail_why, sizeof(l->fail_why), "%s", g_why.msg);
         l->retry_ns = twx_now_ns() + RETRY_NS;
         return e;
     }

@@ -28,7 +28,6 @@
  * it is pure, and unit-tested.
  */
 #include <errno.h>
-#include <linux/capability.h>
 #include <linux/types.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,12 +35,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
 #include "bpf/sockiter.h"
 #include "twkit_bpf_config.h"
+#include "twx/bpfcaps.h"
 
 /* ---- records ------------------------------------------------------------ */
 
@@ -102,37 +101,15 @@ int tw_parse_bpf_rec(const void *buf, size_t len, struct tw_sock *out)
 
 /* ---- why it may not work ------------------------------------------------- */
 
-static __thread char g_why[256];
-static __thread int g_why_err;
-
-static int set_why(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int set_why(int err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(g_why, sizeof(g_why), fmt, ap);
-    va_end(ap);
-    g_why_err = err;
-    return err;
-}
-
-static bool has_cap(const struct __user_cap_data_struct d[2], int cap)
-{
-    return (d[cap / 32].effective >> (cap % 32)) & 1;
-}
+static __thread struct twx_why g_why;
+#define set_why(err, ...) twx_why_set(&g_why, err, __VA_ARGS__)
 
 /* 0, or -EPERM with the reason in g_why */
 static __attribute__((unused)) int check_caps(void)
 {
-    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
-    struct __user_cap_data_struct d[2] = {{0}};
-    if (syscall(SYS_capget, &h, d) != 0)
-        return 0; /* cannot tell: let the kernel decide */
-    if (has_cap(d, CAP_SYS_ADMIN) || (has_cap(d, CAP_BPF) && has_cap(d, CAP_PERFMON)))
+    const char *miss = twx_bpf_caps_missing();
+    if (!miss)
         return 0;
-    const char *miss = !has_cap(d, CAP_BPF) && !has_cap(d, CAP_PERFMON) ? "CAP_BPF and CAP_PERFMON"
-                       : !has_cap(d, CAP_BPF)                            ? "CAP_BPF"
-                                                                         : "CAP_PERFMON";
     return set_why(-EPERM,
                    "the bpf source loads an eBPF iterator: it needs root, or CAP_BPF and "
                    "CAP_PERFMON (this process lacks %s)",
@@ -154,13 +131,13 @@ static int check_static(void)
 
 int tw_source_bpf_why(char *why, size_t len)
 {
-    if (g_why_err) {
-        snprintf(why, len, "%s", g_why);
-        return g_why_err;
+    if (g_why.err) {
+        snprintf(why, len, "%s", g_why.msg);
+        return g_why.err;
     }
     int e = check_static();
-    snprintf(why, len, "%s", e ? g_why : "");
-    g_why_err = 0;
+    snprintf(why, len, "%s", e ? g_why.msg : "");
+    g_why.err = 0;
     return e;
 }
 
@@ -212,23 +189,14 @@ static __thread char g_log[256];
 __attribute__((format(printf, 2, 0)))
 static int log_cb(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-    if (level == LIBBPF_DEBUG)
-        return 0;
-    char line[256];
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
-    if (n > 1) {
-        size_t l = strlen(line);
-        while (l && (line[l - 1] == '\n' || line[l - 1] == ' '))
-            line[--l] = '\0';
-        if (l)
-            snprintf(g_log, sizeof(g_log), "%s", line);
-    }
+    if (level != LIBBPF_DEBUG)
+        twx_bpf_log_keep(g_log, sizeof(g_log), fmt, ap);
     return 0;
 }
 
 int tw__bpf_open(struct tw_source *src)
 {
-    g_why_err = 0;
+    g_why.err = 0;
     int e = check_static();
     if (e)
         return e;

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "twkit_bpf_config.h"
+#include "twx/bpfcaps.h"
 #include "twx/clock.h"
 #include "trace.h"
 
@@ -35,28 +36,18 @@
 
 /* ---- privileges (also without BPF) --------------------------------------- */
 
-static bool has_cap(const struct __user_cap_data_struct d[2], int cap)
-{
-    return (d[cap / 32].effective >> (cap % 32)) & 1;
-}
-
 void trace_priv_missing(char *buf, size_t len, bool *exact_possible)
 {
-    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
-    struct __user_cap_data_struct d[2] = {{0}};
     buf[0] = '\0';
     if (exact_possible)
         *exact_possible = trace_kallsyms_visible("/proc/kallsyms");
-    if (syscall(SYS_capget, &h, d) != 0)
-        return;   /* cannot tell: let the kernel decide */
-    if (has_cap(d, CAP_SYS_ADMIN) || (has_cap(d, CAP_BPF) && has_cap(d, CAP_PERFMON)))
+    const char *miss = twx_bpf_caps_missing();
+    if (!miss)
         return;
-    const char *miss = !has_cap(d, CAP_BPF) && !has_cap(d, CAP_PERFMON) ? "CAP_BPF and CAP_PERFMON"
-                       : !has_cap(d, CAP_BPF) ? "CAP_BPF" : "CAP_PERFMON";
     snprintf(buf, len,
              "trace loads eBPF programs: it needs root, or CAP_BPF and CAP_PERFMON "
              "(this process lacks %s)%s",
-             miss, has_cap(d, CAP_SYSLOG) ? "" : "; exact birth counts also need CAP_SYSLOG");
+             miss, twx_has_cap(CAP_SYSLOG) ? "" : "; exact birth counts also need CAP_SYSLOG");
 }
 
 bool trace_kallsyms_visible(const char *path)
