@@ -11,7 +11,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,15 +84,6 @@ int stat_record_begin(const char *dir, char **tmp)
     return 0;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 int stat_record_end(const char *dir, char *tmp, bool ok)
 {
     int rc = 0;
@@ -107,7 +97,7 @@ int stat_record_end(const char *dir, char *tmp, bool ok)
         ok = false;
     }
     if (!ok)
-        nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        twx_rm_tree(tmp);
     free(tmp);
     return rc;
 }

@@ -27,4 +27,8 @@ int twx_mkdir_p(const char *dir);
  * path is untouched and no temporary file is left. */
 int twx_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
 
+/* Remove path and everything below it (files, directories; symlinks are
+ * removed, not followed).  Best effort: what cannot be removed stays. */
+void twx_rm_tree(const char *path);
+
 #endif /* TWX_FILE_H */

@@ -18,12 +18,12 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "twx/clock.h"
+#include "twx/file.h"
 #include "watch/watch.h"
 
 bool watch_replaying(const struct watch *w)
@@ -52,15 +52,6 @@ static bool frame_name(const char *n)
 {
     return n[0] == 't' && n[1] && strspn(n + 1, "0123456789") == strlen(n + 1) &&
            strlen(n) <= 12;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
 }
 
 /*
@@ -110,7 +101,7 @@ static int record_dir_check(const char *dir)
     while ((de = readdir(d))) /* an earlier recording: its frames go */
         if (frame_name(de->d_name)) {
             snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-            nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+            twx_rm_tree(p);
         }
     closedir(d);
     return 0;
