@@ -41,9 +41,13 @@ for n in $P $R $Q $C $S; do ip netns add "$n" || skip "ip netns add failed"; ip 
 CUR=$P
 inp() { ip netns exec $CUR "$@"; }
 
-# the report less what may differ between two runs of one source
+# the report less what may differ between two runs of one source: the
+# times, and the sockstat counters that are host-wide, not the namespace's
+# (TCP alloc, orphan and mem count every namespace's sockets: another
+# process's connection between two runs moves them)
 norm() {
-    jq -S 'del(.time) | .namespaces[] |= (del(.dump_seconds) | del(.source) | del(.port_pressure.reuse_exact))' "$1"
+    jq -S 'del(.time) | .namespaces[] |= (del(.dump_seconds) | del(.source) | del(.port_pressure.reuse_exact)
+        | del(.kernel.sockstat.alloc, .kernel.sockstat.orphan, .kernel.sockstat.mem_pages))' "$1"
 }
 # same NAME ARGS...: netlink, bpf, netlink; bpf equals one of the two
 same() {
