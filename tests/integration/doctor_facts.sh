@@ -31,6 +31,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
 need_root
+not_sanitized "kernel facts, measured with the kernel and small helpers (twkit's part is a few stat and doctor calls that other scripts run under the sanitizers); make test runs it"
 need ss
 LOAD=$HELPERS/doctor_load
 [ -x "$LOAD" ] || skip "needs $LOAD (make all)"

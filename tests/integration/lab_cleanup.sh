@@ -15,6 +15,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
 set -o pipefail
 need_root
+not_sanitized "six lab runs killed at chosen moments, minutes of waiting for processes and namespaces to go (the lab's code runs under the sanitizers in lab_fixes, lab_numbers, lab_outputs); make test runs it"
 dir=$(mktemp -d /tmp/twkit-lab-cleanup.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 bin=$dir/twkit-lab-cleanup
