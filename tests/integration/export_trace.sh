@@ -52,10 +52,12 @@ X sysctl -qw net.ipv4.ip_local_port_range="40000 40199" net.ipv4.tcp_tw_reuse=0
 tw() { X nstat -asz TcpExtTW | awk '$1 == "TcpExtTW" { print $2 }'; }
 
 mkfifo "$T/fifo"
-X "$HELPERS/closer" server 127.0.0.1 5101 wait >"$T/fifo" &
+# started with ip netns exec itself, not through X: a function run in the
+# background is a subshell, and killing its pid would leave the server
+ip netns exec "$NS" "$HELPERS/closer" server 127.0.0.1 5101 wait >"$T/fifo" &
 SP=$!
 timeout 10 head -n1 "$T/fifo" | grep -q ready || { echo "closer server did not start"; exit 1; }
-X "$TWKIT" lab backend --listen 127.0.0.1:8080 -t 1 >"$T/backend" 2>&1 &
+ip netns exec "$NS" "$TWKIT" lab backend --listen 127.0.0.1:8080 -t 1 >"$T/backend" 2>&1 &
 BE=$!
 for _ in $(seq 100); do grep -q ready "$T/backend" && break; sleep 0.05; done
 
