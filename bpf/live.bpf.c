@@ -59,6 +59,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define ENOENT 2
 
 extern const void tw_timer_handler __ksym __weak;
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
 __u32 cfg_netns;        /* inode of the namespace followed */
 __u32 seeding;          /* tombstones are kept while set */
@@ -205,22 +206,6 @@ static __always_inline void key_of(const struct sock_common *c, __u8 state, stru
     }
 }
 
-/* the same through probe reads (a minisock found from its timer) */
-static __always_inline void key_of_read(const struct sock_common *c, __u8 state,
-                                        struct live_key *k)
-{
-    k->family = BPF_CORE_READ(c, skc_family);
-    k->state = state;
-    k->rport = bpf_ntohs(BPF_CORE_READ(c, skc_dport));
-    if (k->family == AF_INET6) {
-        BPF_CORE_READ_INTO(&k->laddr, c, skc_v6_rcv_saddr.in6_u.u6_addr32);
-        BPF_CORE_READ_INTO(&k->raddr, c, skc_v6_daddr.in6_u.u6_addr32);
-    } else {
-        k->laddr[0] = BPF_CORE_READ(c, skc_rcv_saddr);
-        k->raddr[0] = BPF_CORE_READ(c, skc_daddr);
-    }
-}
-
 static __always_inline bool counted(int state)
 {
     return state != S_CLOSE && state != S_SYN_RECV && state != S_NEW_SYN_RECV &&
@@ -229,10 +214,16 @@ static __always_inline bool counted(int state)
 
 /* ---- full sockets --------------------------------------------------------- */
 
+/* the events set_state() follows: a TCP socket of the namespace followed
+ * (tested before the twins' bookkeeping, which then costs nothing for the
+ * other namespaces' and protocols' changes) */
+static __always_inline bool followed(const struct sock *sk)
+{
+    return sk->sk_protocol == IPPROTO_TCP && sk->__sk_common.skc_net.net->ns.inum == cfg_netns;
+}
+
 static __always_inline int set_state(const struct sock *sk, int newstate)
 {
-    if (sk->sk_protocol != IPPROTO_TCP || sk->__sk_common.skc_net.net->ns.inum != cfg_netns)
-        return 0;
     __u64 id = (unsigned long)sk;
     if (!counted(newstate)) {
         untrack(&socks, id);
@@ -247,6 +238,8 @@ static __always_inline int set_state(const struct sock *sk, int newstate)
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int newstate)
 {
+    if (!followed(sk))
+        return 0;
     twin_note_ts(TWIN_STATE, sk, (__u64)oldstate << 8 | (__u8)newstate);
     return set_state(sk, newstate);
 }
@@ -254,7 +247,7 @@ int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int news
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_state_nested, const struct sock *sk, const int oldstate, const int newstate)
 {
-    if (twin_take(TWIN_STATE, sk, (__u64)oldstate << 8 | (__u8)newstate))
+    if (!followed(sk) || twin_take(TWIN_STATE, sk, (__u64)oldstate << 8 | (__u8)newstate))
         return 0;
     return set_state(sk, newstate);
 }
@@ -266,19 +259,23 @@ static __always_inline bool is_tw_timer(struct timer_list *timer)
     return (void *)&tw_timer_handler && (void *)timer->function == (void *)&tw_timer_handler;
 }
 
+/* The minisock of a tw_timer, as a BTF pointer (bpf_rdonly_cast): its
+ * fields are then plain loads, where probe reads cost a helper call each
+ * (ten per birth). */
 static __always_inline const struct inet_timewait_sock *tw_of(struct timer_list *timer)
 {
-    return (const void *)((unsigned long)timer -
-                          bpf_core_field_offset(struct inet_timewait_sock, tw_timer));
+    return bpf_rdonly_cast((void *)((unsigned long)timer -
+                                    bpf_core_field_offset(struct inet_timewait_sock, tw_timer)),
+                           bpf_core_type_id_kernel(struct inet_timewait_sock));
 }
 
 static __always_inline int tw_start(struct timer_list *timer)
 {
     const struct inet_timewait_sock *tw = tw_of(timer);
-    if (BPF_CORE_READ(tw, __tw_common.skc_net.net, ns.inum) != cfg_netns)
+    if (tw->__tw_common.skc_net.net->ns.inum != cfg_netns)
         return 0;
     struct live_key k = {};
-    key_of_read(&tw->__tw_common, BPF_CORE_READ(tw, tw_substate), &k);
+    key_of(&tw->__tw_common, tw->tw_substate, &k);
     track(&tws, (unsigned long)timer, &k);
     stat_inc(LIVE_ST_TW_BORN);
     return 0;
@@ -287,7 +284,7 @@ static __always_inline int tw_start(struct timer_list *timer)
 static __always_inline int tw_end(struct timer_list *timer)
 {
     const struct inet_timewait_sock *tw = tw_of(timer);
-    if (BPF_CORE_READ(tw, __tw_common.skc_net.net, ns.inum) != cfg_netns)
+    if (tw->__tw_common.skc_net.net->ns.inum != cfg_netns)
         return 0;
     if (untrack(&tws, (unsigned long)timer))
         stat_inc(LIVE_ST_TW_DIED);

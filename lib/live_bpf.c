@@ -15,7 +15,9 @@
  * verifier rejection or a hidden tw_timer_handler would, with the same
  * kind of reason; TWKIT_LIVE_MAX_TW=N bounds the TIME_WAIT map to N
  * entries (when the caller leaves max_tw 0), so that a test can fill it;
- * TWKIT_LIVE_MAX_DESTS=N the same for the counts map.
+ * TWKIT_LIVE_MAX_DESTS=N the same for the counts map; TWKIT_LIVE_PREALLOC=1
+ * preallocates the socket maps (for bench/live.sh, which measures what
+ * that saves per event against the memory it takes at load).
  */
 #include <errno.h>
 #include <linux/types.h>
@@ -238,6 +240,11 @@ static int table_open(const struct tw_live_opts *o, struct table *t, double *see
     if (!o->max_dests && md && atoi(md) > 0)
         max_dests = (uint32_t)atoi(md);
     bpf_map__set_max_entries(t->skel->maps.counts, max_dests);
+    const char *pre = getenv("TWKIT_LIVE_PREALLOC");
+    if (pre && !strcmp(pre, "1")) {
+        bpf_map__set_map_flags(t->skel->maps.tws, 0);
+        bpf_map__set_map_flags(t->skel->maps.socks, 0);
+    }
     step = "loading";
     if (knob && !strcmp(knob, "load")) {
         e = -EINVAL;
