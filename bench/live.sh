@@ -24,10 +24,14 @@
 #    enabled by livetick for its own lifetime) per connection: the direct
 #    cost, which the rates on a loaded 2-CPU machine are too noisy to show;
 #    and per program: runs and run time per connection.
+#    The rate runs have the statistics off (two clock reads per program
+#    run, on every timer of the machine); each is followed by a run with
+#    them on, for the programs' cost.
 #    BENCH_LIVE_OLD=<another bench/livetick> (e.g. built from main) adds its
 #    table as an arm of the same alternation, BENCH_LIVE_PREALLOC=1 an arm
 #    with this table's socket maps preallocated, so that a change is
-#    measured against the old programs under the same machine load.
+#    measured against the old programs under the same machine load;
+#    BENCH_LIVE_ARMS="label[:livetick][,VAR=VALUE...] ..." lists the arms.
 #    BENCH_LIVE_SIZES=none skips part 1.
 # A size this machine cannot generate within 45 s is a SKIP with the reason.
 # Exit: 0 measured (targets are reported, not enforced), 1 a real error.
@@ -79,41 +83,55 @@ rate_once() {
         jq -r '.connections.per_s'
 }
 
-# held ARM: one load run with that arm's table attached (bench/livetick
-# hold); sets R (conn/s), NS (event programs' run time) and LINE, and keeps
-# the per-program lines in $PD/ARM.N
+# Arms of the rate runs: "label[:livetick path][,VAR=VALUE...]" (the
+# default path is this build's livetick; the variables are set for it).
+arms_list() {
+    local a=(new)
+    [[ -n ${BENCH_LIVE_OLD:-} ]] && a+=("old:$BENCH_LIVE_OLD")
+    [[ ${BENCH_LIVE_PREALLOC:-0} == 1 ]] && a+=("prealloc,TWKIT_LIVE_PREALLOC=1")
+    [[ -n ${BENCH_LIVE_ARMS:-} ]] && a=($BENCH_LIVE_ARMS)
+    printf '%s\n' "${a[@]}"
+}
+
+# held SPEC N STATS: one load run with that arm's table attached (bench/
+# livetick hold), with or without BPF run-time statistics (STATS 1/0); sets
+# R (conn/s), NS (the event programs' run time) and LINE, and keeps the
+# per-program lines in $PD/LABEL.N
 held() {
-    local arm=$1 n=$2 tick=$BIN/livetick fifo hp line
-    local -a envs=()
-    case $arm in
-    old) tick=$BENCH_LIVE_OLD ;;
-    prealloc) envs=(TWKIT_LIVE_PREALLOC=1) ;;
-    esac
+    local spec=$1 n=$2 stats=$3 label tick=$BIN/livetick fifo hp line
+    local -a envs=("LIVETICK_STATS=$stats")
+    IFS=, read -r -a parts <<< "$spec"
+    label=${parts[0]%%:*}
+    [[ ${parts[0]} == *:* ]] && tick=${parts[0]#*:}
+    envs+=("${parts[@]:1}")
     fifo=$(mktemp -u); mkfifo "$fifo"
-    env "${envs[@]}" "$tick" hold $(( RUN_S + 30 )) > "$fifo" 2> "$PD/$arm.$n" &
+    env "${envs[@]}" "$tick" hold $(( RUN_S + 30 )) > "$fifo" 2> "$PD/$label.$n.$stats" &
     hp=$!
     exec 3< "$fifo"; rm -f "$fifo"
-    read -r line <&3 || { kill "$BP"; die "livetick hold ($arm) did not start"; }
+    read -r line <&3 || { kill "$BP"; die "livetick hold ($label) did not start"; }
     R=$(rate_once)
     kill -TERM "$hp"; read -r LINE <&3; exec 3<&-; wait "$hp"
     NS=$(awk '{ for (i = 1; i < NF; i++) if ($i == "run_ns") print $(i + 1) }' <<< "$LINE")
 }
 
-# the per-program lines of ARM summed over its runs: runs and ns per connection
+# the per-program lines of LABEL's runs with statistics, summed: runs and
+# run time per connection (CONNS connections in those runs)
 prog_table() {
-    local arm=$1 conns=$2
-    cat "$PD/$arm".* | awk -v c="$conns" '$1 == "prog" { r[$2] += $4; t[$2] += $6; m[$2] += $8 }
-        END { for (p in r) printf "    %-18s %8.2f runs/conn %8.0f ns/run %8.0f ns/conn  misses %d\n",
+    local label=$1 conns=$2
+    cat "$PD/$label".*.1 | awk -v c="$conns" '$1 == "prog" { r[$2] += $4; t[$2] += $6; m[$2] += $8 }
+        END { for (p in r) printf "    %-18s %8.2f runs/conn %8.0f ns/run %8.0f ns/conn  recursion misses %d\n",
                                    p, r[p] / c, r[p] ? t[p] / r[p] : 0, t[p] / c, m[p] }' | sort
 }
 
+# Each round: a run without a table, then for each arm one run with its
+# table (statistics off: the rate) and one with statistics on (the
+# programs' cost), in that order.
 rates() {
-    local pairs=${BENCH_LIVE_PAIRS:-3} i r arm
+    local pairs=${BENCH_LIVE_PAIRS:-3} i r spec label
     RUN_S=${BENCH_LIVE_RUN_S:-3}
     PD=$(mktemp -d /tmp/twkit-bench-live.XXXXXX)
-    local -a arms=(new)
-    [[ -n ${BENCH_LIVE_OLD:-} ]] && arms+=(old)
-    [[ ${BENCH_LIVE_PREALLOC:-0} == 1 ]] && arms+=(prealloc)
+    local -a arms
+    mapfile -t arms < <(arms_list)
     ip link set lo up
     ip addr add 198.18.0.1/32 dev lo; ip addr add 198.18.0.2/32 dev lo
     echo 1 > /proc/sys/net/ipv4/tcp_tw_reuse
@@ -121,34 +139,38 @@ rates() {
     BP=$!
     sleep 0.3
     msg ""
-    msg "== short-connection rate without / with the live table ($pairs rounds, ${RUN_S} s each, alternating: without ${arms[*]}) =="
-    [[ -n ${BENCH_LIVE_OLD:-} ]] && msg "old: the table of $BENCH_LIVE_OLD"
-    [[ ${BENCH_LIVE_PREALLOC:-0} == 1 ]] && msg "prealloc: this table with preallocated socket maps (TWKIT_LIVE_PREALLOC=1)"
+    msg "== short-connection rate without / with the live table ($pairs rounds, ${RUN_S} s runs, alternating) =="
+    msg "arms: ${arms[*]}"
     local -a A=()
     declare -A RS=() PS=() CS=() QS=() CONNS=()
     for i in $(seq "$pairs"); do
         r=$(rate_once); A+=("$r")
         local out="round $i: without $r conn/s"
-        for arm in "${arms[@]}"; do
-            held "$arm" "$i"
-            RS[$arm]+=" $R"
-            PS[$arm]+=" $(awk -v ns="$NS" -v r="$R" -v s="$RUN_S" 'BEGIN { if (r > 0) printf "%.0f", ns / (r * s); else print 0 }')"
-            CS[$arm]+=" $(awk -v ns="$NS" -v s="$RUN_S" 'BEGIN { printf "%.2f", ns / (s * 1e7) }')"
-            QS[$arm]+=" $(ratio "$R" "$r")"
-            CONNS[$arm]=$(awk -v a="${CONNS[$arm]:-0}" -v r="$R" -v s="$RUN_S" 'BEGIN { printf "%.0f", a + r * s }')
-            out+=", $arm $R ($LINE)"
-            sleep 1
+        for spec in "${arms[@]}"; do
+            label=${spec%%[:,]*}
+            held "$spec" "$i" 0
+            RS[$label]+=" $R"
+            QS[$label]+=" $(ratio "$R" "$r")"
+            out+="; $label $R"
+            sleep 0.5
+            held "$spec" "$i" 1
+            PS[$label]+=" $(awk -v ns="$NS" -v r="$R" -v s="$RUN_S" 'BEGIN { if (r > 0) printf "%.0f", ns / (r * s); else print 0 }')"
+            CS[$label]+=" $(awk -v ns="$NS" -v s="$RUN_S" 'BEGIN { printf "%.2f", ns / (s * 1e7) }')"
+            CONNS[$label]=$(awk -v a="${CONNS[$label]:-0}" -v r="$R" -v s="$RUN_S" 'BEGIN { printf "%.0f", a + r * s }')
+            out+=" (with statistics $R, ${PS[$label]##* } ns/conn; $LINE)"
+            sleep 0.5
         done
         msg "$out"
     done
     kill "$BP"; wait "$BP" 2>/dev/null
     local ma mb
     ma=$(median <<< "${A[*]}")
-    for arm in "${arms[@]}"; do
-        mb=$(median <<< "${RS[$arm]}")
-        msg "$arm: median without $ma conn/s, with $mb conn/s: with/without $(ratio "$mb" "$ma"), median of the rounds' ratios $(median <<< "${QS[$arm]}") (target >= 0.95)"
-        msg "  event programs (BPF_ENABLE_STATS run time, all CPUs): median $(median <<< "${PS[$arm]}") ns per connection, $(median <<< "${CS[$arm]}")% of one CPU; per program over all rounds:"
-        prog_table "$arm" "${CONNS[$arm]}"
+    for spec in "${arms[@]}"; do
+        label=${spec%%[:,]*}
+        mb=$(median <<< "${RS[$label]}")
+        msg "$label: median without $ma conn/s, with $mb conn/s: with/without $(ratio "$mb" "$ma"), median of the rounds' ratios $(median <<< "${QS[$label]}") (target >= 0.95)"
+        msg "  event programs (BPF_ENABLE_STATS run time, all CPUs, runs with statistics): median $(median <<< "${PS[$label]}") ns per connection, $(median <<< "${CS[$label]}")% of one CPU; per program over all rounds:"
+        prog_table "$label" "${CONNS[$label]}"
     done
     rm -rf "$PD"
 }

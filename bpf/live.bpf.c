@@ -66,8 +66,11 @@ __u32 seeding;          /* tombstones are kept while set */
 __u64 twh_addr;         /* written by the walk: 0 = tw_timer_handler unknown */
 __s64 last_del_err;     /* the last error of a failed delete (for diagnosis) */
 
+/* Per CPU: a connection's events run on both CPUs of a loopback pair, and
+ * one shared counter per destination bounced between their caches on
+ * every state change (user space sums the CPUs' values). */
 struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
     __uint(max_entries, 65536);
     __type(key, struct live_key);
     __type(value, __s64);
@@ -98,7 +101,7 @@ struct {
 } dead SEC(".maps");
 
 struct {
-    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, LIVE_ST_MAX);
     __type(key, __u32);
     __type(value, __u64);

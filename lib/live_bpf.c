@@ -15,7 +15,8 @@
  * verifier rejection or a hidden tw_timer_handler would, with the same
  * kind of reason; TWKIT_LIVE_MAX_TW=N bounds the TIME_WAIT map to N
  * entries (when the caller leaves max_tw 0), so that a test can fill it;
- * TWKIT_LIVE_MAX_DESTS=N the same for the counts map; TWKIT_LIVE_PREALLOC=1
+ * TWKIT_LIVE_MAX_DESTS=N the same for the counts map, TWKIT_LIVE_MAX_SOCKS=N
+ * for the full sockets' map; TWKIT_LIVE_PREALLOC=1
  * preallocates the socket maps (for bench/live.sh, which measures what
  * that saves per event against the memory it takes at load).
  */
@@ -119,11 +120,24 @@ static bool is_nested(const char *name)
     return l >= 7 && !strcmp(name + l - 7, "_nested");
 }
 
+/* The maps `counts` and `stats` are per CPU: a value is the sum of the
+ * CPUs' (8 bytes each). */
+static int64_t percpu_sum(int fd, const void *key)
+{
+    int n = libbpf_num_possible_cpus();
+    if (n <= 0)
+        return 0;
+    int64_t buf[n > 1024 ? 1024 : n], sum = 0; /* possible CPUs: bounded by the kernel config */
+    if (n > 1024 || bpf_map_lookup_elem(fd, key, buf) != 0)
+        return 0;
+    for (int i = 0; i < n; i++)
+        sum += buf[i];
+    return sum;
+}
+
 static uint64_t stat_get(const struct table *t, uint32_t i)
 {
-    uint64_t v = 0;
-    bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.stats), &i, &v);
-    return v;
+    return (uint64_t)percpu_sum(bpf_map__fd(t->skel->maps.stats), &i);
 }
 
 /*
@@ -234,7 +248,11 @@ static int table_open(const struct tw_live_opts *o, struct table *t, double *see
     if (!o->max_tw && mt && atoi(mt) > 0)
         max_tw = (uint32_t)atoi(mt);
     bpf_map__set_max_entries(t->skel->maps.tws, max_tw);
-    bpf_map__set_max_entries(t->skel->maps.socks, o->max_socks ? o->max_socks : 1u << 20);
+    uint32_t max_socks = o->max_socks ? o->max_socks : 1u << 20;
+    const char *ms = getenv("TWKIT_LIVE_MAX_SOCKS");
+    if (!o->max_socks && ms && atoi(ms) > 0)
+        max_socks = (uint32_t)atoi(ms);
+    bpf_map__set_max_entries(t->skel->maps.socks, max_socks);
     uint32_t max_dests = o->max_dests ? o->max_dests : 65536;
     const char *md = getenv("TWKIT_LIVE_MAX_DESTS");
     if (!o->max_dests && md && atoi(md) > 0)
@@ -366,11 +384,11 @@ static int read_counts(struct table *t, struct tw__live_rows *r, size_t *keys)
     r->n = 0;
     size_t nk = 0;
     while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-        __s64 v = 0;
         k = next;
         prev = &k;
         nk++;
-        if (bpf_map_lookup_elem(fd, &k, &v) != 0 || v == 0)
+        __s64 v = percpu_sum(fd, &k);
+        if (v == 0)
             continue;
         struct tw_live_row row = {.rport = k.rport, .state = k.state, .n = v};
         row.laddr.family = row.raddr.family = k.family;
