@@ -15,9 +15,8 @@
  * verifier rejection or a hidden tw_timer_handler would, with the same
  * kind of reason; TWKIT_LIVE_MAX_TW=N bounds the TIME_WAIT map to N
  * entries (when the caller leaves max_tw 0), so that a test can fill it;
- * TWKIT_LIVE_MAX_DESTS=N the same for the counts map, TWKIT_LIVE_MAX_SOCKS=N
- * for the full sockets' map; TWKIT_LIVE_PREALLOC=1
- * preallocates the socket maps (for bench/live.sh, which measures what
+ * TWKIT_LIVE_MAX_DESTS=N the same for the counts map; TWKIT_LIVE_PREALLOC=1
+ * preallocates the TIME_WAIT map (for bench/live.sh, which measures what
  * that saves per event against the memory it takes at load).
  */
 #include <errno.h>
@@ -248,11 +247,6 @@ static int table_open(const struct tw_live_opts *o, struct table *t, double *see
     if (!o->max_tw && mt && atoi(mt) > 0)
         max_tw = (uint32_t)atoi(mt);
     bpf_map__set_max_entries(t->skel->maps.tws, max_tw);
-    uint32_t max_socks = o->max_socks ? o->max_socks : 1u << 20;
-    const char *ms = getenv("TWKIT_LIVE_MAX_SOCKS");
-    if (!o->max_socks && ms && atoi(ms) > 0)
-        max_socks = (uint32_t)atoi(ms);
-    bpf_map__set_max_entries(t->skel->maps.socks, max_socks);
     uint32_t max_dests = o->max_dests ? o->max_dests : 65536;
     const char *md = getenv("TWKIT_LIVE_MAX_DESTS");
     if (!o->max_dests && md && atoi(md) > 0)
@@ -261,7 +255,6 @@ static int table_open(const struct tw_live_opts *o, struct table *t, double *see
     const char *pre = getenv("TWKIT_LIVE_PREALLOC");
     if (pre && !strcmp(pre, "1")) {
         bpf_map__set_map_flags(t->skel->maps.tws, 0);
-        bpf_map__set_map_flags(t->skel->maps.socks, 0);
     }
     step = "loading";
     if (knob && !strcmp(knob, "load")) {
@@ -305,11 +298,11 @@ static int table_open(const struct tw_live_opts *o, struct table *t, double *see
     }
     if (stat_get(t, LIVE_ST_LOST)) {
         uint32_t max = bpf_map__max_entries(t->skel->maps.tws);
+        uint32_t mdst = bpf_map__max_entries(t->skel->maps.counts);
         table_free(t);
-        return set_why(-ENOSPC, "the seed walk did not fit in the maps (TIME_WAIT %u, sockets "
-                                "%u, destinations %u entries)",
-                       max, o->max_socks ? o->max_socks : 1u << 20,
-                       o->max_dests ? o->max_dests : 65536);
+        return set_why(-ENOSPC, "the seed walk did not fit in the maps (TIME_WAIT %u entries, "
+                                "destinations %u), or a socket's entry could not be allocated",
+                       max, mdst);
     }
     return 0;
 fail:

@@ -29,7 +29,7 @@ struct tw_live;
 
 struct tw_live_opts {
     uint32_t max_tw;     /* timewait minisocks tracked; 0 = 2M */
-    uint32_t max_socks;  /* full sockets tracked; 0 = 1M */
+    uint32_t max_socks;  /* unused: a full socket's entry lives in the socket */
     uint32_t max_dests;  /* (destination, state) counts; 0 = 65536 */
 };
 
