@@ -119,8 +119,8 @@ static bool is_nested(const char *name)
     return l >= 7 && !strcmp(name + l - 7, "_nested");
 }
 
-/* The maps `counts` and `stats` are per CPU: a value is the sum of the
- * CPUs' (8 bytes each). */
+/* The map `stats` is per CPU: a value is the sum of the CPUs' (8 bytes
+ * each). */
 static int64_t percpu_sum(int fd, const void *key)
 {
     int n = libbpf_num_possible_cpus();
@@ -251,6 +251,7 @@ static int table_open(const struct tw_live_opts *o, struct table *t, double *see
     const char *md = getenv("TWKIT_LIVE_MAX_DESTS");
     if (!o->max_dests && md && atoi(md) > 0)
         max_dests = (uint32_t)atoi(md);
+    bpf_map__set_max_entries(t->skel->maps.dests, max_dests);
     bpf_map__set_max_entries(t->skel->maps.counts, max_dests);
     const char *pre = getenv("TWKIT_LIVE_PREALLOC");
     if (pre && !strcmp(pre, "1")) {
@@ -363,33 +364,39 @@ static int reseed(struct tw_live *l, const char *fmt, ...)
 }
 
 /*
- * The counts, sorted.  Keys are never deleted while events may use them
- * (an event holds a pointer to its count), so keys of sockets long gone
- * (a server's accepted connections are one key per client port) stay at
- * 0; *keys says how many there are, for ensure() to seed a fresh table
- * before they fill the map.
+ * The counts, sorted: one row per destination and state not 0.
+ * Destinations are never deleted while the table lives (its entries hold
+ * their indices), so those of sockets long gone (a server's accepted
+ * connections are one destination per client port) stay at 0; *keys says
+ * how many there are, for ensure() to seed a fresh table before they fill
+ * the map.
  */
 static int read_counts(struct table *t, struct tw__live_rows *r, size_t *keys)
 {
-    int fd = bpf_map__fd(t->skel->maps.counts);
+    int dfd = bpf_map__fd(t->skel->maps.dests), cfd = bpf_map__fd(t->skel->maps.counts);
     struct live_key k, next;
     struct live_key *prev = NULL;
     r->n = 0;
     size_t nk = 0;
-    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    while (bpf_map_get_next_key(dfd, prev, &next) == 0) {
+        __u32 idx;
+        struct live_counts c;
         k = next;
         prev = &k;
         nk++;
-        __s64 v = percpu_sum(fd, &k);
-        if (v == 0)
+        if (bpf_map_lookup_elem(dfd, &k, &idx) != 0 || bpf_map_lookup_elem(cfd, &idx, &c) != 0)
             continue;
-        struct tw_live_row row = {.rport = k.rport, .state = k.state, .n = v};
-        row.laddr.family = row.raddr.family = k.family;
-        memcpy(row.laddr.u.w, k.laddr, 16);
-        memcpy(row.raddr.u.w, k.raddr, 16);
-        int e = tw__live_rows_push(r, &row);
-        if (e)
-            return e;
+        for (unsigned st = 0; st < LIVE_STATES; st++) {
+            if (c.n[st] == 0)
+                continue;
+            struct tw_live_row row = {.rport = k.rport, .state = (uint8_t)st, .n = c.n[st]};
+            row.laddr.family = row.raddr.family = k.family;
+            memcpy(row.laddr.u.w, k.laddr, 16);
+            memcpy(row.raddr.u.w, k.raddr, 16);
+            int e = tw__live_rows_push(r, &row);
+            if (e)
+                return e;
+        }
     }
     tw__live_rows_finish(r);
     if (keys)
