@@ -4,16 +4,16 @@
  * of sockets per destination and state, kept current by kernel events so
  * that a `watch` tick or an `export` scrape reads counts, not sockets.
  *
- * What is tracked.  Every socket is entered once, under its own address:
+ * What is tracked.  Every socket is entered once:
  *   - timewait minisocks (TIME_WAIT, and orphaned FIN_WAIT2) in `tws`, keyed
  *     by the address of their tw_timer: tp_btf/timer_start on a timer whose
  *     function is tw_timer_handler is a birth (or a re-arm: the substate may
  *     have changed), timer_cancel and timer_expire_entry a death (expiry,
  *     reuse by connect(), a RST, SOCK_DESTROY, a re-arm's first half);
  *   - full sockets in `socks`, socket-local storage (the entry is in the
- *     socket), moved between counts by tp_btf/inet_sock_set_state.  SYN_RECV and CLOSE are not
- *     counted (request sockets have no events; a child is cloned in
- *     SYN_RECV before it has its peer's address).
+ *     socket), moved between counts by tp_btf/inet_sock_set_state.
+ *     SYN_RECV and CLOSE are not counted (request sockets have no events;
+ *     a child is cloned in SYN_RECV before it has its peer's address).
  * Each destination (a struct live_key with state 0) is given an index in
  * `dests` the first time it is seen; `counts` holds, per index, the number
  * of tracked entries in each state, and each entry remembers its index, so
@@ -24,8 +24,9 @@
  * new one, so a lost event never becomes a wrong number.
  *
  * Seeding.  The events are attached first, then one iter/tcp walk
- * (`seed`) enters each socket that is not tracked yet (BPF_NOEXIST: an
- * event that came first wins).  A socket that dies while the walk holds it
+ * (`seed`) enters each socket that is not tracked yet (an event that came
+ * first wins: BPF_NOEXIST for minisocks; a full socket's entry is only
+ * touched under the socket's lock, by its events and by the walk).  A socket that dies while the walk holds it
  * in its batch would be entered after its death event: so while `seeding`
  * is set every death of an untracked socket leaves a tombstone in `dead`,
  * and the walk, after entering a socket, removes it again if it finds its
