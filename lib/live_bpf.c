@@ -15,7 +15,7 @@
  * verifier rejection or a hidden tw_timer_handler would, with the same
  * kind of reason; TWKIT_LIVE_MAX_TW=N bounds the TIME_WAIT map to N
  * entries (when the caller leaves max_tw 0), so that a test can fill it;
- * TWKIT_LIVE_MAX_DESTS=N the same for the counts map; TWKIT_LIVE_PREALLOC=1
+ * TWKIT_LIVE_MAX_DESTS=N the same for the destinations; TWKIT_LIVE_PREALLOC=1
  * preallocates the TIME_WAIT map (for bench/live.sh, which measures what
  * that saves per event against the memory it takes at load).
  */
@@ -86,7 +86,7 @@ struct tw_live {
     struct tw_live_opts o;
     struct table t;
     uint64_t lost_before;    /* lost events of the tables thrown away */
-    size_t keys;             /* keys in the counts map at the last read */
+    size_t keys;             /* destinations in the table at the last read */
     int fail_err;            /* the last re-seed failed: its error and reason, */
     char fail_why[512];
     uint64_t retry_ns;       /* and no new attempt before this (a load costs ~1 s) */
@@ -418,10 +418,10 @@ static int ensure(struct tw_live *l)
     if (lost)
         return reseed(l, "%llu event(s) lost (a full map, or recursion)",
                       (unsigned long long)lost);
-    uint32_t max = bpf_map__max_entries(l->t.skel->maps.counts);
+    uint32_t max = bpf_map__max_entries(l->t.skel->maps.dests);
     if (l->keys > (size_t)max / 4 * 3 && l->keys > 2 * l->used)
-        return reseed(l, "the counts map is 3/4 full (%zu of %u keys, %zu in use, the rest for "
-                         "sockets long gone): a fresh table drops them",
+        return reseed(l, "the destinations map is 3/4 full (%zu of %u destinations, %zu rows in "
+                         "use, the rest for sockets long gone): a fresh table drops them",
                       l->keys, max, l->used);
     return 0;
 }
