@@ -325,19 +325,12 @@ static __always_inline const struct inet_timewait_sock *tw_of(struct timer_list 
                            bpf_core_type_id_kernel(struct inet_timewait_sock));
 }
 
-/* Enter (or move: a re-arm may change the substate) the minisock whose
- * timer is `id`, of destination k. */
+/* Enter the minisock whose timer is `id`, of destination k (or move it:
+ * a start without a cancel before it, or the walk entered it just now).
+ * The insert comes first: almost every start is a birth, and a lookup
+ * before it would cost a hashed lookup more per connection. */
 static __always_inline void tw_track(__u64 id, const struct live_key *k)
 {
-    struct live_ent *v = bpf_map_lookup_elem(&tws, &id);
-    if (v) {
-        __u8 old = v->state;
-        if (old != k->state) {
-            v->state = k->state;
-            count_move(v->idx, old, k->state);
-        }
-        return;
-    }
     struct live_ent e = {.state = k->state};
     if (!dest_idx(k, &e.idx)) {
         stat_inc(LIVE_ST_LOST);
@@ -348,15 +341,15 @@ static __always_inline void tw_track(__u64 id, const struct live_key *k)
         count_add(e.idx, e.state, 1);
         return;
     }
+    struct live_ent *v;
     if (r != -EEXIST || !(v = bpf_map_lookup_elem(&tws, &id))) {
         stat_inc(LIVE_ST_LOST);
         return;
     }
-    /* the walk entered it just now: move it */
-    __u8 old2 = v->state;
-    if (old2 != k->state) {
+    __u8 old = v->state;
+    if (old != k->state) {
         v->state = k->state;
-        count_move(v->idx, old2, k->state);
+        count_move(v->idx, old, k->state);
     }
 }
 
