@@ -22,7 +22,17 @@
 #    the ratio with/without, the events the table lost, and the kernel time
 #    spent in the table's event programs (their BPF run-time statistics,
 #    enabled by livetick for its own lifetime) per connection: the direct
-#    cost, which the rates on a loaded 2-CPU machine are too noisy to show.
+#    cost, which the rates on a loaded 2-CPU machine are too noisy to show;
+#    and per program: runs and run time per connection.
+#    The rate runs have the statistics off (two clock reads per program
+#    run, on every timer of the machine); each is followed by a run with
+#    them on, for the programs' cost.
+#    BENCH_LIVE_OLD=<another bench/livetick> (e.g. built from main) adds its
+#    table as an arm of the same alternation, BENCH_LIVE_PREALLOC=1 an arm
+#    with this table's socket maps preallocated, so that a change is
+#    measured against the old programs under the same machine load;
+#    BENCH_LIVE_ARMS="label[:livetick][,VAR=VALUE...] ..." lists the arms.
+#    BENCH_LIVE_SIZES=none skips part 1.
 # A size this machine cannot generate within 45 s is a SKIP with the reason.
 # Exit: 0 measured (targets are reported, not enforced), 1 a real error.
 # Without root, or where the table cannot be loaded, it prints SKIP, exits 0.
@@ -73,39 +83,96 @@ rate_once() {
         jq -r '.connections.per_s'
 }
 
+# Arms of the rate runs: "label[:livetick path][,VAR=VALUE...]" (the
+# default path is this build's livetick; the variables are set for it).
+arms_list() {
+    local a=(new)
+    [[ -n ${BENCH_LIVE_OLD:-} ]] && a+=("old:$BENCH_LIVE_OLD")
+    [[ ${BENCH_LIVE_PREALLOC:-0} == 1 ]] && a+=("prealloc,TWKIT_LIVE_PREALLOC=1")
+    [[ -n ${BENCH_LIVE_ARMS:-} ]] && a=($BENCH_LIVE_ARMS)
+    printf '%s\n' "${a[@]}"
+}
+
+# held SPEC N STATS: one load run with that arm's table attached (bench/
+# livetick hold), with or without BPF run-time statistics (STATS 1/0); sets
+# R (conn/s), NS (the event programs' run time) and LINE, and keeps the
+# per-program lines in $PD/LABEL.N
+held() {
+    local spec=$1 n=$2 stats=$3 label tick=$BIN/livetick fifo hp line
+    local -a envs=("LIVETICK_STATS=$stats")
+    IFS=, read -r -a parts <<< "$spec"
+    label=${parts[0]%%:*}
+    [[ ${parts[0]} == *:* ]] && tick=${parts[0]#*:}
+    envs+=("${parts[@]:1}")
+    fifo=$(mktemp -u); mkfifo "$fifo"
+    env "${envs[@]}" "$tick" hold $(( RUN_S + 30 )) > "$fifo" 2> "$PD/$label.$n.$stats" &
+    hp=$!
+    exec 3< "$fifo"; rm -f "$fifo"
+    read -r line <&3 || { kill "$BP"; die "livetick hold ($label) did not start"; }
+    R=$(rate_once)
+    kill -TERM "$hp"; read -r LINE <&3; exec 3<&-; wait "$hp"
+    NS=$(awk '{ for (i = 1; i < NF; i++) if ($i == "run_ns") print $(i + 1) }' <<< "$LINE")
+}
+
+# the per-program lines of LABEL's runs with statistics, summed: runs and
+# run time per connection (CONNS connections in those runs)
+prog_table() {
+    local label=$1 conns=$2
+    cat "$PD/$label".*.1 | awk -v c="$conns" '$1 == "prog" { r[$2] += $4; t[$2] += $6; m[$2] += $8 }
+        END { for (p in r) printf "    %-18s %8.2f runs/conn %8.0f ns/run %8.0f ns/conn  recursion misses %d\n",
+                                   p, r[p] / c, r[p] ? t[p] / r[p] : 0, t[p] / c, m[p] }' | sort
+}
+
+# Each round: a run without a table, then for each arm one run with its
+# table (statistics off: the rate) and one with statistics on (the
+# programs' cost), in that order.
 rates() {
-    local pairs=${BENCH_LIVE_PAIRS:-3} i r hp fifo
+    local pairs=${BENCH_LIVE_PAIRS:-3} i r spec label
     RUN_S=${BENCH_LIVE_RUN_S:-3}
+    PD=$(mktemp -d /tmp/twkit-bench-live.XXXXXX)
+    local -a arms
+    mapfile -t arms < <(arms_list)
     ip link set lo up
     ip addr add 198.18.0.1/32 dev lo; ip addr add 198.18.0.2/32 dev lo
     echo 1 > /proc/sys/net/ipv4/tcp_tw_reuse
     "$TWKIT" lab backend --listen 198.18.0.2:80 -t 1 > /dev/null 2>&1 &
-    local bp=$!
+    BP=$!
     sleep 0.3
     msg ""
-    msg "== short-connection rate without / with the live table ($pairs pairs, ${RUN_S} s each, alternating) =="
-    local -a A=() B=() P=() C=()
+    msg "== short-connection rate without / with the live table ($pairs rounds, ${RUN_S} s runs, alternating) =="
+    msg "arms: ${arms[*]}"
+    local -a A=()
+    declare -A RS=() PS=() CS=() QS=() CONNS=()
     for i in $(seq "$pairs"); do
         r=$(rate_once); A+=("$r")
-        fifo=$(mktemp -u); mkfifo "$fifo"
-        "$BIN/livetick" hold $(( RUN_S + 30 )) > "$fifo" &
-        hp=$!
-        exec 3< "$fifo"; rm -f "$fifo"
-        read -r line <&3 || { kill "$bp"; die "livetick hold did not start"; }
-        r=$(rate_once); B+=("$r")
-        kill -TERM "$hp"; read -r line <&3; exec 3<&-; wait "$hp"
-        local rn
-        rn=$(awk '{ for (i = 1; i < NF; i++) if ($i == "run_ns") print $(i + 1) }' <<< "$line")
-        P+=("$(awk -v ns="$rn" -v r="$r" -v s="$RUN_S" 'BEGIN { if (r > 0) printf "%.0f", ns / (r * s); else print 0 }')")
-        C+=("$(awk -v ns="$rn" -v s="$RUN_S" 'BEGIN { printf "%.2f", ns / (s * 1e7) }')")
-        msg "pair $i: without ${A[-1]} conn/s, with ${B[-1]} conn/s ($line: ${P[-1]} ns of event programs per connection, ${C[-1]}% of one CPU)"
-        sleep 1
+        local out="round $i: without $r conn/s"
+        for spec in "${arms[@]}"; do
+            label=${spec%%[:,]*}
+            held "$spec" "$i" 0
+            RS[$label]+=" $R"
+            QS[$label]+=" $(ratio "$R" "$r")"
+            out+="; $label $R"
+            sleep 0.5
+            held "$spec" "$i" 1
+            PS[$label]+=" $(awk -v ns="$NS" -v r="$R" -v s="$RUN_S" 'BEGIN { if (r > 0) printf "%.0f", ns / (r * s); else print 0 }')"
+            CS[$label]+=" $(awk -v ns="$NS" -v s="$RUN_S" 'BEGIN { printf "%.2f", ns / (s * 1e7) }')"
+            CONNS[$label]=$(awk -v a="${CONNS[$label]:-0}" -v r="$R" -v s="$RUN_S" 'BEGIN { printf "%.0f", a + r * s }')
+            out+=" (with statistics $R, ${PS[$label]##* } ns/conn; $LINE)"
+            sleep 0.5
+        done
+        msg "$out"
     done
-    kill "$bp"; wait "$bp" 2>/dev/null
+    kill "$BP"; wait "$BP" 2>/dev/null
     local ma mb
-    ma=$(median <<< "${A[*]}"); mb=$(median <<< "${B[*]}")
-    msg "median: without $ma conn/s, with $mb conn/s: with/without $(ratio "$mb" "$ma") (target >= 0.95)"
-    msg "event programs (BPF_ENABLE_STATS run time, all CPUs): median $(median <<< "${P[*]}") ns per connection, $(median <<< "${C[*]}")% of one CPU"
+    ma=$(median <<< "${A[*]}")
+    for spec in "${arms[@]}"; do
+        label=${spec%%[:,]*}
+        mb=$(median <<< "${RS[$label]}")
+        msg "$label: median without $ma conn/s, with $mb conn/s: with/without $(ratio "$mb" "$ma"), median of the rounds' ratios $(median <<< "${QS[$label]}") (target >= 0.95)"
+        msg "  event programs (BPF_ENABLE_STATS run time, all CPUs, runs with statistics): median $(median <<< "${PS[$label]}") ns per connection, $(median <<< "${CS[$label]}")% of one CPU; per program over all rounds:"
+        prog_table "$label" "${CONNS[$label]}"
+    done
+    rm -rf "$PD"
 }
 
 outer() {
@@ -120,6 +187,7 @@ outer() {
         exit 0
     fi
     msg "twkit live table benchmark: $(uname -r), $(nproc) CPUs, sizes: $sizes"
+    [[ $sizes == none ]] && sizes=
     for n in $sizes; do
         [[ $n =~ ^[1-9][0-9]*$ ]] && (( n >= 1000 && n <= 3000000 )) || die "BENCH_LIVE_SIZES: bad '$n'"
         unshare -n -- bash "$0" --tick "$n" "$idx" || die "size $n failed"

@@ -14,7 +14,11 @@
  *                          "lost <events> seeds <n> run_ns <ns> runs <n>":
  *                          the time the kernel spent in the table's event
  *                          programs while held (BPF_ENABLE_STATS, for this
- *                          process's lifetime only), and their runs
+ *                          process's lifetime only), and their runs; then
+ *                          on stderr one line per program: "prog <name>
+ *                          runs <n> run_ns <ns> misses <recursion misses>";
+ *                          with LIVETICK_STATS=0 the statistics stay off
+ *                          (run_ns 0) and the table's cost is the bare one
  *
  * Exit: 0 ok, 1 the table could not be had (reason on stderr), 2 usage.
  */
@@ -31,11 +35,21 @@
 #if TWKIT_BPF
 #include <bpf/bpf.h>
 
+#define MAX_PROGS 16
+/* run time, runs and recursion misses of one program (by name) */
+struct pstat {
+    char name[16];
+    unsigned long long ns, cnt, miss;
+};
+static struct pstat g_p0[MAX_PROGS], g_p1[MAX_PROGS];
+
 /* Run time and count of the programs loaded after id `after` (this
- * process's table: the ids grow). */
-static void prog_stats(__u32 after, unsigned long long *ns, unsigned long long *cnt)
+ * process's table: the ids grow), in total and per program into ps. */
+static void prog_stats(__u32 after, unsigned long long *ns, unsigned long long *cnt,
+                       struct pstat *ps)
 {
     __u32 id = after;
+    int n = 0;
     *ns = *cnt = 0;
     while (bpf_prog_get_next_id(id, &id) == 0) {
         int fd = bpf_prog_get_fd_by_id(id);
@@ -47,6 +61,13 @@ static void prog_stats(__u32 after, unsigned long long *ns, unsigned long long *
         if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && !strncmp(info.name, "on_", 3)) {
             *ns += info.run_time_ns;
             *cnt += info.run_cnt;
+            if (n < MAX_PROGS) {
+                snprintf(ps[n].name, sizeof(ps[n].name), "%s", info.name);
+                ps[n].ns = info.run_time_ns;
+                ps[n].cnt = info.run_cnt;
+                ps[n].miss = info.recursion_misses;
+                n++;
+            }
         }
         close(fd);
     }
@@ -119,8 +140,11 @@ int main(int argc, char **argv)
         signal(SIGINT, on_term);
         unsigned long long ns0 = 0, c0 = 0, ns1 = 0, c1 = 0;
 #if TWKIT_BPF
-        int sfd = bpf_enable_stats(BPF_STATS_RUN_TIME);
-        prog_stats(before, &ns0, &c0);
+        /* LIVETICK_STATS=0: no run-time statistics (they cost two clock
+         * reads per program run: a rate measured with them is lower) */
+        const char *se = getenv("LIVETICK_STATS");
+        int sfd = se && !strcmp(se, "0") ? -1 : bpf_enable_stats(BPF_STATS_RUN_TIME);
+        prog_stats(before, &ns0, &c0, g_p0);
 #endif
         printf("ready\n");
         fflush(stdout);
@@ -131,13 +155,21 @@ int main(int argc, char **argv)
         tw_live_read(l, &r, &n); /* re-seeds if events were lost */
         free(r);
 #if TWKIT_BPF
-        prog_stats(before, &ns1, &c1);
+        prog_stats(before, &ns1, &c1, g_p1);
         if (sfd >= 0)
             close(sfd);
 #endif
         tw_live_stats(l, &st);
         printf("lost %llu seeds %llu run_ns %llu runs %llu\n", (unsigned long long)st.lost_events,
                (unsigned long long)st.seeds, ns1 - ns0, c1 - c0);
+        fflush(stdout);
+#if TWKIT_BPF
+        /* the same per program, for bench/live.sh's breakdown */
+        for (int i = 0; i < MAX_PROGS && g_p1[i].name[0]; i++)
+            fprintf(stderr, "prog %s runs %llu run_ns %llu misses %llu\n", g_p1[i].name,
+                    g_p1[i].cnt - g_p0[i].cnt, g_p1[i].ns - g_p0[i].ns,
+                    g_p1[i].miss - g_p0[i].miss);
+#endif
         tw_live_close(l);
         return 0;
     }

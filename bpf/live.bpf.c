@@ -4,24 +4,29 @@
  * of sockets per destination and state, kept current by kernel events so
  * that a `watch` tick or an `export` scrape reads counts, not sockets.
  *
- * What is tracked.  Every socket is entered once, under its own address:
+ * What is tracked.  Every socket is entered once:
  *   - timewait minisocks (TIME_WAIT, and orphaned FIN_WAIT2) in `tws`, keyed
  *     by the address of their tw_timer: tp_btf/timer_start on a timer whose
  *     function is tw_timer_handler is a birth (or a re-arm: the substate may
  *     have changed), timer_cancel and timer_expire_entry a death (expiry,
  *     reuse by connect(), a RST, SOCK_DESTROY, a re-arm's first half);
- *   - full sockets in `socks`, keyed by the socket's address, moved between
- *     counts by tp_btf/inet_sock_set_state.  SYN_RECV and CLOSE are not
- *     counted (request sockets have no events; a child is cloned in
- *     SYN_RECV before it has its peer's address).
- * `counts` holds, per struct live_key, the number of tracked entries with
- * that key.  Any update a map refuses (full, or busy under a nested event)
- * is counted in stats[LIVE_ST_LOST]: user space then throws the table away
- * and seeds a new one, so a lost event never becomes a wrong number.
+ *   - full sockets in `socks`, socket-local storage (the entry is in the
+ *     socket), moved between counts by tp_btf/inet_sock_set_state.
+ *     SYN_RECV and CLOSE are not counted (request sockets have no events;
+ *     a child is cloned in SYN_RECV before it has its peer's address).
+ * Each destination (a struct live_key with state 0) is given an index in
+ * `dests` the first time it is seen; `counts` holds, per index, the number
+ * of tracked entries in each state, and each entry remembers its index, so
+ * that a state change is two adds in one array element, not two hashed
+ * lookups (measured: they were most of the state program's time).  Any
+ * update a map refuses (full, or busy under a nested event) is counted in
+ * stats[LIVE_ST_LOST]: user space then throws the table away and seeds a
+ * new one, so a lost event never becomes a wrong number.
  *
  * Seeding.  The events are attached first, then one iter/tcp walk
- * (`seed`) enters each socket that is not tracked yet (BPF_NOEXIST: an
- * event that came first wins).  A socket that dies while the walk holds it
+ * (`seed`) enters each socket that is not tracked yet (an event that came
+ * first wins: BPF_NOEXIST for minisocks; a full socket's entry is only
+ * touched under the socket's lock, by its events and by the walk).  A socket that dies while the walk holds it
  * in its batch would be entered after its death event: so while `seeding`
  * is set every death of an untracked socket leaves a tombstone in `dead`,
  * and the walk, after entering a socket, removes it again if it finds its
@@ -59,33 +64,54 @@ char LICENSE[] SEC("license") = "GPL";
 #define ENOENT 2
 
 extern const void tw_timer_handler __ksym __weak;
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
 __u32 cfg_netns;        /* inode of the namespace followed */
 __u32 seeding;          /* tombstones are kept while set */
 __u64 twh_addr;         /* written by the walk: 0 = tw_timer_handler unknown */
 __s64 last_del_err;     /* the last error of a failed delete (for diagnosis) */
+__u64 next_dest;        /* the next free index in `counts` */
 
+/* destination (state 0) -> its index in `counts`; never deleted while the
+ * table lives (entries hold indices) */
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 65536);
     __type(key, struct live_key);
-    __type(value, __s64);
+    __type(value, __u32);
+} dests SEC(".maps");
+
+/* per destination index: the count in each state (same size as dests) */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 65536);
+    __type(key, __u32);
+    __type(value, struct live_counts);
 } counts SEC(".maps");
 
+/* timewait minisocks, by the address of their timer */
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(map_flags, BPF_F_NO_PREALLOC);
     __uint(max_entries, 1 << 21);
     __type(key, __u64);
-    __type(value, struct live_key);
+    __type(value, struct live_ent);
 } tws SEC(".maps");
 
+/* A full socket's entry lives in the socket (socket-local storage, freed
+ * with it): found from the socket in a few loads, where a hash map of
+ * sockets cost a hashed lookup on every state change and an insert and a
+ * delete per connection.  k.state 0: not tracked. */
+struct sock_ent {
+    struct live_key k; /* its destination and state when last counted */
+    __u32 idx;
+};
+
 struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(type, BPF_MAP_TYPE_SK_STORAGE);
     __uint(map_flags, BPF_F_NO_PREALLOC);
-    __uint(max_entries, 1 << 20);
-    __type(key, __u64);
-    __type(value, struct live_key);
+    __type(key, int);
+    __type(value, struct sock_ent);
 } socks SEC(".maps");
 
 struct {
@@ -97,7 +123,7 @@ struct {
 } dead SEC(".maps");
 
 struct {
-    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, LIVE_ST_MAX);
     __type(key, __u32);
     __type(value, __u64);
@@ -110,84 +136,64 @@ static __always_inline void stat_inc(__u32 i)
         __sync_fetch_and_add(v, 1);
 }
 
-static __always_inline void count_add(const struct live_key *k, __s64 d)
+/* The index of destination k (its state ignored), given one if new;
+ * false if `dests` or `counts` is full. */
+static __always_inline bool dest_idx(const struct live_key *k, __u32 *idx)
 {
-    __s64 *v = bpf_map_lookup_elem(&counts, k);
-    if (!v) {
-        __s64 zero = 0;
-        bpf_map_update_elem(&counts, k, &zero, BPF_NOEXIST);
-        v = bpf_map_lookup_elem(&counts, k);
-        if (!v) {
-            stat_inc(LIVE_ST_LOST);
-            return;
-        }
+    struct live_key d = *k;
+    d.state = 0;
+    __u32 *v = bpf_map_lookup_elem(&dests, &d);
+    if (v) {
+        *idx = *v;
+        return true;
     }
-    __sync_fetch_and_add(v, d);
+    __u64 n = __sync_fetch_and_add(&next_dest, 1);
+    if (n >= 0xffffffffull) /* (after 4G refused new destinations) */
+        return false;
+    __u32 i = (__u32)n;
+    if (!bpf_map_lookup_elem(&counts, &i)) /* past the end of counts: full */
+        return false;
+    long e = bpf_map_update_elem(&dests, &d, &i, BPF_NOEXIST);
+    if (e == -EEXIST && (v = bpf_map_lookup_elem(&dests, &d))) { /* another CPU first */
+        *idx = *v;
+        return true;
+    }
+    if (e)
+        return false;
+    *idx = i;
+    return true;
 }
 
-static __always_inline bool same_key(const struct live_key *a, const struct live_key *b)
+/* add d to the count of (destination idx, state) */
+static __always_inline void count_add(__u32 idx, __u8 state, __s64 d)
 {
-    return a->family == b->family && a->state == b->state && a->rport == b->rport &&
+    struct live_counts *c = bpf_map_lookup_elem(&counts, &idx);
+    if (!c) {
+        stat_inc(LIVE_ST_LOST);
+        return;
+    }
+    __sync_fetch_and_add(&c->n[state & (LIVE_STATES - 1)], d);
+}
+
+/* move one entry of destination idx from state `from` to `to` */
+static __always_inline void count_move(__u32 idx, __u8 from, __u8 to)
+{
+    struct live_counts *c = bpf_map_lookup_elem(&counts, &idx);
+    if (!c) {
+        stat_inc(LIVE_ST_LOST);
+        return;
+    }
+    __sync_fetch_and_add(&c->n[from & (LIVE_STATES - 1)], -1);
+    __sync_fetch_and_add(&c->n[to & (LIVE_STATES - 1)], 1);
+}
+
+static __always_inline bool same_dest(const struct live_key *a, const struct live_key *b)
+{
+    return a->family == b->family && a->rport == b->rport &&
            a->laddr[0] == b->laddr[0] && a->laddr[1] == b->laddr[1] &&
            a->laddr[2] == b->laddr[2] && a->laddr[3] == b->laddr[3] &&
            a->raddr[0] == b->raddr[0] && a->raddr[1] == b->raddr[1] &&
            a->raddr[2] == b->raddr[2] && a->raddr[3] == b->raddr[3];
-}
-
-/* Enter (or move) `id` in `map` under key k. */
-static __always_inline void track(void *map, __u64 id, const struct live_key *k)
-{
-    struct live_key *v = bpf_map_lookup_elem(map, &id);
-    if (v) {
-        if (same_key(v, k))
-            return;
-        struct live_key old = *v;
-        *v = *k;
-        count_add(&old, -1);
-        count_add(k, 1);
-        return;
-    }
-    long e = bpf_map_update_elem(map, &id, k, BPF_NOEXIST);
-    if (e == 0) {
-        count_add(k, 1);
-        return;
-    }
-    if (e != -EEXIST || !(v = bpf_map_lookup_elem(map, &id))) {
-        stat_inc(LIVE_ST_LOST);
-        return;
-    }
-    /* the walk entered it just now: move it */
-    struct live_key old2 = *v;
-    if (!same_key(&old2, k)) {
-        *v = *k;
-        count_add(&old2, -1);
-        count_add(k, 1);
-    }
-}
-
-/* `id` is gone (or left the counted states). */
-static __always_inline bool untrack(void *map, __u64 id)
-{
-    if (seeding) {
-        __u8 one = 1;
-        if (bpf_map_update_elem(&dead, &id, &one, BPF_ANY))
-            stat_inc(LIVE_ST_LOST);
-    }
-    struct live_key *v = bpf_map_lookup_elem(map, &id);
-    if (!v)
-        return false;
-    struct live_key old = *v;
-    long e = bpf_map_delete_elem(map, &id);
-    if (e == 0) {
-        count_add(&old, -1);
-        return true;
-    }
-    if (e != -ENOENT) {
-        stat_inc(LIVE_ST_LOST); /* busy: the death is not recorded */
-        stat_inc(LIVE_ST_DEL_FAILED);
-        last_del_err = e;
-    }
-    return false;
 }
 
 /* the key of a sock_common read through a BTF pointer */
@@ -205,58 +211,101 @@ static __always_inline void key_of(const struct sock_common *c, __u8 state, stru
     }
 }
 
-/* the same through probe reads (a minisock found from its timer) */
-static __always_inline void key_of_read(const struct sock_common *c, __u8 state,
-                                        struct live_key *k)
-{
-    k->family = BPF_CORE_READ(c, skc_family);
-    k->state = state;
-    k->rport = bpf_ntohs(BPF_CORE_READ(c, skc_dport));
-    if (k->family == AF_INET6) {
-        BPF_CORE_READ_INTO(&k->laddr, c, skc_v6_rcv_saddr.in6_u.u6_addr32);
-        BPF_CORE_READ_INTO(&k->raddr, c, skc_v6_daddr.in6_u.u6_addr32);
-    } else {
-        k->laddr[0] = BPF_CORE_READ(c, skc_rcv_saddr);
-        k->raddr[0] = BPF_CORE_READ(c, skc_daddr);
-    }
-}
-
 static __always_inline bool counted(int state)
 {
     return state != S_CLOSE && state != S_SYN_RECV && state != S_NEW_SYN_RECV &&
            state != S_TIME_WAIT && state > 0 && state < 16;
 }
 
+static __always_inline void tombstone(__u64 id)
+{
+    __u8 one = 1;
+    if (bpf_map_update_elem(&dead, &id, &one, BPF_ANY))
+        stat_inc(LIVE_ST_LOST);
+}
+
 /* ---- full sockets --------------------------------------------------------- */
 
-static __always_inline int set_state(const struct sock *sk, int newstate)
+/* the events set_state() follows: a TCP socket of the namespace followed
+ * (tested before the twins' bookkeeping, which then costs nothing for the
+ * other namespaces' and protocols' changes) */
+static __always_inline bool followed(const struct sock *sk)
 {
-    if (sk->sk_protocol != IPPROTO_TCP || sk->__sk_common.skc_net.net->ns.inum != cfg_netns)
-        return 0;
-    __u64 id = (unsigned long)sk;
+    return sk->sk_protocol == IPPROTO_TCP && sk->__sk_common.skc_net.net->ns.inum == cfg_netns;
+}
+
+/*
+ * A full socket's entry.  Its state changes and the seed walk's visit are
+ * serialized by the socket's lock (tcp_set_state() runs under it, the
+ * iter/tcp walk holds it while it shows a socket), so the entry needs no
+ * atomic claim.
+ */
+static __always_inline void sock_untrack(struct sock *sk)
+{
+    if (seeding)
+        tombstone((unsigned long)sk);
+    struct sock_ent *v = bpf_sk_storage_get(&socks, sk, 0, 0);
+    if (!v || !v->k.state)
+        return;
+    count_add(v->idx, v->k.state, -1);
+    v->k.state = 0;
+}
+
+/* enter (or move) the socket under k; v is its entry (created) */
+static __always_inline void sock_track(struct sock_ent *v, const struct live_key *k)
+{
+    if (v->k.state) {
+        if (same_dest(&v->k, k)) {
+            if (v->k.state != k->state)
+                count_move(v->idx, v->k.state, k->state);
+            v->k.state = k->state;
+            return;
+        }
+        count_add(v->idx, v->k.state, -1); /* its addresses changed */
+        v->k.state = 0;
+    }
+    __u32 idx;
+    if (!dest_idx(k, &idx)) {
+        stat_inc(LIVE_ST_LOST);
+        return;
+    }
+    v->k = *k;
+    v->idx = idx;
+    count_add(idx, k->state, 1);
+}
+
+static __always_inline int set_state(struct sock *sk, int newstate)
+{
     if (!counted(newstate)) {
-        untrack(&socks, id);
+        sock_untrack(sk);
+        return 0;
+    }
+    struct sock_ent *v = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+    if (!v) {
+        stat_inc(LIVE_ST_LOST);
         return 0;
     }
     struct live_key k = {};
     key_of(&sk->__sk_common, newstate, &k);
-    track(&socks, id, &k);
+    sock_track(v, &k);
     return 0;
 }
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int newstate)
 {
+    if (!followed(sk))
+        return 0;
     twin_note_ts(TWIN_STATE, sk, (__u64)oldstate << 8 | (__u8)newstate);
-    return set_state(sk, newstate);
+    return set_state((struct sock *)sk, newstate);
 }
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_state_nested, const struct sock *sk, const int oldstate, const int newstate)
 {
-    if (twin_take(TWIN_STATE, sk, (__u64)oldstate << 8 | (__u8)newstate))
+    if (!followed(sk) || twin_take(TWIN_STATE, sk, (__u64)oldstate << 8 | (__u8)newstate))
         return 0;
-    return set_state(sk, newstate);
+    return set_state((struct sock *)sk, newstate);
 }
 
 /* ---- timewait minisocks ---------------------------------------------------- */
@@ -266,20 +315,74 @@ static __always_inline bool is_tw_timer(struct timer_list *timer)
     return (void *)&tw_timer_handler && (void *)timer->function == (void *)&tw_timer_handler;
 }
 
+/* The minisock of a tw_timer, as a BTF pointer (bpf_rdonly_cast): its
+ * fields are then plain loads, where probe reads cost a helper call each
+ * (ten per birth). */
 static __always_inline const struct inet_timewait_sock *tw_of(struct timer_list *timer)
 {
-    return (const void *)((unsigned long)timer -
-                          bpf_core_field_offset(struct inet_timewait_sock, tw_timer));
+    return bpf_rdonly_cast((void *)((unsigned long)timer -
+                                    bpf_core_field_offset(struct inet_timewait_sock, tw_timer)),
+                           bpf_core_type_id_kernel(struct inet_timewait_sock));
+}
+
+/* Enter the minisock whose timer is `id`, of destination k (or move it:
+ * a start without a cancel before it, or the walk entered it just now).
+ * The insert comes first: almost every start is a birth, and a lookup
+ * before it would cost a hashed lookup more per connection. */
+static __always_inline void tw_track(__u64 id, const struct live_key *k)
+{
+    struct live_ent e = {.state = k->state};
+    if (!dest_idx(k, &e.idx)) {
+        stat_inc(LIVE_ST_LOST);
+        return;
+    }
+    long r = bpf_map_update_elem(&tws, &id, &e, BPF_NOEXIST);
+    if (r == 0) {
+        count_add(e.idx, e.state, 1);
+        return;
+    }
+    struct live_ent *v;
+    if (r != -EEXIST || !(v = bpf_map_lookup_elem(&tws, &id))) {
+        stat_inc(LIVE_ST_LOST);
+        return;
+    }
+    __u8 old = v->state;
+    if (old != k->state) {
+        v->state = k->state;
+        count_move(v->idx, old, k->state);
+    }
+}
+
+/* the minisock whose timer is `id` is gone */
+static __always_inline bool tw_untrack(__u64 id)
+{
+    if (seeding)
+        tombstone(id);
+    struct live_ent *v = bpf_map_lookup_elem(&tws, &id);
+    if (!v)
+        return false;
+    struct live_ent old = *v;
+    long e = bpf_map_delete_elem(&tws, &id);
+    if (e == 0) {
+        count_add(old.idx, old.state, -1);
+        return true;
+    }
+    if (e != -ENOENT) {
+        stat_inc(LIVE_ST_LOST); /* busy: the death is not recorded */
+        stat_inc(LIVE_ST_DEL_FAILED);
+        last_del_err = e;
+    }
+    return false;
 }
 
 static __always_inline int tw_start(struct timer_list *timer)
 {
     const struct inet_timewait_sock *tw = tw_of(timer);
-    if (BPF_CORE_READ(tw, __tw_common.skc_net.net, ns.inum) != cfg_netns)
+    if (tw->__tw_common.skc_net.net->ns.inum != cfg_netns)
         return 0;
     struct live_key k = {};
-    key_of_read(&tw->__tw_common, BPF_CORE_READ(tw, tw_substate), &k);
-    track(&tws, (unsigned long)timer, &k);
+    key_of(&tw->__tw_common, tw->tw_substate, &k);
+    tw_track((unsigned long)timer, &k);
     stat_inc(LIVE_ST_TW_BORN);
     return 0;
 }
@@ -287,9 +390,9 @@ static __always_inline int tw_start(struct timer_list *timer)
 static __always_inline int tw_end(struct timer_list *timer)
 {
     const struct inet_timewait_sock *tw = tw_of(timer);
-    if (BPF_CORE_READ(tw, __tw_common.skc_net.net, ns.inum) != cfg_netns)
+    if (tw->__tw_common.skc_net.net->ns.inum != cfg_netns)
         return 0;
-    if (untrack(&tws, (unsigned long)timer))
+    if (tw_untrack((unsigned long)timer))
         stat_inc(LIVE_ST_TW_DIED);
     return 0;
 }
@@ -347,21 +450,6 @@ int BPF_PROG(on_expire_nested, struct timer_list *timer, unsigned long baseclk)
 
 /* ---- the seed walk ----------------------------------------------------------- */
 
-static __always_inline void seed_one(void *map, __u64 id, const struct live_key *k)
-{
-    long e = bpf_map_update_elem(map, &id, k, BPF_NOEXIST);
-    if (e == -EEXIST)
-        return; /* an event entered it first */
-    if (e) {
-        stat_inc(LIVE_ST_LOST); /* full: the table would be short */
-        return;
-    }
-    count_add(k, 1);
-    stat_inc(LIVE_ST_SEEDED);
-    if (bpf_map_lookup_elem(&dead, &id)) /* died while the walk held it */
-        untrack(map, id);
-}
-
 SEC("iter/tcp")
 int seed(struct bpf_iter__tcp *ctx)
 {
@@ -378,12 +466,42 @@ int seed(struct bpf_iter__tcp *ctx)
         key_of(skc, tw->tw_sk.tw_substate, &k);
         __u64 id = (unsigned long)tw +
                    bpf_core_field_offset(struct inet_timewait_sock, tw_timer);
-        seed_one(&tws, id, &k);
+        struct live_ent e = {.state = k.state};
+        if (!dest_idx(&k, &e.idx)) {
+            stat_inc(LIVE_ST_LOST); /* full: the table would be short */
+            return 0;
+        }
+        long r = bpf_map_update_elem(&tws, &id, &e, BPF_NOEXIST);
+        if (r == -EEXIST)
+            return 0; /* an event entered it first */
+        if (r) {
+            stat_inc(LIVE_ST_LOST);
+            return 0;
+        }
+        count_add(e.idx, e.state, 1);
+        stat_inc(LIVE_ST_SEEDED);
+        if (bpf_map_lookup_elem(&dead, &id)) /* died while the walk held it */
+            tw_untrack(id);
         return 0;
     }
     if (!counted(st))
         return 0;
+    struct tcp_sock *tp = bpf_skc_to_tcp_sock(skc);
+    if (!tp)
+        return 0;
+    struct sock *sk = (struct sock *)tp;
+    struct sock_ent *v = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+    if (!v) {
+        stat_inc(LIVE_ST_LOST);
+        return 0;
+    }
+    if (v->k.state)
+        return 0; /* an event entered it first */
     key_of(skc, st, &k);
-    seed_one(&socks, (unsigned long)skc, &k);
+    sock_track(v, &k);
+    stat_inc(LIVE_ST_SEEDED);
+    __u64 id = (unsigned long)skc;
+    if (bpf_map_lookup_elem(&dead, &id)) /* died while the walk held it */
+        sock_untrack(sk);
     return 0;
 }

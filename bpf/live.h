@@ -1,6 +1,6 @@
 /*
  * bpf/live.h — what bpf/live.bpf.c (the live table) and lib/live.c share:
- * the key of a count (one destination in one state) and the indices of the
+ * the key of a destination, its counts per state, and the indices of the
  * program's counters.  Fixed-size types only, no implicit padding.
  */
 #ifndef TWKIT_BPF_LIVE_H
@@ -14,6 +14,20 @@ struct live_key {
     __u16 rport;    /* host order; 0 for listeners */
     __u32 laddr[4]; /* AF_INET: laddr[0] only, the rest 0 */
     __u32 raddr[4];
+};
+
+/* A destination's counts (map `counts`, indexed by the value of `dests`,
+ * whose key is a struct live_key with state 0): one per TCP state. */
+#define LIVE_STATES 16
+struct live_counts {
+    __s64 n[LIVE_STATES];
+};
+
+/* A tracked minisock (map `tws`): its destination's index and its state. */
+struct live_ent {
+    __u32 idx;
+    __u8 state;
+    __u8 pad[3];
 };
 
 /* counters (array `stats`), all cumulative */

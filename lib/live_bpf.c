@@ -15,7 +15,9 @@
  * verifier rejection or a hidden tw_timer_handler would, with the same
  * kind of reason; TWKIT_LIVE_MAX_TW=N bounds the TIME_WAIT map to N
  * entries (when the caller leaves max_tw 0), so that a test can fill it;
- * TWKIT_LIVE_MAX_DESTS=N the same for the counts map.
+ * TWKIT_LIVE_MAX_DESTS=N the same for the destinations; TWKIT_LIVE_PREALLOC=1
+ * preallocates the TIME_WAIT map (for bench/live.sh, which measures what
+ * that saves per event against the memory it takes at load).
  */
 #include <errno.h>
 #include <linux/types.h>
@@ -84,7 +86,7 @@ struct tw_live {
     struct tw_live_opts o;
     struct table t;
     uint64_t lost_before;    /* lost events of the tables thrown away */
-    size_t keys;             /* keys in the counts map at the last read */
+    size_t keys;             /* destinations in the table at the last read */
     int fail_err;            /* the last re-seed failed: its error and reason, */
     char fail_why[512];
     uint64_t retry_ns;       /* and no new attempt before this (a load costs ~1 s) */
@@ -117,11 +119,24 @@ static bool is_nested(const char *name)
     return l >= 7 && !strcmp(name + l - 7, "_nested");
 }
 
+/* The map `stats` is per CPU: a value is the sum of the CPUs' (8 bytes
+ * each). */
+static int64_t percpu_sum(int fd, const void *key)
+{
+    int n = libbpf_num_possible_cpus();
+    if (n <= 0)
+        return 0;
+    int64_t buf[n > 1024 ? 1024 : n], sum = 0; /* possible CPUs: bounded by the kernel config */
+    if (n > 1024 || bpf_map_lookup_elem(fd, key, buf) != 0)
+        return 0;
+    for (int i = 0; i < n; i++)
+        sum += buf[i];
+    return sum;
+}
+
 static uint64_t stat_get(const struct table *t, uint32_t i)
 {
-    uint64_t v = 0;
-    bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.stats), &i, &v);
-    return v;
+    return (uint64_t)percpu_sum(bpf_map__fd(t->skel->maps.stats), &i);
 }
 
 /*
@@ -232,12 +247,16 @@ static int table_open(const struct tw_live_opts *o, struct table *t, double *see
     if (!o->max_tw && mt && atoi(mt) > 0)
         max_tw = (uint32_t)atoi(mt);
     bpf_map__set_max_entries(t->skel->maps.tws, max_tw);
-    bpf_map__set_max_entries(t->skel->maps.socks, o->max_socks ? o->max_socks : 1u << 20);
     uint32_t max_dests = o->max_dests ? o->max_dests : 65536;
     const char *md = getenv("TWKIT_LIVE_MAX_DESTS");
     if (!o->max_dests && md && atoi(md) > 0)
         max_dests = (uint32_t)atoi(md);
+    bpf_map__set_max_entries(t->skel->maps.dests, max_dests);
     bpf_map__set_max_entries(t->skel->maps.counts, max_dests);
+    const char *pre = getenv("TWKIT_LIVE_PREALLOC");
+    if (pre && !strcmp(pre, "1")) {
+        bpf_map__set_map_flags(t->skel->maps.tws, 0);
+    }
     step = "loading";
     if (knob && !strcmp(knob, "load")) {
         e = -EINVAL;
@@ -280,11 +299,11 @@ static int table_open(const struct tw_live_opts *o, struct table *t, double *see
     }
     if (stat_get(t, LIVE_ST_LOST)) {
         uint32_t max = bpf_map__max_entries(t->skel->maps.tws);
+        uint32_t mdst = bpf_map__max_entries(t->skel->maps.counts);
         table_free(t);
-        return set_why(-ENOSPC, "the seed walk did not fit in the maps (TIME_WAIT %u, sockets "
-                                "%u, destinations %u entries)",
-                       max, o->max_socks ? o->max_socks : 1u << 20,
-                       o->max_dests ? o->max_dests : 65536);
+        return set_why(-ENOSPC, "the seed walk did not fit in the maps (TIME_WAIT %u entries, "
+                                "destinations %u), or a socket's entry could not be allocated",
+                       max, mdst);
     }
     return 0;
 fail:
@@ -345,33 +364,39 @@ static int reseed(struct tw_live *l, const char *fmt, ...)
 }
 
 /*
- * The counts, sorted.  Keys are never deleted while events may use them
- * (an event holds a pointer to its count), so keys of sockets long gone
- * (a server's accepted connections are one key per client port) stay at
- * 0; *keys says how many there are, for ensure() to seed a fresh table
- * before they fill the map.
+ * The counts, sorted: one row per destination and state not 0.
+ * Destinations are never deleted while the table lives (its entries hold
+ * their indices), so those of sockets long gone (a server's accepted
+ * connections are one destination per client port) stay at 0; *keys says
+ * how many there are, for ensure() to seed a fresh table before they fill
+ * the map.
  */
 static int read_counts(struct table *t, struct tw__live_rows *r, size_t *keys)
 {
-    int fd = bpf_map__fd(t->skel->maps.counts);
+    int dfd = bpf_map__fd(t->skel->maps.dests), cfd = bpf_map__fd(t->skel->maps.counts);
     struct live_key k, next;
     struct live_key *prev = NULL;
     r->n = 0;
     size_t nk = 0;
-    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-        __s64 v = 0;
+    while (bpf_map_get_next_key(dfd, prev, &next) == 0) {
+        __u32 idx;
+        struct live_counts c;
         k = next;
         prev = &k;
         nk++;
-        if (bpf_map_lookup_elem(fd, &k, &v) != 0 || v == 0)
+        if (bpf_map_lookup_elem(dfd, &k, &idx) != 0 || bpf_map_lookup_elem(cfd, &idx, &c) != 0)
             continue;
-        struct tw_live_row row = {.rport = k.rport, .state = k.state, .n = v};
-        row.laddr.family = row.raddr.family = k.family;
-        memcpy(row.laddr.u.w, k.laddr, 16);
-        memcpy(row.raddr.u.w, k.raddr, 16);
-        int e = tw__live_rows_push(r, &row);
-        if (e)
-            return e;
+        for (unsigned st = 0; st < LIVE_STATES; st++) {
+            if (c.n[st] == 0)
+                continue;
+            struct tw_live_row row = {.rport = k.rport, .state = (uint8_t)st, .n = c.n[st]};
+            row.laddr.family = row.raddr.family = k.family;
+            memcpy(row.laddr.u.w, k.laddr, 16);
+            memcpy(row.raddr.u.w, k.raddr, 16);
+            int e = tw__live_rows_push(r, &row);
+            if (e)
+                return e;
+        }
     }
     tw__live_rows_finish(r);
     if (keys)
@@ -393,10 +418,10 @@ static int ensure(struct tw_live *l)
     if (lost)
         return reseed(l, "%llu event(s) lost (a full map, or recursion)",
                       (unsigned long long)lost);
-    uint32_t max = bpf_map__max_entries(l->t.skel->maps.counts);
+    uint32_t max = bpf_map__max_entries(l->t.skel->maps.dests);
     if (l->keys > (size_t)max / 4 * 3 && l->keys > 2 * l->used)
-        return reseed(l, "the counts map is 3/4 full (%zu of %u keys, %zu in use, the rest for "
-                         "sockets long gone): a fresh table drops them",
+        return reseed(l, "the destinations map is 3/4 full (%zu of %u destinations, %zu rows in "
+                         "use, the rest for sockets long gone): a fresh table drops them",
                       l->keys, max, l->used);
     return 0;
 }

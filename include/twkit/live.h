@@ -29,8 +29,8 @@ struct tw_live;
 
 struct tw_live_opts {
     uint32_t max_tw;     /* timewait minisocks tracked; 0 = 2M */
-    uint32_t max_socks;  /* full sockets tracked; 0 = 1M */
-    uint32_t max_dests;  /* (destination, state) counts; 0 = 65536 */
+    uint32_t max_socks;  /* unused: a full socket's entry lives in the socket */
+    uint32_t max_dests;  /* destinations (each with its states); 0 = 65536 */
 };
 
 /* One (destination, state) and its count. */
