@@ -12,6 +12,7 @@
 #      documented path is printed.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
+not_sanitized "a check that the man pages and --help say what the option tables declare (740 runs of --help; the option parser runs under the sanitizers in every *_badinput and *_cli script); make test runs it"
 need jq
 MKDOC=$OUT/tools/mkdoc
 

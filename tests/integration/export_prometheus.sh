@@ -12,6 +12,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
 . tests/lib_export.sh
 need_root
+not_sanitized "a real Prometheus server scraping twkit export for half a minute (the pages it reads are checked under the sanitizers by export_http, export_contrib and export_security); make test runs it"
 need prometheus curl jq
 in_private_netns "$@"
 

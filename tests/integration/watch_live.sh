@@ -7,7 +7,7 @@
 #     rate (the 10 s window, read from one dump's TIME_WAIT ages), and the
 #     1 s window too;
 #   - the kernel's TW counter rate within 10% of it;
-#   - a time to exhaustion that puts EADDRNOTAVAIL within 20% of when it
+#   - a time to exhaustion that puts EADDRNOTAVAIL within 20% (or 0.1 s) of when it
 #     actually appears (the generator records its first one);
 #   - "now" once the range is full, and the sparkline's history filled.
 # 1200 ports at 60/s run out after 20 s; watch samples from 11 s to 21 s.
@@ -71,9 +71,13 @@ while IFS='|' read -r t state in_s r1 r10 tw10 inuse; do
         check "  TcpExt TW rate (10 s) $tw10 within 10% of $RATE" \
             awk -v r="$tw10" -v w="$RATE" 'BEGIN { exit !(r >= 0.9 * w && r <= 1.1 * w) }'
     fi
-    check "  forecast: $state in $in_s s ($inuse in use): EADDRNOTAVAIL at $actual within 20%" \
+    # within 20%, or 0.1 s where that is less: a tick a few ports before
+    # the end cannot be closer than the load's own spacing (1/60 s) and the
+    # scheduling of two processes on a loaded machine
+    check "  forecast: $state in $in_s s ($inuse in use): EADDRNOTAVAIL at $actual within 20% (or 0.1 s)" \
         awk -v t="$t" -v f="$in_s" -v a="$actual" \
-        'BEGIN { left = a - t; err = t + f - a; if (err < 0) err = -err; exit !(f != "" && left > 0 && err <= 0.2 * left) }'
+        'BEGIN { left = a - t; err = t + f - a; if (err < 0) err = -err; tol = 0.2 * left; if (tol < 0.1) tol = 0.1
+                 exit !(f != "" && left > 0 && err <= tol) }'
 done < <(jq -r "[.time, ($D | .exhaustion.forecast.state, (.exhaustion.forecast.in_s // \"\"),
                  .new_per_s[0], .new_per_s[1]), (.namespaces[0].rates.TW[1] // "null"),
                  ($D | .in_use)] | map(tostring) | join(\"|\")" "$tmp/watch.ndjson")
