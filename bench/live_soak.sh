@@ -40,10 +40,17 @@
 # back to a walk, TIME_WAIT births and deaths; and per pattern the
 # connections made and the kernel counter that shows the pattern happened.
 #
+# Lost events and re-seeds are reported, not failed: the count is a bound
+# (the smaller of each twin pair's recursion misses, bpf/twin.h, which
+# include other namespaces' timers), and a re-seed is how the table is meant
+# to recover; the summary says how many reconciliations compared a table
+# kept by events alone since the previous one, and each program's recursion
+# misses (bpftool).  SOAK_STRICT=1 fails on a lost event or a fallback sample.
 # Exit: 0 every check passed; 1 drift at any reconciliation, the final table
-# differing from ss, a lost event, a fallback sample, fewer reconciliations
-# than the duration implies, a pattern that did not happen (no connections,
-# no TWRecycled, no TCPTimeWaitOverflow, no expiry), or a setup error.
+# differing from ss, fewer reconciliations than the duration implies, a
+# pattern that did not happen (no connections, no TWRecycled, no
+# TCPTimeWaitOverflow, a TIME_WAIT that did not expire, or no expiry checked
+# in a run of 600 s or more), or a setup error.
 # Without root, or where the live table cannot load, it prints SKIP, exits 0.
 # SIGINT/SIGTERM stop it; every process and namespace it made is removed (by
 # its pid and name) on any exit.
@@ -79,15 +86,20 @@ cleanup() {
     local p
     for p in "${PIDS[@]}"; do kill "$p" 2> /dev/null; done
     for p in "${PIDS[@]}"; do wait "$p" 2> /dev/null; done
-    for p in "${NS_MADE[@]}"; do ip netns del "$p" 2> /dev/null; done
+    # anything still in our namespaces is ours too: end it by pid
+    local ns left
+    for ns in "${NS_MADE[@]}"; do
+        left=$(ip netns pids "$ns" 2> /dev/null)
+        [[ $left ]] && kill $left 2> /dev/null
+        ip netns del "$ns" 2> /dev/null
+    done
     [[ ${SOAK_KEEP:-} ]] && msg "NDJSON kept in $W" || rm -rf -- "$W"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-inc() { ip netns exec "$C" "$@"; }
-ins() { ip netns exec "$S" "$@"; }
+inc() { ip netns exec "$C" "$@"; }   # foreground only
 # TcpExt counter NAME in namespace NS
 tcpext() {
     ip netns exec "$1" cat /proc/net/netstat | awk -v k="$2" '
@@ -114,7 +126,10 @@ RANGE=$(inc sysctl -n net.ipv4.ip_local_port_range | tr -s '\t ' ' ')
 HAVE_DELAY=0
 inc sysctl -n net.ipv4.tcp_tw_reuse_delay > /dev/null 2>&1 && HAVE_DELAY=1
 
-ins "$TWKIT" lab backend -l 198.18.0.2:80 -l 198.18.0.2:81 -l 198.18.0.2:82 -t 1 \
+# started as `ip netns exec` itself (it execs twkit), never through a shell
+# function, which would fork a subshell and leave $! a parent that kill
+# does not pass on to twkit
+ip netns exec "$S" "$TWKIT" lab backend -l 198.18.0.2:80 -l 198.18.0.2:81 -l 198.18.0.2:82 -t 1 \
     > "$W/backend.out" 2>&1 &
 PIDS+=($!)
 
@@ -151,7 +166,7 @@ left() { echo $(( END - $(date +%s) )); }
 # load PATTERN SECONDS ARGS...: one bounded lab load in the client namespace
 load() {
     local p=$1 d=$2 rate=$3; shift 3
-    inc "$TWKIT" lab load -t 1 -C 16 -r "$rate" -n $(( rate * d )) -d "$d" --json "$@" \
+    ip netns exec "$C" "$TWKIT" lab load -t 1 -C 16 -r "$rate" -n $(( rate * d )) -d "$d" --json "$@" \
         > "$W/load.json" 2> "$W/load.err" &
     local lp=$!
     PIDS+=("$lp")
@@ -253,6 +268,7 @@ live_rows() {
 }
 
 declare -A FINAL FINAL_ROWS
+FINAL_WALKED=
 final_check() {
     local ns=$1 f=$W/$1.ndjson n a b l try
     n=$(wc -l < "$f")
@@ -268,10 +284,17 @@ final_check() {
         l=$(tail -n +"$(( n + 1 ))" "$f" | head -n1)
         b=$(ss_rows "twkit-soak-$$-$ns")
         [[ -n $l ]] || continue
+        # a sample that fell back to a walk says nothing about the table
+        [[ $(jq -r .source <<< "$l") == live ]] || { FINAL_WALKED=1; continue; }
         if [[ $(live_rows "$l") == "$a" || $(live_rows "$l") == "$b" ]]; then
             FINAL[$ns]="equal (try $try)"; FINAL_ROWS[$ns]=$(wc -l <<< "$b"); return 0
         fi
     done
+    if [[ -z $l || $(jq -r .source <<< "$l") != live ]]; then
+        FINAL[$ns]="no-live-sample"
+        msg "final check in $ns: no sample from the live table in 5 tries${FINAL_WALKED:+ (they fell back to a walk)}"
+        return 1
+    fi
     FINAL[$ns]=DIFFERENT
     msg "final table in $ns differs from ss (< ss, > table):"
     diff <(echo "$b") <(live_rows "$l") | head -20
@@ -281,6 +304,19 @@ nap 2
 fin_ok=1
 final_check c || fin_ok=0
 final_check s || fin_ok=0
+# each watcher's programs' recursion misses (what the lost-event bound counts)
+declare -A MISSES
+if command -v bpftool > /dev/null; then
+    for ns in c s; do
+        ids=$(awk '$1 == "prog_id:" { print $2 }' /proc/"${WPID[$ns]}"/fdinfo/* 2> /dev/null | sort -un | tr '\n' ' ')
+        MISSES[$ns]=$(bpftool prog show -j 2> /dev/null | jq -r --arg ids "$ids" '
+            ($ids | split(" ") | map(select(. != "") | tonumber)) as $i
+            | [.[] | select(.id as $x | $i | index($x)) | select((.recursion_misses // 0) > 0)
+               | "\(.name) \(.recursion_misses)"]
+            | if ($i | length) == 0 then "unknown (no program fds)" elif length == 0 then "none"
+              else join(", ") end')
+    done
+fi
 for ns in c s; do kill "${WPID[$ns]}" 2> /dev/null; wait "${WPID[$ns]}" 2> /dev/null; done
 
 # ---- the NDJSON ---------------------------------------------------------------
@@ -302,11 +338,13 @@ for ns in c s; do
            ([.[] | select(.source != "live")] | length),
            (last.live.tw_born // 0), (last.live.tw_died // 0),
            ([.[] | .totals.time_wait // 0] | max),
-           ([.[] | .live.reseed_reason // empty] | unique | join("; ") | if . == "" then "-" else . end)]
+           ([.[] | .live.reseed_reason // empty] | unique | join("; ") | if . == "" then "-" else . end),
+           (([1] + [.[] | select(.reconcile != null) | .live.seeds]) as $s
+            | [range(1; $s | length) | select($s[.] == $s[. - 1])] | length)]
         | @tsv' "$W/$ns.ndjson") || die "cannot parse $W/$ns.ndjson"
 done
-IFS=$'\t' read -r cs cr cd cdr cds cu cl crs cfb cb cdd ctw cwhy <<< "${R[c]}"
-IFS=$'\t' read -r ss_ sr sd sdr sds su sl srs sfb sb sdd stw swhy <<< "${R[s]}"
+IFS=$'\t' read -r cs cr cd cdr cds cu cl crs cfb cb cdd ctw cwhy ccl <<< "${R[c]}"
+IFS=$'\t' read -r ss_ sr sd sdr sds su sl srs sfb sb sdd stw swhy scl <<< "${R[s]}"
 row() { printf '%-44s %14s %14s\n' "$1" "$2" "$3"; }
 row "samples" "$cs" "$ss_"
 row "reconciliations (periodic + 1 on demand)" "$cr" "$sr"
@@ -314,13 +352,15 @@ row "  with drift (must be 0)" "$cd" "$sd"
 row "  largest drift, rows (must be 0)" "$cdr" "$sdr"
 row "  largest drift, sockets (must be 0)" "$cds" "$sds"
 row "  largest unsettled" "$cu" "$su"
-row "lost events (must be 0)" "$cl" "$sl"
+row "  with no re-seed since the previous one" "$ccl" "$scl"
+row "lost events (a bound: re-seeded)" "$cl" "$sl"
 row "re-seeds" "$crs" "$srs"
-row "samples from a walk (fallback, must be 0)" "$cfb" "$sfb"
+row "samples from a walk (fallback)" "$cfb" "$sfb"
 row "TIME_WAIT born / died (timer events)" "$cb / $cdd" "$sb / $sdd"
 row "largest TIME_WAIT in a sample" "$ctw" "$stw"
 row "final table vs ss" "${FINAL[c]} ${FINAL_ROWS[c]:-} rows" "${FINAL[s]} ${FINAL_ROWS[s]:-} rows"
 [[ $cwhy == - && $swhy == - ]] || msg "re-seed reasons: client: $cwhy; server: $swhy"
+[[ ${MISSES[c]:-} ]] && msg "recursion misses of the programs at the end: client: ${MISSES[c]}; server: ${MISSES[s]}"
 msg ""
 printf '%-14s %5s %12s %12s %8s\n' pattern runs connections attempted failed
 for p in "${PATTERNS[@]}"; do
@@ -336,10 +376,12 @@ for ns in c s; do
     IFS=$'\t' read -r _ r d _ _ _ l _ fb _ _ _ _ <<< "${R[$ns]}"
     (( d == 0 )) || bad+=("$ns: $d reconciliations with drift")
     (( r >= want_rec )) || bad+=("$ns: $r reconciliations, expected at least $want_rec")
-    (( l == 0 )) || bad+=("$ns: $l lost events")
-    (( fb == 0 )) || bad+=("$ns: $fb samples fell back to a walk")
+    if [[ ${SOAK_STRICT:-} ]]; then
+        (( l == 0 )) || bad+=("$ns: $l lost events (SOAK_STRICT)")
+        (( fb == 0 )) || bad+=("$ns: $fb samples fell back to a walk (SOAK_STRICT)")
+    fi
 done
-(( fin_ok )) || bad+=("the final table differs from ss")
+(( fin_ok )) || bad+=("the final check against ss failed: client ${FINAL[c]}, server ${FINAL[s]}")
 (( FAILS == 0 )) || bad+=("$FAILS lab load runs failed")
 for p in "${PATTERNS[@]}"; do
     (( RUNS[$p] == 0 || CONN[$p] > 0 )) || bad+=("$p made no connection")
