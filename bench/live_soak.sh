@@ -80,12 +80,16 @@ TWKIT=$(realpath "$OUT/twkit")
 C=twkit-soak-$$-c
 S=twkit-soak-$$-s
 W=$(mktemp -d /tmp/twkit-soak.XXXXXX)
-PIDS=()
+PIDS=()   # the backend and the two watchers, for the whole run
+CUR=      # the one short-lived child being waited for (a load, a sleep)
 NS_MADE=()
 cleanup() {
     local p
-    for p in "${PIDS[@]}"; do kill "$p" 2> /dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2> /dev/null; done
+    # only a pid that is still this shell's child (never a reused pid)
+    for p in $CUR "${PIDS[@]}"; do
+        [[ $(ps -o ppid= -p "$p" 2> /dev/null | tr -d ' ') == "$$" ]] && kill "$p" 2> /dev/null
+    done
+    for p in $CUR "${PIDS[@]}"; do wait "$p" 2> /dev/null; done
     # anything still in our namespaces is ours too: end it by pid
     local ns left
     for ns in "${NS_MADE[@]}"; do
@@ -108,7 +112,7 @@ tcpext() {
 }
 sockstat_tw() { ip netns exec "$1" cat /proc/net/sockstat | awk '$1 == "TCP:" { for (i = 2; i < NF; i++) if ($i == "tw") print $(i + 1) }'; }
 # sleep that a trapped signal interrupts
-nap() { sleep "$1" & local p=$!; PIDS+=("$p"); wait "$p"; }
+nap() { sleep "$1" & CUR=$!; wait "$CUR"; CUR=; }
 
 # ---- namespaces -------------------------------------------------------------
 ip netns add "$C" || die "cannot create namespace $C"
@@ -131,7 +135,8 @@ inc sysctl -n net.ipv4.tcp_tw_reuse_delay > /dev/null 2>&1 && HAVE_DELAY=1
 # does not pass on to twkit
 ip netns exec "$S" "$TWKIT" lab backend -l 198.18.0.2:80 -l 198.18.0.2:81 -l 198.18.0.2:82 -t 1 \
     > "$W/backend.out" 2>&1 &
-PIDS+=($!)
+BACKEND=$!
+PIDS+=("$BACKEND")
 
 why=$(inc "$TWKIT" watch --batch --json --source live -n 1 2> /dev/null | jq -r 'if .source == "live" then "" else .fallback end')
 [[ -z $why ]] || skip "the live table cannot run here: $why"
@@ -168,9 +173,9 @@ load() {
     local p=$1 d=$2 rate=$3; shift 3
     ip netns exec "$C" "$TWKIT" lab load -t 1 -C 16 -r "$rate" -n $(( rate * d )) -d "$d" --json "$@" \
         > "$W/load.json" 2> "$W/load.err" &
-    local lp=$!
-    PIDS+=("$lp")
-    wait "$lp"
+    CUR=$!
+    wait "$CUR"
+    CUR=
     local ok att err
     read -r ok att err < <(jq -r '[.connections.ok, .connections.attempted,
         ([.errors[]] | add)] | @tsv' "$W/load.json" 2> /dev/null) ||
@@ -318,6 +323,7 @@ if command -v bpftool > /dev/null; then
     done
 fi
 for ns in c s; do kill "${WPID[$ns]}" 2> /dev/null; wait "${WPID[$ns]}" 2> /dev/null; done
+PIDS=("$BACKEND")   # the watchers are reaped: their pids are no longer ours
 
 # ---- the NDJSON ---------------------------------------------------------------
 msg ""
