@@ -208,12 +208,12 @@ while (( $(left) > 0 )); do
         server-close) load server-close "$d" 300 -c 198.18.0.2:81 -s 198.18.0.1 --close server ;;
         rst) load rst "$d" 300 -c 198.18.0.2:82 -s 198.18.0.1 --close rst ;;
         tw-reuse)
-            local_r0=$(tcpext "$C" TWRecycled)
+            r0=$(tcpext "$C" TWRecycled)
             inc sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="40000 40099"
             (( HAVE_DELAY )) && inc sysctl -qw net.ipv4.tcp_tw_reuse_delay=1
             load tw-reuse "$d" 300 -c 198.18.0.2:80 -s 198.18.0.3 --close client
             inc sysctl -qw net.ipv4.tcp_tw_reuse=0 net.ipv4.ip_local_port_range="$RANGE"
-            r=$(( $(tcpext "$C" TWRecycled) - local_r0 ))
+            r=$(( $(tcpext "$C" TWRecycled) - r0 ))
             RECYCLED=$(( RECYCLED + r ))
             msg "                TWRecycled +$r" ;;
         overflow)
@@ -278,14 +278,14 @@ final_check() {
     local ns=$1 f=$W/$1.ndjson n a b l try
     n=$(wc -l < "$f")
     kill -USR1 "${WPID[$ns]}"
-    for i in $(seq 100); do
+    for _ in $(seq 100); do
         tail -n +"$(( n + 1 ))" "$f" | jq -e 'select(.reconcile != null)' > /dev/null 2>&1 && break
         nap 0.1
     done
     for try in 1 2 3 4 5; do
         n=$(wc -l < "$f")
         a=$(ss_rows "twkit-soak-$$-$ns")
-        for i in $(seq 30); do (( $(wc -l < "$f") > n )) && break; nap 0.1; done
+        for _ in $(seq 30); do (( $(wc -l < "$f") > n )) && break; nap 0.1; done
         l=$(tail -n +"$(( n + 1 ))" "$f" | head -n1)
         b=$(ss_rows "twkit-soak-$$-$ns")
         [[ -n $l ]] || continue
