@@ -154,7 +154,7 @@ for ns in c s; do
     [[ $(head -n1 "$W/$ns.ndjson" | jq -r .source) == live ]] ||
         die "watch in $ns is not on the live table: $(head -n1 "$W/$ns.ndjson" | jq -r .fallback)"
 done
-for i in $(seq 50); do inc bash -c 'exec 3<>/dev/tcp/198.18.0.2/80' 2> /dev/null && break; nap 0.1; done
+for _ in $(seq 50); do inc bash -c 'exec 3<>/dev/tcp/198.18.0.2/80' 2> /dev/null && break; nap 0.1; done
 
 msg "twkit live table soak: $(uname -r), $(nproc) CPUs, ${SOAK_SECONDS} s, reconcile every ${SOAK_RECONCILE} s, load runs of ${SOAK_LOAD_SECONDS} s, pause ${SOAK_PAUSE} s"
 msg "namespaces $C and $S; watch pids ${WPID[c]} (client), ${WPID[s]} (server)"
