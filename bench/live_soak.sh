@@ -148,7 +148,7 @@ for ns in c s; do
     WPID[$ns]=$!
     PIDS+=($!)
 done
-for i in $(seq 100); do [[ -s $W/c.ndjson && -s $W/s.ndjson ]] && break; nap 0.1; done
+for _ in $(seq 100); do [[ -s $W/c.ndjson && -s $W/s.ndjson ]] && break; nap 0.1; done
 for ns in c s; do
     [[ -s $W/$ns.ndjson ]] || die "watch in $ns did not start: $(head -c 300 "$W/$ns.err")"
     [[ $(head -n1 "$W/$ns.ndjson" | jq -r .source) == live ]] ||
