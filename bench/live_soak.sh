@@ -47,7 +47,8 @@
 # kept by events alone since the previous one, and each program's recursion
 # misses (bpftool).  SOAK_STRICT=1 fails on a lost event or a fallback sample.
 # Exit: 0 every check passed; 1 drift at any reconciliation, the final table
-# differing from ss, fewer reconciliations than the duration implies, a
+# differing from ss, fewer reconciliations than duration / (SOAK_RECONCILE
+# + 1) s (one runs at the first 1 s sample after its interval), a
 # pattern that did not happen (no connections, no TWRecycled, no
 # TCPTimeWaitOverflow, a TIME_WAIT that did not expire, or no expiry checked
 # in a run of 600 s or more), or a setup error.
