@@ -12,6 +12,7 @@
 #   tests/helpers/*.c       -> one helper program each (used by integration tests)
 #   tests/integration/*.sh  -> run by tests/run
 #   bench/*.c               -> one benchmark helper each; bench/*.sh run by `make bench`
+#                              (bench/*_soak.sh only with SOAK=1)
 #   fuzz/fuzz_*.c           -> one libFuzzer harness each (clang)
 #   bpf/*.bpf.c             -> eBPF objects and libbpf skeletons (bpf/build.mk)
 #   examples/*.c            -> one example program each
@@ -140,9 +141,13 @@ tsan: deps
 		$(TSAN_SUITES:%=.build/tsan/tests/%) .build/tsan/helpers/pool_faultd
 	$(Q)for s in $(TSAN_SUITES); do OUT=.build/tsan TW_SANITIZED=1 TW_TSAN=1 tests/run unit $$s || exit 1; done
 
+# bench/*_soak.sh are long soak checks (bench/live_soak.sh: 10 minutes):
+# `make bench` runs them only with SOAK=1.
 bench: deps
 	$(Q)$(SUBMAKE) all $(BENCH_BIN)
-	$(Q)for b in bench/*.sh; do OUT=$(OUT) bash $$b || exit 1; done
+	$(Q)for b in bench/*.sh; do \
+		case $$b in *_soak.sh) [ -n "$(SOAK)" ] || { echo "$$b: not run (a soak check: make bench SOAK=1, or bash $$b)"; continue; } ;; esac; \
+		OUT=$(OUT) bash $$b || exit 1; done
 
 fuzz: deps
 	$(Q)$(SUBMAKE) OUT=.build/fuzz CC=clang \
