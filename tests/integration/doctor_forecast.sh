@@ -49,7 +49,10 @@ case_cap() {
     local out j ov0
     out=$("$LOAD" --connect 198.18.0.2:9001 --no-server --count 700)
     eq "700 connects to fill the cap" "$(kv ok "$out")" 700
-    eq "TIME_WAIT stops at the cap" "$(awk '/^TCP:/ {for (i = 1; i < NF; i++) if ($i == "tw") print $(i + 1)}' /proc/net/sockstat)" 600
+    # the cap is checked before the count is raised, not with it: two CPUs
+    # closing at once may each pass at 599, so up to one over per extra CPU
+    local tw; tw=$(awk '/^TCP:/ {for (i = 1; i < NF; i++) if ($i == "tw") print $(i + 1)}' /proc/net/sockstat)
+    check "TIME_WAIT stops at the cap ($tw; 600 to 600 + CPUs - 1)" test "$tw" -ge 600 -a "$tw" -le $((600 + $(nproc) - 1))
     ov0=$(ctr TCPTimeWaitOverflow)
     "$LOAD" --connect 198.18.0.2:9001 --no-server --count 600 --rate 60 --time 15 --keep-going >"$T/load" &
     local bg=$!
@@ -80,7 +83,10 @@ case_reuse() {
     server 25
     "$LOAD" --connect 198.18.0.2:9001 --no-server --count 3000 --rate 300 --time 15 --keep-going >"$T/load" &
     local bg=$! j jb= out
-    sleep 2.5
+    # 4 s in, the oldest TIME_WAIT are well past the 2 s delay even as
+    # sock_diag shows their age (the 60 s timer is rounded up by the timer
+    # wheel): at 2.5 s none sometimes was, and no bound was printed
+    sleep 4
     j=$(doctor --sample 1 --source netlink)
     if "$TWKIT" stat --source bpf --state listen >/dev/null 2>&1; then
         jb=$(doctor --sample 1 --source bpf)
@@ -89,9 +95,13 @@ case_reuse() {
     out=$(cat "$T/load")
     eq "netlink: reuse unverified, exhaustion is the forecast" "$(f "$j" port-pressure '.evidence.forecast | . == "now" or . == "at"')" true
     eq "netlink: never is only the bound" "$(f "$j" port-pressure .evidence.time_to_exhaustion_bound_s)" never
-    eq "netlink: sustainable with reuse (1000 / 2 s), a bound" "$(f "$j" port-pressure .evidence.sustainable_rate_max)" 500
+    # the ports of connections open at that moment are not free: (1000 - open) / 2 s
+    eq "netlink: sustainable with reuse ((1000 - established) / 2 s), a bound" \
+        "$(f "$j" port-pressure '(.evidence.sustainable_rate_max | tonumber) == ((1000 - (.evidence.established | tonumber)) / 2)')" true
     check "netlink: the summary labels the bound" jqe '[.findings[] | select(.id=="port-pressure")][0].summary | test("never, if the peer sent timestamps: a bound")' <<<"$j"
     check "netlink: the fix labels the bound" jqe '[.findings[] | select(.id=="port-pressure")][0].fix | test("they would then run out never at the latest \\(a bound, not the forecast\\)")' <<<"$j"
+    jqe '[.findings[] | select(.id=="port-pressure")][0].fix | test("they would then run out never at the latest \\(a bound, not the forecast\\)")' <<<"$j" ||
+        jq -c '[.findings[] | select(.id=="port-pressure")][0] | [.evidence.reclaimable, .evidence.reclaimable_max, .evidence.forecast, .fix]' <<<"$j"
     if [ -n "$jb" ]; then
         eq "bpf: no crit finding" "$(jq '[.findings[] | select(.severity=="crit")] | length' <<<"$jb")" 0
         if [ "$(f "$jb" port-pressure .id)" = port-pressure ]; then
