@@ -10,6 +10,11 @@
  *     function is tw_timer_handler is a birth (or a re-arm: the substate may
  *     have changed), timer_cancel and timer_expire_entry a death (expiry,
  *     reuse by connect(), a RST, SOCK_DESTROY, a re-arm's first half);
+ *     an orphaned FIN_WAIT2 minisock that receives its peer's FIN becomes
+ *     TIME_WAIT and re-arms its timer, but when the new expiry falls in the
+ *     timer's wheel bucket the kernel moves nothing and no timer event
+ *     fires; the segment is then freed with the minisock as its receiver
+ *     (tp_btf/kfree_skb, rx_sk), where the new substate is read;
  *   - full sockets in `socks`, socket-local storage (the entry is in the
  *     socket), moved between counts by tp_btf/inet_sock_set_state.
  *     SYN_RECV and CLOSE are not counted (request sockets have no events;
@@ -48,8 +53,8 @@
 
 #include "live.h"
 
-enum { TWIN_STATE, TWIN_START, TWIN_CANCEL, TWIN_EXPIRE };
-#define TWIN_MAX 4
+enum { TWIN_STATE, TWIN_START, TWIN_CANCEL, TWIN_EXPIRE, TWIN_DROP };
+#define TWIN_MAX 5
 #include "twin.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -57,6 +62,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define AF_INET6 10
 #define IPPROTO_TCP 6
 #define S_SYN_RECV 3
+#define S_FIN_WAIT2 5
 #define S_TIME_WAIT 6
 #define S_CLOSE 7
 #define S_NEW_SYN_RECV 12
@@ -215,6 +221,12 @@ static __always_inline bool counted(int state)
 {
     return state != S_CLOSE && state != S_SYN_RECV && state != S_NEW_SYN_RECV &&
            state != S_TIME_WAIT && state > 0 && state < 16;
+}
+
+/* a minisock's substate as sock_diag reports it */
+static __always_inline bool counted_tw(int state)
+{
+    return state == S_TIME_WAIT || state == S_FIN_WAIT2;
 }
 
 static __always_inline void tombstone(__u64 id)
@@ -446,6 +458,52 @@ int BPF_PROG(on_expire_nested, struct timer_list *timer, unsigned long baseclk)
     if (!is_tw_timer(timer) || twin_take(TWIN_EXPIRE, timer, baseclk))
         return 0;
     return tw_end(timer);
+}
+
+/*
+ * A segment a minisock received, freed: tcp_v4_rcv()/tcp_v6_rcv() free every
+ * segment a minisock handled through sk_skb_reason_drop(tw, ...) after
+ * tcp_timewait_state_process(), which is where a FIN_WAIT2 minisock becomes
+ * TIME_WAIT.  Only the substate is read: births and deaths stay with the
+ * timer events.  Drops of other sockets' segments (rx_sk a full socket or
+ * none) cost a load and a compare.
+ */
+static __always_inline int tw_rx(struct sock *rx_sk)
+{
+    if (rx_sk->__sk_common.skc_state != S_TIME_WAIT)
+        return 0;
+    const struct inet_timewait_sock *tw =
+        bpf_rdonly_cast(rx_sk, bpf_core_type_id_kernel(struct inet_timewait_sock));
+    if (tw->__tw_common.skc_net.net->ns.inum != cfg_netns)
+        return 0;
+    __u64 id = (unsigned long)rx_sk + bpf_core_field_offset(struct inet_timewait_sock, tw_timer);
+    struct live_ent *v = bpf_map_lookup_elem(&tws, &id);
+    if (!v)
+        return 0; /* dead (a RST), or not tracked yet: the walk reads the substate */
+    __u8 now = tw->tw_substate, old = v->state;
+    if (old != now && counted_tw(now)) {
+        v->state = now;
+        count_move(v->idx, old, now);
+        stat_inc(LIVE_ST_TW_SUBSTATE);
+    }
+    return 0;
+}
+
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(on_drop, struct sk_buff *skb, void *location, int reason, struct sock *rx_sk)
+{
+    if (!rx_sk)
+        return 0;
+    twin_note_ts(TWIN_DROP, skb, (unsigned long)rx_sk);
+    return tw_rx(rx_sk);
+}
+
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(on_drop_nested, struct sk_buff *skb, void *location, int reason, struct sock *rx_sk)
+{
+    if (!rx_sk || twin_take(TWIN_DROP, skb, (unsigned long)rx_sk))
+        return 0;
+    return tw_rx(rx_sk);
 }
 
 /* ---- the seed walk ----------------------------------------------------------- */

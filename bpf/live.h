@@ -37,6 +37,7 @@ enum {
     LIVE_ST_TW_DIED,   /* tracked timers cancelled or expired */
     LIVE_ST_SEEDED,    /* sockets entered by the seed walk */
     LIVE_ST_DEL_FAILED, /* deletes refused (counted in LOST too) */
+    LIVE_ST_TW_SUBSTATE, /* FIN_WAIT2 minisocks seen becoming TIME_WAIT by a segment */
     LIVE_ST_MAX
 };
 

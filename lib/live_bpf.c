@@ -71,6 +71,7 @@ void tw_live_close(struct tw_live *l)
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <bpf/btf.h>
 
 #include "live.skel.h"
 
@@ -78,6 +79,7 @@ struct table {
     struct live_bpf *skel;
     struct bpf_link *links[16];
     size_t n_links;
+    bool substate_events; /* on_drop is loaded (the kernel's kfree_skb has rx_sk) */
 };
 
 #define RETRY_NS (10ull * 1000000000ull)
@@ -219,6 +221,33 @@ static void clear_dead(struct table *t)
         bpf_map_delete_elem(fd, &k);
 }
 
+/*
+ * Does the kernel's kfree_skb tracepoint give the receiving socket (rx_sk,
+ * Linux 6.11)?  Without it on_drop cannot load (it reads a fifth argument),
+ * and a FIN_WAIT2 minisock that becomes TIME_WAIT without a timer event
+ * stays counted as FIN_WAIT2 until a reconciliation.
+ */
+static bool drop_has_rx_sk(void)
+{
+    static int known = -1;
+    if (known >= 0)
+        return known;
+    struct btf *b = btf__load_vmlinux_btf();
+    known = 0;
+    if (!b)
+        return false;
+    __s32 id = btf__find_by_name_kind(b, "btf_trace_kfree_skb", BTF_KIND_TYPEDEF);
+    const struct btf_type *t = id > 0 ? btf__type_by_id(b, id) : NULL;
+    if (t)
+        t = btf__type_by_id(b, t->type);
+    if (t && btf_is_ptr(t))
+        t = btf__type_by_id(b, t->type);
+    /* (void *ctx, skb, location, reason, rx_sk) */
+    known = t && btf_is_func_proto(t) && btf_vlen(t) == 5;
+    btf__free(b);
+    return known;
+}
+
 /* Load, attach and seed a new table into *t: 0 or an error with g_why. */
 static int table_open(const struct tw_live_opts *o, struct table *t, double *seed_s)
 {
@@ -257,6 +286,11 @@ static int table_open(const struct tw_live_opts *o, struct table *t, double *see
     if (pre && !strcmp(pre, "1")) {
         bpf_map__set_map_flags(t->skel->maps.tws, 0);
     }
+    t->substate_events = drop_has_rx_sk();
+    if (!t->substate_events) {
+        bpf_program__set_autoload(t->skel->progs.on_drop, false);
+        bpf_program__set_autoload(t->skel->progs.on_drop_nested, false);
+    }
     step = "loading";
     if (knob && !strcmp(knob, "load")) {
         e = -EINVAL;
@@ -273,6 +307,7 @@ static int table_open(const struct tw_live_opts *o, struct table *t, double *see
         bpf_object__for_each_program(p, t->skel->obj)
         {
             if (bpf_program__type(p) != BPF_PROG_TYPE_TRACING || p == t->skel->progs.seed ||
+                !bpf_program__autoload(p) ||
                 is_nested(bpf_program__name(p)) != (pass == 1))
                 continue;
             struct bpf_link *l = bpf_program__attach(p);
@@ -540,6 +575,8 @@ void tw_live_stats(const struct tw_live *l, struct tw_live_stats *st)
         st->tw_born = stat_get(&l->t, LIVE_ST_TW_BORN);
         st->tw_died = stat_get(&l->t, LIVE_ST_TW_DIED);
         st->seeded = stat_get(&l->t, LIVE_ST_SEEDED);
+        st->tw_fin = stat_get(&l->t, LIVE_ST_TW_SUBSTATE);
+        st->tw_fin_seen = l->t.substate_events;
     }
 }
 

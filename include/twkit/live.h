@@ -16,17 +16,20 @@
  * and seeds again when they differ.  When a table cannot be had at all,
  * tw_live_open() fails and tw_live_why() says why; the caller then walks.
  *
- * One known gap, which reconciliation catches: a timewait minisock in
- * FIN_WAIT2 that receives the peer's FIN becomes TIME_WAIT and re-arms its
- * timer, but when the new expiry falls in the same timer-wheel bucket the
- * kernel moves no timer (__mod_timer() returns early) and no tracepoint
- * fires, so the table keeps counting it as FIN_WAIT2.  Their sum per
- * destination, the ports they hold, stays exact.  Seen once in a 10-minute
- * soak (bench/live_soak.sh: 1 drift in 116 reconciliations).
+ * A timewait minisock in FIN_WAIT2 that receives the peer's FIN becomes
+ * TIME_WAIT and re-arms its timer, but when the new expiry falls in the
+ * same timer-wheel bucket (the usual case: the bucket at 60 s spans
+ * seconds) the kernel moves no timer and no timer event fires.  The table
+ * sees the change on the FIN itself, freed with the minisock as its
+ * receiver (the kfree_skb tracepoint's rx_sk, Linux 6.11 and later).  On an
+ * older kernel (stats.tw_fin_seen false) such a minisock stays counted as
+ * FIN_WAIT2 until a reconciliation; the sum of the two states per
+ * destination, the ports they hold, stays exact.
  */
 #ifndef TWKIT_LIVE_H
 #define TWKIT_LIVE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +63,8 @@ struct tw_live_stats {
     uint64_t drift_total;     /* rows that differed, all reconciliations */
     uint64_t unsettled;       /* rows that changed during the last reconciliation's walk */
     uint64_t tw_born, tw_died, seeded; /* the current table's event counts */
+    uint64_t tw_fin;          /* FIN_WAIT2 minisocks seen becoming TIME_WAIT by their FIN */
+    bool tw_fin_seen;         /* false: this kernel cannot show that change (see above) */
     double seed_seconds;      /* the last seed's walk */
     double reconcile_seconds; /* the last reconciliation's walk */
     char reseed_reason[256];  /* why the last re-seed happened ("" none) */

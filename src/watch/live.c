@@ -116,6 +116,8 @@ static void json_sample(FILE *f, const struct watch *w, uint64_t tick, uint64_t 
         twx_json_u64(&j, "seeded", st.seeded);
         twx_json_u64(&j, "tw_born", st.tw_born);
         twx_json_u64(&j, "tw_died", st.tw_died);
+        twx_json_u64(&j, "tw_fin", st.tw_fin);
+        twx_json_bool(&j, "tw_fin_seen", st.tw_fin_seen);
         twx_json_u64(&j, "reconciliations", st.reconciliations);
         twx_json_u64(&j, "drift_rows_total", st.drift_total);
         twx_json_obj_end(&j);

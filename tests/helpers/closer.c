@@ -10,6 +10,8 @@
  *       wait    read until EOF, then close (the client closed first)
  *       first   close at once (the server closes first: TIME_WAIT here)
  *       rst     read until EOF, then close with SO_LINGER {1, 0} (a reset)
+ *       late    read until EOF, wait 100 ms, then close (the client's
+ *               orphan waits as a FIN_WAIT2 minisock, then turns TIME_WAIT)
  *   closer client ADDR PORT N MODE make N connections, one after the other:
  *       close   connect, close (TIME_WAIT here, once the server closes)
  *       wait    connect, read until EOF, close (the server closed first)
@@ -72,6 +74,9 @@ static int server(const char *host, int port, const char *mode)
         }
         if (!strcmp(mode, "wait")) {
             drain(c);
+        } else if (!strcmp(mode, "late")) {
+            drain(c);
+            usleep(100 * 1000);
         } else if (!strcmp(mode, "rst")) {
             drain(c);
             struct linger lg = {.l_onoff = 1, .l_linger = 0};
