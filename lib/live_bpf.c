@@ -74,6 +74,7 @@ void tw_live_close(struct tw_live *l)
 #include <bpf/btf.h>
 
 #include "live.skel.h"
+#include "bpf_load.h"
 
 struct table {
     struct live_bpf *skel;
@@ -95,16 +96,6 @@ struct tw_live {
     size_t used;             /* of which not 0 */
     struct tw_live_stats st;
 };
-
-static __thread char g_log[256];
-
-__attribute__((format(printf, 2, 0)))
-static int log_cb(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-    if (level != LIBBPF_DEBUG)
-        twx_bpf_log_keep(g_log, sizeof(g_log), fmt, ap);
-    return 0;
-}
 
 static void table_free(struct table *t)
 {
@@ -263,8 +254,7 @@ static int table_open(const struct tw_live_opts *o, struct table *t, double *see
     if (miss)
         return set_why(-EPERM, "the live table loads eBPF programs: it needs root, or CAP_BPF "
                                "and CAP_PERFMON (this process lacks %s)", miss);
-    g_log[0] = '\0';
-    libbpf_print_fn_t old = libbpf_set_print(log_cb);
+    libbpf_print_fn_t old = tw__bpf_log_begin();
     const char *step = "opening";
     t->skel = live_bpf__open();
     if (!t->skel) {
@@ -294,7 +284,7 @@ static int table_open(const struct tw_live_opts *o, struct table *t, double *see
     step = "loading";
     if (knob && !strcmp(knob, "load")) {
         e = -EINVAL;
-        snprintf(g_log, sizeof(g_log), "forced by TWKIT_LIVE_FAIL=load (as a verifier rejection)");
+        tw__bpf_log_set("forced by TWKIT_LIVE_FAIL=load (as a verifier rejection)");
         goto fail;
     }
     if ((e = live_bpf__load(t->skel)))
@@ -325,7 +315,7 @@ static int table_open(const struct tw_live_opts *o, struct table *t, double *see
     *seed_s = (double)(twx_now_ns() - t0) / 1e9;
     t->skel->bss->seeding = 0;
     clear_dead(t);
-    libbpf_set_print(old);
+    tw__bpf_log_end(old);
     if (!t->skel->bss->twh_addr || (knob && !strcmp(knob, "ksym"))) {
         table_free(t);
         return set_why(-ENOENT, "the address of tw_timer_handler is hidden (/proc/kallsyms shows "
@@ -342,14 +332,9 @@ static int table_open(const struct tw_live_opts *o, struct table *t, double *see
     }
     return 0;
 fail:
-    libbpf_set_print(old);
+    tw__bpf_log_end(old);
     table_free(t);
-    if (e == -EPERM || e == -EACCES)
-        return set_why(e, "the kernel refused the live table's eBPF programs (%s): they need "
-                          "root, or CAP_BPF and CAP_PERFMON%s%s",
-                       strerror(-e), g_log[0] ? "; libbpf: " : "", g_log);
-    return set_why(e ? e : -EINVAL, "%s the live table's eBPF programs failed: %s%s%s", step,
-                   strerror(e < 0 ? -e : EINVAL), g_log[0] ? "; libbpf: " : "", g_log);
+    return tw__bpf_load_why(&g_why, e, "the live table's eBPF programs", step);
 }
 
 int tw_live_open(const struct tw_live_opts *o, struct tw_live **out)

@@ -173,6 +173,7 @@ void tw__bpf_close(struct tw_source *src)
 #include <bpf/libbpf.h>
 
 #include "sockiter.skel.h"
+#include "bpf_load.h"
 
 #define READ_LEN (128u << 10)
 
@@ -182,17 +183,6 @@ struct tw__bpf {
     uint64_t ns_dev, ns_ino;   /* the namespace the source was opened in */
     uint8_t *buf;              /* READ_LEN + one record of carry */
 };
-
-/* libbpf's last message while loading, for the reason of a failure */
-static __thread char g_log[256];
-
-__attribute__((format(printf, 2, 0)))
-static int log_cb(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-    if (level != LIBBPF_DEBUG)
-        twx_bpf_log_keep(g_log, sizeof(g_log), fmt, ap);
-    return 0;
-}
 
 int tw__bpf_open(struct tw_source *src)
 {
@@ -209,8 +199,7 @@ int tw__bpf_open(struct tw_source *src)
     src->bpf = b;
     if ((e = netns_id(&b->ns_dev, &b->ns_ino)))
         return set_why(e, "cannot identify the current network namespace: %s", strerror(-e));
-    g_log[0] = '\0';
-    libbpf_print_fn_t old = libbpf_set_print(log_cb);
+    libbpf_print_fn_t old = tw__bpf_log_begin();
     const char *step = "opening";
     b->skel = sockiter_bpf__open();
     if (!b->skel) {
@@ -225,15 +214,9 @@ int tw__bpf_open(struct tw_source *src)
         if (!b->link)
             e = -errno;
     }
-    libbpf_set_print(old);
-    if (e) {
-        if (e == -EPERM || e == -EACCES)
-            return set_why(e, "the kernel refused the eBPF iterator (%s): it needs root, or "
-                              "CAP_BPF and CAP_PERFMON%s%s",
-                           strerror(-e), g_log[0] ? "; libbpf: " : "", g_log);
-        return set_why(e ? e : -EINVAL, "%s the eBPF iterator failed: %s%s%s", step,
-                       strerror(e < 0 ? -e : EINVAL), g_log[0] ? "; libbpf: " : "", g_log);
-    }
+    tw__bpf_log_end(old);
+    if (e)
+        return tw__bpf_load_why(&g_why, e, "the eBPF iterator", step);
     if (!b->skel->kconfig || b->skel->kconfig->CONFIG_HZ <= 0)
         return set_why(-ENOENT, "the kernel's CONFIG_HZ is not readable (no /proc/config.gz "
                                 "nor /boot/config-*): timer expiries cannot be converted");
