@@ -2,7 +2,7 @@
  * cmd_load.c — the `twkit lab load` command: its option table, the loop
  * that answers the lab's snapshot requests (or prints counters every
  * --series MS), and the result as JSON (the "result" message of
- * docs/lab-ipc.md) or a short human summary.  The engine is loadgen.c.
+ * docs/lab-ipc.md) or a short human summary.  The engine is loadgen*.c.
  *
  * Safety: it connects only to loopback and 198.18.0.0/15 (lab_addr_allowed);
  * every load is bounded by --duration.

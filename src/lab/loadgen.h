@@ -1,7 +1,8 @@
 /*
  * loadgen.h — what the files of `twkit lab load` share: its options, the
- * per-thread state and counters, and the engine's life cycle.  The epoll
- * engine is loadgen.c, the tw_pool workers loadgen_pool.c, the command
+ * per-thread state and counters, and the engine's life cycle.  What both
+ * engines share and the life cycle are loadgen.c, the epoll engine
+ * loadgen_epoll.c, the tw_pool workers loadgen_pool.c, the command
  * (options, messages, output) cmd_load.c.  Internal to src/lab.
  */
 #ifndef TWKIT_LAB_LOADGEN_H
@@ -79,6 +80,8 @@ extern int lg_nth;
 extern uint64_t lg_t0;    /* twx_now_ns() when the load began */
 extern char lg_req[512], lg_req_close[512];
 extern size_t lg_req_len, lg_req_close_len;
+extern uint64_t lg_end;   /* lg_t0 + --duration */
+extern _Atomic int lg_halt; /* stop generating (exhaustion, signal: lg_stop) */
 
 /* ---- shared by the engine and the pool workers ----------------------------- */
 
@@ -98,6 +101,10 @@ void lg_note_http_error(const struct twx_http_msg *m, const char *head);
 void lg_body_start(struct lg_body *b, const struct twx_http_msg *m);
 /* Feed body bytes: 1 complete, 0 more, -1 malformed. */
 int lg_body_feed(struct lg_body *b, const char *buf, size_t n);
+
+void *lg_epoll_worker(void *arg);    /* loadgen_epoll.c */
+/* Give an epoll thread its nslots slots and its epoll fd: 0, or -1 out of memory. */
+int lg_epoll_setup(struct lg_thread *t, int nslots);
 
 void *lg_pool_worker(void *arg);     /* loadgen_pool.c */
 /* Set up the pool workers (loadgen_pool.c): 0 or -1 with err. */

@@ -11,21 +11,12 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <string.h>
 #include <time.h>
 
 #include "twx/clock.h"
 #include "twx/json.h"
 #include "watch/watch.h"
-
-static volatile sig_atomic_t g_stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
 
 /* ---- text ---------------------------------------------------------------------- */
 
@@ -231,23 +222,18 @@ void watch_json_tick(FILE *f, struct watch *w, uint64_t tick)
 int watch_batch(struct watch *w)
 {
     const struct watch_args *a = w->a;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    watch_signals(WATCH_SIG_NOPIPE);
 
     uint64_t interval_ns = (uint64_t)llround(a->interval * 1e9);
     uint32_t young_ms = (uint32_t)llround(a->interval * 1000);
     uint64_t t0 = twx_now_ns(), next = t0;
     int rc = TW_EXIT_OK;
-    for (uint64_t tick = 1; !g_stop && (!a->count || tick <= a->count); tick++) {
+    for (uint64_t tick = 1; !watch_sig_stop && (!a->count || tick <= a->count); tick++) {
         if (!watch_replaying(w)) {
             uint64_t now = twx_now_ns();
             if (next > now)
                 twx_sleep_ns(next - now);
-            if (g_stop)
+            if (watch_sig_stop)
                 break;
         }
         uint64_t start = twx_now_ns();

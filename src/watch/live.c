@@ -14,7 +14,6 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,16 +21,6 @@
 #include "twx/clock.h"
 #include "twx/json.h"
 #include "watch/watch.h"
-
-static volatile sig_atomic_t g_stop, g_reconcile;
-
-static void on_signal(int sig)
-{
-    if (sig == SIGUSR1)
-        g_reconcile = 1;
-    else
-        g_stop = 1;
-}
 
 static bool same_dest(const struct tw_live_row *a, const struct tw_live_row *b)
 {
@@ -187,13 +176,7 @@ static void text_sample(FILE *f, const struct watch *w, uint64_t tick, const str
 int watch_live(struct watch *w)
 {
     const struct watch_args *a = w->a;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    watch_signals(WATCH_SIG_USR1 | WATCH_SIG_NOPIPE);
 
     struct tw_live *lt = NULL;
     char open_why[512] = "";
@@ -206,11 +189,11 @@ int watch_live(struct watch *w)
     uint64_t recon_ns = (uint64_t)llround(a->reconcile * 1e9);
     uint64_t t0 = twx_now_ns(), next = t0, last_recon = t0;
     int rc = TW_EXIT_OK;
-    for (uint64_t tick = 1; !g_stop && (!a->count || tick <= a->count); tick++) {
+    for (uint64_t tick = 1; !watch_sig_stop && (!a->count || tick <= a->count); tick++) {
         uint64_t now = twx_now_ns();
         if (next > now)
             twx_sleep_ns(next - now);
-        if (g_stop)
+        if (watch_sig_stop)
             break;
         uint64_t start = twx_now_ns();
         struct sample s = {0};
@@ -230,8 +213,8 @@ int watch_live(struct watch *w)
         }
         s.read_s = twx_secs(start, twx_now_ns());
         if (lt && s.live &&
-            (g_reconcile || (recon_ns && twx_now_ns() - last_recon >= recon_ns))) {
-            g_reconcile = 0;
+            (watch_sig_reconcile || (recon_ns && twx_now_ns() - last_recon >= recon_ns))) {
+            watch_sig_reconcile = 0;
             last_recon = twx_now_ns();
             if ((e = tw_live_reconcile(lt, &s.drift, &s.n_drift))) {
                 tw_live_why(s.why, sizeof(s.why));

@@ -22,7 +22,6 @@
 #include <langinfo.h>
 #include <locale.h>
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <wchar.h>
@@ -49,14 +48,6 @@ struct tui {
     char status[160];      /* a message on the status line until the next key */
     uint64_t ticks;
 };
-
-static volatile sig_atomic_t g_stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
 
 /* ---- drawing ------------------------------------------------------------------- */
 
@@ -533,18 +524,14 @@ int watch_tui(struct watch *w)
         init_pair(C_OK, COLOR_GREEN, -1);
         init_pair(C_DIM, COLOR_BLUE, -1);
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    watch_signals(0); /* SIGPIPE: a terminal, not a pipe */
 
     uint64_t interval_ns = (uint64_t)llround(a->interval * 1e9);
     uint32_t young_ms = (uint32_t)llround(a->interval * 1000);
     uint64_t t0 = twx_now_ns(), next = t0;
     int rc = TW_EXIT_OK;
     draw(&t);
-    while (!g_stop) {
+    while (!watch_sig_stop) {
         uint64_t now = twx_now_ns();
         if (!t.paused && !t.ended && now >= next) {
             int e = watch_sample(w, w->cur, (now - t0) / 1000000, young_ms);

@@ -11,8 +11,11 @@
  *
  * This file holds the option table (which also drives --help and the man
  * page's OPTIONS) and the checks that need no kernel: the interval, a
- * terminal for the curses view, --record with one namespace.
+ * terminal for the curses view, --record with one namespace; and the signal
+ * handling the three loops (batch.c, live.c, tui.c) share, so that SIGINT
+ * and SIGTERM end each of them the same way.
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -147,6 +150,31 @@ static int parse_args(int argc, char **argv, struct watch_args *a)
         return twx_usage_err("watch", "the live view needs a terminal (standard input and "
                                       "output); use --batch, with --json for scripts");
     return TWX_OPT_CONTINUE;
+}
+
+/* ---- signals ------------------------------------------------------------------- */
+
+volatile sig_atomic_t watch_sig_stop, watch_sig_reconcile;
+
+static void on_signal(int sig)
+{
+    if (sig == SIGUSR1)
+        watch_sig_reconcile = 1;
+    else
+        watch_sig_stop = 1;
+}
+
+void watch_signals(unsigned flags)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    if (flags & WATCH_SIG_USR1)
+        sigaction(SIGUSR1, &sa, NULL);
+    if (flags & WATCH_SIG_NOPIPE)
+        signal(SIGPIPE, SIG_IGN);
 }
 
 static int run_watch(int argc, char **argv)

@@ -3,7 +3,7 @@
  * namespaces being watched (each with its source and its rate engine), the
  * rows the views show, and the views themselves (curses, batch text, NDJSON).
  *
- *   watch.c    the option table and the checks that need no kernel
+ *   watch.c    the option table, the checks that need no kernel, the signals
  *   sample.c   namespaces, recorded series, one tick of one namespace
  *   rows.c     rows for the views: filter, sort, frozen order, formatting
  *   view.c     the lines both views print: header, table, detail, notes
@@ -14,6 +14,7 @@
 #ifndef TWKIT_WATCH_H
 #define TWKIT_WATCH_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -198,6 +199,19 @@ void watch_view_notes(const struct watch_layout *lay, const struct watch_ns *ns,
 int watch_view_row_lines(const struct watch_layout *lay, const struct watch_ns *ns, size_t di);
 /* Lines watch_view_expand writes for di at this width. */
 int watch_view_expand_lines(const struct watch_layout *lay, const struct watch_ns *ns, size_t di);
+
+/* ---- signals (watch.c) ------------------------------------------------------------ */
+
+/* Set by SIGINT and SIGTERM: the loop ends after the current tick. */
+extern volatile sig_atomic_t watch_sig_stop;
+/* Set by SIGUSR1 (with WATCH_SIG_USR1): reconcile at the next sample (live.c). */
+extern volatile sig_atomic_t watch_sig_reconcile;
+enum {
+    WATCH_SIG_USR1 = 1,   /* also take SIGUSR1 */
+    WATCH_SIG_NOPIPE = 2, /* ignore SIGPIPE (a closed pipe is an EPIPE write) */
+};
+/* Install the handler for SIGINT and SIGTERM, and what flags ask for. */
+void watch_signals(unsigned flags);
 
 int watch_batch(struct watch *w);
 /* --batch --source live (live.c) */
