@@ -23,6 +23,12 @@
 #   short         198.18.0.1 -> :80, -r 400, the client closes (client TIME_WAIT)
 #   server-close  198.18.0.1 -> :81, -r 300, the server closes (server TIME_WAIT)
 #   rst           198.18.0.1 -> :82, -r 300, SO_LINGER {1, 0} (no TIME_WAIT)
+#   late-close    198.18.0.1 -> :83 (tests/helpers/closer, mode late): the
+#                 client closes, the server 100 ms later, one at a time (10
+#                 per second of the run): each client orphan waits as a
+#                 FIN_WAIT2 minisock, then turns TIME_WAIT on the FIN, often
+#                 with no timer event (twkit/live.h); the table's tw_fin
+#                 must grow
 #   tw-reuse      198.18.0.3 -> :80, -r 300, tcp_tw_reuse=1,
 #                 tcp_tw_reuse_delay=1 ms, ports 40000-40099 (TWRecycled grows)
 #   overflow      198.18.0.4 -> :80, -r 500, tcp_max_tw_buckets = TIME_WAIT
@@ -76,7 +82,9 @@ int_in SOAK_PAUSE "$SOAK_PAUSE" 0 600
 [[ $(id -u) == 0 ]] || skip "needs root (network namespaces, sysctls)"
 for t in ip ss jq; do command -v "$t" > /dev/null || skip "needs $t"; done
 [[ -x $OUT/twkit ]] || die "$OUT/twkit is missing: run 'make all'"
+[[ -x $OUT/helpers/closer ]] || die "$OUT/helpers/closer is missing: run 'make all'"
 TWKIT=$(realpath "$OUT/twkit")
+CLOSER=$(realpath "$OUT/helpers/closer")
 
 C=twkit-soak-$$-c
 S=twkit-soak-$$-s
@@ -138,6 +146,9 @@ ip netns exec "$S" "$TWKIT" lab backend -l 198.18.0.2:80 -l 198.18.0.2:81 -l 198
     > "$W/backend.out" 2>&1 &
 BACKEND=$!
 PIDS+=("$BACKEND")
+ip netns exec "$S" "$CLOSER" server 198.18.0.2 83 late > "$W/late.out" 2>&1 &
+LATE=$!
+PIDS+=("$LATE")
 
 why=$(inc "$TWKIT" watch --batch --json --source live -n 1 2> /dev/null | jq -r 'if .source == "live" then "" else .fallback end')
 [[ -z $why ]] || skip "the live table cannot run here: $why"
@@ -162,7 +173,7 @@ msg "namespaces $C and $S; watch pids ${WPID[c]} (client), ${WPID[s]} (server)"
 
 # ---- the load -----------------------------------------------------------------
 declare -A CONN ATT RUNS ERRS
-PATTERNS=(short server-close rst tw-reuse overflow)
+PATTERNS=(short server-close late-close rst tw-reuse overflow)
 for p in "${PATTERNS[@]}"; do CONN[$p]=0; ATT[$p]=0; RUNS[$p]=0; ERRS[$p]=0; done
 RECYCLED=0 OVERFLOWED=0 EXPIRY_OK=0 EXPIRY_BAD=0 EXPIRY_CUT=0 FAILS=0
 T0=$(date +%s)
@@ -208,6 +219,15 @@ while (( $(left) > 0 )); do
             t_short=$(date +%s) ;;
         server-close) load server-close "$d" 300 -c 198.18.0.2:81 -s 198.18.0.1 --close server ;;
         rst) load rst "$d" 300 -c 198.18.0.2:82 -s 198.18.0.1 --close rst ;;
+        late-close)
+            # the server takes 100 ms per connection: 10 per second of the run
+            n=$(( d * 10 ))
+            inc "$CLOSER" client 198.18.0.2 83 "$n" close > "$W/late.client" 2>&1
+            ok=$(awk '$1 == "done" { print $2 }' "$W/late.client")
+            CONN[late-close]=$(( CONN[late-close] + ${ok:-0} )); ATT[late-close]=$(( ATT[late-close] + n ))
+            ERRS[late-close]=$(( ERRS[late-close] + n - ${ok:-0} )); RUNS[late-close]=$(( RUNS[late-close] + 1 ))
+            printf '  %-13s %3ss  %6s connections of %6s attempted, %s failed\n' late-close "$d" "${ok:-0}" "$n" "$(( n - ${ok:-0} ))"
+            nap "$d" ;;
         tw-reuse)
             r0=$(tcpext "$C" TWRecycled)
             inc sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="40000 40099"
@@ -345,14 +365,15 @@ for ns in c s; do
            ([.[] | select(.source != "live")] | length),
            ([group_by(.live.seeds)[] | last.live.tw_born // 0] | add // 0),
            ([group_by(.live.seeds)[] | last.live.tw_died // 0] | add // 0),
+           ([group_by(.live.seeds)[] | last.live.tw_fin // 0] | add // 0),
            ([.[] | .totals.time_wait // 0] | max),
            ([.[] | .live.reseed_reason // empty] | unique | join("; ") | if . == "" then "-" else . end),
            (([1] + [.[] | select(.reconcile != null) | .live.seeds]) as $s
             | [range(1; $s | length) | select($s[.] == $s[. - 1])] | length)]
         | @tsv' "$W/$ns.ndjson") || die "cannot parse $W/$ns.ndjson"
 done
-IFS=$'\t' read -r cs cr cd cdr cds cu cl crs cfb cb cdd ctw cwhy ccl <<< "${R[c]}"
-IFS=$'\t' read -r ss_ sr sd sdr sds su sl srs sfb sb sdd stw swhy scl <<< "${R[s]}"
+IFS=$'\t' read -r cs cr cd cdr cds cu cl crs cfb cb cdd cfin ctw cwhy ccl <<< "${R[c]}"
+IFS=$'\t' read -r ss_ sr sd sdr sds su sl srs sfb sb sdd sfin stw swhy scl <<< "${R[s]}"
 row() { printf '%-44s %14s %14s\n' "$1" "$2" "$3"; }
 row "samples" "$cs" "$ss_"
 row "reconciliations (periodic + 1 on demand)" "$cr" "$sr"
@@ -365,6 +386,7 @@ row "lost events (a bound: re-seeded)" "$cl" "$sl"
 row "re-seeds" "$crs" "$srs"
 row "samples from a walk (fallback)" "$cfb" "$sfb"
 row "TIME_WAIT born / died (all tables)" "$cb / $cdd" "$sb / $sdd"
+row "FIN_WAIT2 -> TIME_WAIT by the FIN (tw_fin)" "$cfin" "$sfin"
 row "largest TIME_WAIT in a sample" "$ctw" "$stw"
 row "final table vs ss" "${FINAL[c]} ${FINAL_ROWS[c]:-} rows" "${FINAL[s]} ${FINAL_ROWS[s]:-} rows"
 [[ $cwhy == - && $swhy == - ]] || msg "re-seed reasons: client: $cwhy; server: $swhy"
@@ -382,7 +404,7 @@ bad=()
 # a reconciliation runs at the first 1 s sample after the interval: 10-11 s apart
 want_rec=$(( T_LOAD / (SOAK_RECONCILE + 1) ))
 for ns in c s; do
-    IFS=$'\t' read -r _ r d _ _ _ l _ fb _ _ _ _ <<< "${R[$ns]}"
+    IFS=$'\t' read -r _ r d _ _ _ l _ fb _ _ _ _ _ <<< "${R[$ns]}"
     (( d == 0 )) || bad+=("$ns: $d reconciliations with drift")
     (( r >= want_rec )) || bad+=("$ns: $r reconciliations, expected at least $want_rec")
     if [[ ${SOAK_STRICT:-} ]]; then
@@ -397,6 +419,7 @@ for p in "${PATTERNS[@]}"; do
 done
 (( ${RUNS[tw-reuse]} == 0 || RECYCLED > 0 )) || bad+=("tw-reuse took over no TIME_WAIT")
 (( ${RUNS[overflow]} == 0 || OVERFLOWED > 0 )) || bad+=("overflow did not overflow")
+(( ${RUNS[late-close]} == 0 || cfin > 0 )) || bad+=("late-close: the client's table saw no FIN_WAIT2 minisock turn TIME_WAIT on its FIN")
 (( EXPIRY_BAD == 0 )) || bad+=("$EXPIRY_BAD expiry checks failed")
 if (( SOAK_SECONDS >= 600 )) && (( EXPIRY_OK == 0 )); then bad+=("no natural expiry was checked"); fi
 for p in "${PATTERNS[@]}"; do (( RUNS[$p] > 0 )) || msg "note: $p did not run (SOAK_SECONDS too short)"; done
