@@ -132,7 +132,11 @@ void tool_common_finish(struct tool_common *c);
             "events make it seed a new table. Live samples carry counts only (no "   \
             "expiry, reuse or rates). Without privileges (root, or CAP_BPF and "     \
             "CAP_PERFMON), kernel BTF or a visible tw_timer_handler, each sample "   \
-            "walks with sock_diag instead, and the reason is said.",                \
+            "walks with sock_diag instead, and the reason is said. The table "     \
+            "follows one namespace: the current one or the one *--netns* names "     \
+            "(not *all*). In *twkit watch*, *--state*, *--dport*, *--src*, *--dst*, " \
+            "*-4* and *-6* select the rows shown (the table has no local ports: "   \
+            "not *--sport*).",                                                       \
      .dflt = "auto", .example = "live", .choices = tool_source_live_choices,         \
      .excl = TOOL_X_FIXTURE_SOURCE}
 #define TOOL_OPT_RECONCILE(T, FIELD, WHEN)                                           \

@@ -10,22 +10,44 @@
  * in the maps), each sample walks with sock_diag and says why, so the
  * numbers are never the table's guess.  A live sample has counts only: the
  * full report (expiry, reuse, rates) is what the other sources are for.
+ *
+ * --netns NAME|PID|PATH: the process enters that namespace once, before the
+ * table is opened, and stays (the table, its reconciliation walks and the
+ * fallback walks all need to run in it).  The filters (--state, --dport,
+ * --src, --dst, -4, -6) select rows after the read, so a sample still
+ * costs O(destinations); totals and drift are of the rows shown, the
+ * reconciliation compares the whole table.
  * NDJSON schema: twkit.watch.live.v1 (docs/watch-json.md).
  */
 #include <errno.h>
 #include <math.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "metrics.h"
 #include "twx/clock.h"
 #include "twx/json.h"
+#include "twx/text.h"
 #include "watch/watch.h"
 
 static bool same_dest(const struct tw_live_row *a, const struct tw_live_row *b)
 {
     return a->laddr.family == b->laddr.family && a->rport == b->rport &&
            !memcmp(a->laddr.u.b, b->laddr.u.b, 16) && !memcmp(a->raddr.u.b, b->raddr.u.b, 16);
+}
+
+/* Keep the rows the query selects (a row as a socket without a local port). */
+static size_t filter_rows(const struct tw_query *q, struct tw_live_row *v, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct tw_sock s = {.state = v[i].state, .rport = v[i].rport,
+                            .laddr = v[i].laddr, .raddr = v[i].raddr};
+        if (tw_query_match(q, &s))
+            v[k++] = v[i];
+    }
+    return k;
 }
 
 static void dest_keys(struct twx_json *j, const struct tw_live_row *r)
@@ -72,8 +94,8 @@ struct sample {
     char why[512];
 };
 
-static void json_sample(FILE *f, const struct watch *w, uint64_t tick, uint64_t t_ms,
-                        const struct sample *s, struct tw_live *lt)
+static void json_sample(FILE *f, const struct watch *w, const char *label, uint64_t tick,
+                        uint64_t t_ms, const struct sample *s, struct tw_live *lt)
 {
     struct twx_json j;
     twx_json_init(&j, f, false);
@@ -84,6 +106,7 @@ static void json_sample(FILE *f, const struct watch *w, uint64_t tick, uint64_t 
     twx_json_f64(&j, "time", (double)twx_wall_ns() / 1e9, 3);
     twx_json_u64(&j, "t_ms", t_ms);
     twx_json_f64(&j, "interval_s", w->a->interval, 3);
+    twx_json_str(&j, "netns", label);
     twx_json_str(&j, "source", s->live ? "live" : "netlink");
     if (s->why[0])
         twx_json_str(&j, "fallback", s->why);
@@ -139,23 +162,55 @@ static void json_sample(FILE *f, const struct watch *w, uint64_t tick, uint64_t 
     twx_json_end(&j);
 }
 
-static void text_sample(FILE *f, const struct watch *w, uint64_t tick, const struct sample *s,
-                        struct tw_live *lt)
+/* a destination of a text sample: its rows [i, i + n) */
+struct dest_group {
+    size_t i, n;
+    int64_t tw, total;
+};
+
+static int group_cmp(const void *pa, const void *pb)
 {
-    uint64_t total = 0, tw = 0, dests = 0;
+    const struct dest_group *a = pa, *b = pb;
+    if (a->tw != b->tw)
+        return a->tw < b->tw ? 1 : -1;
+    if (a->total != b->total)
+        return a->total < b->total ? 1 : -1;
+    return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/* The text sample: a header, then the --rows destinations with the most
+ * TIME_WAIT (then the most sockets), one line each with its counts by state,
+ * and how many were left out. */
+static void text_sample(FILE *f, const struct watch *w, const char *label, uint64_t tick,
+                        const struct sample *s, struct tw_live *lt)
+{
+    int64_t total = 0, tw = 0;
+    size_t nd = 0;
+    struct dest_group *g = calloc(s->n ? s->n : 1, sizeof(*g));
     for (size_t i = 0; i < s->n; i++) {
-        total += s->rows[i].n > 0 ? (uint64_t)s->rows[i].n : 0;
-        if (s->rows[i].state == TW_TIME_WAIT)
-            tw += (uint64_t)s->rows[i].n;
-        if (!i || !same_dest(&s->rows[i - 1], &s->rows[i]))
-            dests++;
+        const struct tw_live_row *r = &s->rows[i];
+        if (!i || !same_dest(&s->rows[i - 1], r)) {
+            if (g)
+                g[nd] = (struct dest_group){.i = i};
+            nd++;
+        }
+        total += r->n;
+        if (r->state == TW_TIME_WAIT)
+            tw += r->n;
+        if (g) {
+            g[nd - 1].n++;
+            g[nd - 1].total += r->n;
+            if (r->state == TW_TIME_WAIT)
+                g[nd - 1].tw += r->n;
+        }
     }
-    fprintf(f, "sample %llu  source %s  %llu sockets (%llu TIME_WAIT) in %llu destinations  "
-               "read %.6f s\n",
-            (unsigned long long)tick, s->live ? "live" : "netlink", (unsigned long long)total,
-            (unsigned long long)tw, (unsigned long long)dests, s->read_s);
+    char esc[4224 * 4 + 1];
+    fprintf(f, "sample %llu  netns %s  source %s  %lld sockets (%lld TIME_WAIT) in %zu "
+               "destinations  read %.6f s\n",
+            (unsigned long long)tick, twx_esc(esc, sizeof(esc), label),
+            s->live ? "live" : "netlink", (long long)total, (long long)tw, nd, s->read_s);
     if (s->why[0])
-        fprintf(f, "  fallback: %s\n", s->why);
+        fprintf(f, "  fallback: %s\n", twx_esc(esc, sizeof(esc), s->why));
     if (lt && s->reconciled) {
         struct tw_live_stats st;
         tw_live_stats(lt, &st);
@@ -163,14 +218,27 @@ static void text_sample(FILE *f, const struct watch *w, uint64_t tick, const str
                 st.reconcile_seconds, (unsigned long long)st.drift_rows, (long long)st.drift_abs,
                 (unsigned long long)st.unsettled);
     }
-    size_t shown = 0;
-    for (size_t i = 0; i < s->n && shown < w->a->rows; i++, shown++) {
-        char a[64], b[64];
-        tw_addr_str(&s->rows[i].laddr, a, sizeof(a));
-        tw_addr_str(&s->rows[i].raddr, b, sizeof(b));
-        fprintf(f, "  %s>%s:%u %s %lld\n", a, b, s->rows[i].rport,
-                metrics_state(s->rows[i].state), (long long)s->rows[i].n);
+    if (!g) {
+        fprintf(f, "  (out of memory: destinations not listed)\n");
+        return;
     }
+    qsort(g, nd, sizeof(*g), group_cmp);
+    size_t shown = nd < w->a->rows ? nd : w->a->rows;
+    for (size_t d = 0; d < shown; d++) {
+        const struct tw_live_row *r = &s->rows[g[d].i];
+        char a[64], b[64];
+        tw_addr_str(&r->laddr, a, sizeof(a));
+        tw_addr_str(&r->raddr, b, sizeof(b));
+        fprintf(f, r->raddr.family == AF_INET6 ? "  %s > [%s]:%u " : "  %s > %s:%u ", a, b,
+                r->rport);
+        for (size_t k = 0; k < g[d].n; k++)
+            fprintf(f, " %s %lld", metrics_state(r[k].state), (long long)r[k].n);
+        fputc('\n', f);
+    }
+    if (shown < nd)
+        fprintf(f, "  ... and %zu more destinations (--rows sets how many are listed)\n",
+                nd - shown);
+    free(g);
 }
 
 int watch_live(struct watch *w)
@@ -178,6 +246,20 @@ int watch_live(struct watch *w)
     const struct watch_args *a = w->a;
     watch_signals(WATCH_SIG_USR1 | WATCH_SIG_NOPIPE);
 
+    char label[4224]; /* raw: the JSON writer escapes it */
+    if (a->c.netns) {
+        struct tw_netns ns;
+        int e = tw_netns_open(a->c.netns, &ns);
+        if (e)
+            return tool_netns_err(a->c.netns, e, false);
+        e = tw_netns_enter(&ns);
+        snprintf(label, sizeof(label), "%s", ns.label);
+        tw_netns_release(&ns);
+        if (e)
+            return tool_netns_err(a->c.netns, e, true);
+    } else {
+        tool_netns_label(label, sizeof(label), NULL);
+    }
     struct tw_live *lt = NULL;
     char open_why[512] = "";
     struct tw_live_opts lo = {0};
@@ -211,6 +293,7 @@ int watch_live(struct watch *w)
             rc = TW_EXIT_RUNTIME;
             break;
         }
+        s.n = filter_rows(&a->c.query, s.rows, s.n);
         s.read_s = twx_secs(start, twx_now_ns());
         if (lt && s.live &&
             (watch_sig_reconcile || (recon_ns && twx_now_ns() - last_recon >= recon_ns))) {
@@ -225,11 +308,11 @@ int watch_live(struct watch *w)
         }
         uint64_t t_ms = (start - t0) / 1000000;
         if (a->c.json) {
-            json_sample(stdout, w, tick, t_ms, &s, lt);
+            json_sample(stdout, w, label, tick, t_ms, &s, lt);
         } else {
             if (tick > 1)
                 fputc('\n', stdout);
-            text_sample(stdout, w, tick, &s, lt);
+            text_sample(stdout, w, label, tick, &s, lt);
         }
         free(s.rows);
         free(s.drift);

@@ -136,12 +136,14 @@ static int parse_args(int argc, char **argv, struct watch_args *a)
     if (twx_opt_given(&watch_command, &p, "reconcile") && !live)
         return twx_usage_err("watch", "--reconcile goes with --source live");
     if (live) {
-        static const char *const no[] = {"netns", "record", "state", "sport", "dport",
-                                         "src", "dst", "ipv4", "ipv6"};
-        for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
-            if (twx_opt_given(&watch_command, &p, no[i]))
-                return twx_usage_err("watch", "--source live counts every socket of the "
-                                              "current namespace: --%s does not apply", no[i]);
+        if (twx_opt_given(&watch_command, &p, "record"))
+            return twx_usage_err("watch", "--record saves reports: --source live has counts only");
+        if (twx_opt_given(&watch_command, &p, "sport"))
+            return twx_usage_err("watch", "--source live counts per destination, without local "
+                                          "ports: --sport does not apply");
+        if (a->c.netns && !strcmp(a->c.netns, "all"))
+            return twx_usage_err("watch", "--source live keeps one table: give one namespace, "
+                                          "not --netns all");
         if (!a->batch)
             return twx_usage_err("watch", "--source live has counts only, for --batch "
                                           "(the curses view needs the full report)");

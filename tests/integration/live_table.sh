@@ -39,6 +39,7 @@ PIDS=()
 cleanup() {
     stop_sockgen
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    [ -n "${NSN:-}" ] && ip netns del "$NSN" 2>/dev/null
     rm -rf "$T"
 }
 trap cleanup EXIT
@@ -296,5 +297,36 @@ else
     if [ "$p" = "$a0" ] || [ "$p" = "$a1" ]; then ok "9. twkit_live_sockets = ss ($(wc -l <<<"$p") rows of 198.18.0.0/15)"
     else fail "9. twkit_live_sockets differ from ss"; diff <(echo "$a1") <(echo "$p") | head; fi
 fi
+
+echo "10. filters, the text view, --netns"
+j=$("$TWKIT" watch --batch --json --source live -n 1 --dst 198.18.0.2/32 --state time-wait)
+a=$(ss_rows | awk '$2 == "198.18.0.2" && $4 == "time_wait"')
+eq "10. --dst --state: the rows ss shows for them" "$(live_rows "$j")" "$a"
+j=$("$TWKIT" watch --batch --json --source live -n 1 -6)
+check "10. -6: IPv6 rows only ($(jq '.destinations | length' <<<"$j") destinations)" \
+    jq -e '(.destinations | length) > 0 and all(.destinations[]; .src | contains(":"))' <<<"$j"
+nd=$("$TWKIT" watch --batch --json --source live -n 1 | jq '.destinations | length')
+txt=$("$TWKIT" watch --batch --source live -n 1 --rows 2)
+eq "10. text: --rows 2 lists two destinations" "$(grep -c '^  [^ ].* > ' <<<"$txt")" 2
+check "10. text: and says how many more ($nd in all)" \
+    grep -q "^  \.\.\. and $((nd - 2)) more destinations" <<<"$txt"
+check "10. text: the first is the one with the most TIME_WAIT" test \
+    "$(grep -m1 ' > ' <<<"$txt" | grep -o 'time_wait [0-9]*' | cut -d' ' -f2)" = \
+    "$(jq '[.destinations[] | .states.time_wait // 0] | max' <<<"$("$TWKIT" watch --batch --json --source live -n 1)")"
+NSN=twkit-lt-$$
+ip netns add "$NSN"
+ip -n "$NSN" link set lo up
+ip netns exec "$NSN" "$HELPERS/closer" server 127.0.0.1 85 first > "$T/ns.srv" &
+PIDS+=($!)
+for i in $(seq 1 50); do grep -q ready "$T/ns.srv" && break; sleep 0.1; done
+ip netns exec "$NSN" "$HELPERS/closer" client 127.0.0.1 85 3 wait > /dev/null
+j=$("$TWKIT" watch --batch --json --source live -n 1 --netns "$NSN")
+eq "10. --netns NAME: labelled with it" "$(jq -r .netns <<<"$j")" "$NSN"
+eq "10. --netns NAME: its TIME_WAIT, from its table (ss there: $(ip netns exec "$NSN" ss -Htan state time-wait | wc -l))" \
+    "$(jq -r '.source + " " + (.totals.time_wait | tostring)' <<<"$j")" "live $(ip netns exec "$NSN" ss -Htan state time-wait | wc -l)"
+"$TWKIT" watch --batch --source live -n 1 --netns all > /dev/null 2>&1
+eq "10. --netns all is refused (usage)" "$?" 2
+"$TWKIT" watch --batch --source live -n 1 --sport 80 > /dev/null 2>&1
+eq "10. --sport is refused (usage)" "$?" 2
 
 finish
