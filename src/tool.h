@@ -160,7 +160,9 @@ void tool_common_finish(struct tool_common *c);
     {.lng = "color", .type = TWX_CHOICE, .off = offsetof(T, c.color), .arg = "WHEN",  \
      .help = "colour in the human view",                                             \
      .doc = "Colour in the human view. *auto* colours only when standard output is " \
-            "a terminal, *NO_COLOR* is unset or empty and *TERM* is not *dumb*.",    \
+            "a terminal, *NO_COLOR* is unset or empty and *TERM* is not *dumb*. "    \
+            "Machine output (*--json* and the like) is never coloured, whatever "     \
+            "_WHEN_ says.",                                                          \
      .dflt = "auto", .example = "never", .choices = tool_color_choices}
 #define TOOL_OPTS_FILTERS(T)                                                         \
     {.lng = "state", .shrt = 's', .type = TWX_FN, .off = offsetof(T, c.states),       \
