@@ -44,12 +44,18 @@ struct tw_live_opts {
     uint32_t max_dests;  /* destinations (each with its states); 0 = 65536 */
 };
 
-/* One (destination, state) and its count. */
+/*
+ * One (destination, state) and its count.  A client-side row is (local
+ * address, remote address, remote port); a server-side row (server = 1: the
+ * local port listens, or is outside ip_local_port_range and below the
+ * remote port, as twkit stat tells them apart) folds the connections of
+ * one client address to one local address, whatever their ports: rport 0.
+ */
 struct tw_live_row {
     struct tw_addr laddr, raddr;
     uint16_t rport;
     uint8_t state;
-    uint8_t pad;
+    uint8_t server;     /* 1: a server-side row (rport 0) */
     int64_t n;          /* the table's count */
     int64_t truth;      /* reconciliation only: the walk's count */
 };
