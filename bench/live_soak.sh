@@ -276,18 +276,12 @@ done
 T_LOAD=$(( $(date +%s) - T0 ))
 
 # ---- the end: a reconciliation on demand, then the table against ss ----------
-# ss, as "src dst dport state count" lines (the table's words, SYN-RECV left out)
+# ss, as "src dst dport state count" lines, folded as the table folds them
 ss_rows() {
-    ip netns exec "$1" ss -tanH state all | awk '
-    function host(a) { sub(/:[^:]*$/, "", a); gsub(/[][]/, "", a); if (a == "*") a = "0.0.0.0"; return a }
-    function port(a) { sub(/.*:/, "", a); return a == "*" ? 0 : a }
-    BEGIN { m["ESTAB"]="established"; m["SYN-SENT"]="syn_sent"; m["FIN-WAIT-1"]="fin_wait1";
-            m["FIN-WAIT-2"]="fin_wait2"; m["TIME-WAIT"]="time_wait"; m["CLOSE-WAIT"]="close_wait";
-            m["LAST-ACK"]="last_ack"; m["LISTEN"]="listen"; m["CLOSING"]="closing" }
-    $1 in m { st = m[$1]; d = host($5); p = port($5)
-              if (st == "listen") { p = 0; d = (index($4, "[") || index($4, "*:")) && host($4) != "0.0.0.0" ? "::" : "0.0.0.0" }
-              c[host($4) " " d " " p " " st]++ }
-    END { for (k in c) print k, c[k] }' | sort
+    local r
+    r=$(ip netns exec "$1" sysctl -n net.ipv4.ip_local_port_range)
+    ip netns exec "$1" ss -tanH state all |
+        awk -v lo="${r%%[[:space:]]*}" -v hi="${r##*[[:space:]]}" -f tests/ss_rows.awk | sort
 }
 live_rows() {
     jq -r '.destinations[] | . as $d | .states | to_entries[] | "\($d.src) \($d.dst) \($d.dport) \(.key) \(.value)"' <<< "$1" | sort

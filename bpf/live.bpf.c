@@ -62,6 +62,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define AF_INET6 10
 #define IPPROTO_TCP 6
 #define S_SYN_RECV 3
+#define S_LISTEN 10
 #define S_FIN_WAIT2 5
 #define S_TIME_WAIT 6
 #define S_CLOSE 7
@@ -77,6 +78,10 @@ __u32 seeding;          /* tombstones are kept while set */
 __u64 twh_addr;         /* written by the walk: 0 = tw_timer_handler unknown */
 __s64 last_del_err;     /* the last error of a failed delete (for diagnosis) */
 __u64 next_dest;        /* the next free index in `counts` */
+__u32 cfg_port_lo, cfg_port_hi; /* ip_local_port_range when the table was made */
+/* every local port that listened while the table lived (sticky: a socket's
+ * side must not change under it); user space reads it for the walk */
+__u64 listen_bits[LIVE_LISTEN_WORDS];
 
 /* destination (state 0) -> its index in `counts`; never deleted while the
  * table lives (entries hold indices) */
@@ -195,11 +200,32 @@ static __always_inline void count_move(__u32 idx, __u8 from, __u8 to)
 
 static __always_inline bool same_dest(const struct live_key *a, const struct live_key *b)
 {
-    return a->family == b->family && a->rport == b->rport &&
+    return a->family == b->family && a->rport == b->rport && a->server == b->server &&
            a->laddr[0] == b->laddr[0] && a->laddr[1] == b->laddr[1] &&
            a->laddr[2] == b->laddr[2] && a->laddr[3] == b->laddr[3] &&
            a->raddr[0] == b->raddr[0] && a->raddr[1] == b->raddr[1] &&
            a->raddr[2] == b->raddr[2] && a->raddr[3] == b->raddr[3];
+}
+
+/*
+ * Is a connection with these ports server-side?  The rule of twkit stat's
+ * report: its local port listens (listened, while this table lived), or is
+ * outside the ephemeral range and below an unprivileged remote port.  A
+ * server-side connection is keyed without ports, per client address: a
+ * server's connections are then one destination per client, not one per
+ * client port (which would make the table as big as the socket table).
+ */
+static __always_inline bool live_server(__u16 lport, __u16 rport)
+{
+    if ((listen_bits[(lport >> 6) & (LIVE_LISTEN_WORDS - 1)] >> (lport & 63)) & 1)
+        return true;
+    bool in_range = lport >= cfg_port_lo && lport <= cfg_port_hi;
+    return !in_range && rport >= 1024 && rport > lport;
+}
+
+static __always_inline void listen_note(__u16 lport)
+{
+    __sync_fetch_and_or(&listen_bits[(lport >> 6) & (LIVE_LISTEN_WORDS - 1)], 1ull << (lport & 63));
 }
 
 /* the key of a sock_common read through a BTF pointer */
@@ -208,6 +234,10 @@ static __always_inline void key_of(const struct sock_common *c, __u8 state, stru
     k->family = c->skc_family;
     k->state = state;
     k->rport = bpf_ntohs(c->skc_dport);
+    if (state != S_LISTEN && live_server(c->skc_num, k->rport)) {
+        k->server = 1;
+        k->rport = 0;
+    }
     if (k->family == AF_INET6) {
         __builtin_memcpy(k->laddr, c->skc_v6_rcv_saddr.in6_u.u6_addr32, 16);
         __builtin_memcpy(k->raddr, c->skc_v6_daddr.in6_u.u6_addr32, 16);
@@ -292,6 +322,8 @@ static __always_inline int set_state(struct sock *sk, int newstate)
         sock_untrack(sk);
         return 0;
     }
+    if (newstate == S_LISTEN)
+        listen_note(sk->__sk_common.skc_num);
     struct sock_ent *v = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
     if (!v) {
         stat_inc(LIVE_ST_LOST);
@@ -544,6 +576,8 @@ int seed(struct bpf_iter__tcp *ctx)
     }
     if (!counted(st))
         return 0;
+    if (st == S_LISTEN) /* the walk shows listeners before connections */
+        listen_note(skc->skc_num);
     struct tcp_sock *tp = bpf_skc_to_tcp_sock(skc);
     if (!tp)
         return 0;

@@ -11,10 +11,15 @@
 struct live_key {
     __u8 family;    /* AF_INET (2) or AF_INET6 (10) */
     __u8 state;
-    __u16 rport;    /* host order; 0 for listeners */
+    __u16 rport;    /* host order; 0 for listeners and server-side keys */
+    __u8 server;    /* 1: server side (see live_server() in live.bpf.c) */
+    __u8 pad[3];
     __u32 laddr[4]; /* AF_INET: laddr[0] only, the rest 0 */
     __u32 raddr[4];
 };
+
+/* the listening-port bitmap (live.bpf.c's listen_bits, read by user space) */
+#define LIVE_LISTEN_WORDS (65536 / 64)
 
 /* A destination's counts (map `counts`, indexed by the value of `dests`,
  * whose key is a struct live_key with state 0): one per TCP state. */

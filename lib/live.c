@@ -5,13 +5,19 @@
  * uses), the comparison that finds drift, and the public entry points that
  * tie them to the kernel half (live_bpf.c).
  *
- * Rows are kept sorted by their key (family, addresses, port, state) so
+ * Server-side connections are folded per client address (rport 0, server
+ * 1) by the side rule of the report; a walk classifies its rows once it is
+ * over (it has then seen every listener), with the table's listening ports
+ * and range when it is a reconciliation's.
+ *
+ * Rows are kept sorted by their key (family, addresses, port, side, state) so
  * that two sets of rows compare in one merge.  The walk counts every state
  * the table counts: all but SYN_RECV (request sockets and children not yet
  * accepted, which have no events the table could follow), CLOSE and
  * NEW_SYN_RECV.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +35,8 @@ static int row_cmp(const void *a, const void *b)
         return c;
     if (x->rport != y->rport)
         return x->rport < y->rport ? -1 : 1;
+    if (x->server != y->server)
+        return x->server < y->server ? -1 : 1;
     if ((c = memcmp(x->laddr.u.b, y->laddr.u.b, 16)))
         return c;
     return (int)x->state - (int)y->state;
@@ -68,16 +76,59 @@ void tw__live_rows_finish(struct tw__live_rows *r)
     r->n = k;
 }
 
+int tw__live_port_range(uint16_t *lo, uint16_t *hi)
+{
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re");
+    if (!f)
+        return -errno;
+    unsigned a, b;
+    int n = fscanf(f, "%u %u", &a, &b);
+    fclose(f);
+    if (n != 2 || a > 65535 || b > 65535)
+        return -EINVAL;
+    *lo = (uint16_t)a;
+    *hi = (uint16_t)b;
+    return 0;
+}
+
+static bool side_listens(const struct tw__live_side *s, uint16_t port)
+{
+    return (s->bits[port >> 6] >> (port & 63)) & 1;
+}
+
+/* the walk: rows as they come, with each row's local port beside it */
+struct walk {
+    struct tw__live_rows *r;
+    uint16_t *lport;
+    size_t cap;
+    int listeners_only;
+    struct tw__live_side *side;
+};
+
 static int walk_cb(const struct tw_sock *s, void *arg)
 {
+    struct walk *w = arg;
+    if (s->state == TW_LISTEN)
+        w->side->bits[s->lport >> 6] |= 1ull << (s->lport & 63);
+    if (w->listeners_only)
+        return 0;
     struct tw_live_row row = {.laddr = s->laddr, .raddr = s->raddr, .state = s->state, .n = 1};
     row.rport = s->state == TW_LISTEN ? 0 : s->rport;
     if (s->state == TW_LISTEN)
         memset(&row.raddr.u, 0, sizeof(row.raddr.u));
-    return tw__live_rows_push(arg, &row);
+    if (w->r->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 256;
+        uint16_t *v = realloc(w->lport, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        w->lport = v;
+        w->cap = cap;
+    }
+    w->lport[w->r->n] = s->lport;
+    return tw__live_rows_push(w->r, &row);
 }
 
-int tw__live_walk(struct tw__live_rows *r, char *err, size_t errlen)
+static int walk_run(struct walk *w, unsigned states, char *err, size_t errlen)
 {
     struct tw_source *src = NULL;
     int e = tw_source_open(TW_SOURCE_NETLINK, NULL, &src);
@@ -87,15 +138,60 @@ int tw__live_walk(struct tw__live_rows *r, char *err, size_t errlen)
     }
     struct tw_query q;
     tw_query_init(&q);
-    q.states = TW_STATES_ALL & ~(TW_STATE_BIT(TW_SYN_RECV) | TW_STATE_BIT(TW_NEW_SYN_RECV) |
-                                 TW_STATE_BIT(TW_CLOSE));
-    r->n = 0;
-    e = tw_source_dump(src, &q, walk_cb, r);
+    q.states = states;
+    e = tw_source_dump(src, &q, walk_cb, w);
     if (e)
         snprintf(err, errlen, "%s", tw_source_errmsg(src));
     tw_source_close(src);
+    return e;
+}
+
+int tw__live_listeners(struct tw__live_side *side)
+{
+    char err[256];
+    struct walk w = {.listeners_only = 1, .side = side};
+    return walk_run(&w, TW_STATE_BIT(TW_LISTEN), err, sizeof(err));
+}
+
+int tw__live_walk(struct tw__live_rows *r, const struct tw__live_side *side, char *err,
+                  size_t errlen)
+{
+    struct tw__live_side *sd = malloc(sizeof(*sd));
+    if (!sd) {
+        snprintf(err, errlen, "%s", strerror(ENOMEM));
+        return -ENOMEM;
+    }
+    int e = 0;
+    if (side) {
+        *sd = *side;
+    } else {
+        memset(sd, 0, sizeof(*sd));
+        if ((e = tw__live_port_range(&sd->lo, &sd->hi)))
+            snprintf(err, errlen, "cannot read ip_local_port_range: %s", strerror(-e));
+    }
+    struct walk w = {.r = r, .side = sd};
+    r->n = 0;
     if (!e)
+        e = walk_run(&w, TW_STATES_ALL & ~(TW_STATE_BIT(TW_SYN_RECV) |
+                                           TW_STATE_BIT(TW_NEW_SYN_RECV) | TW_STATE_BIT(TW_CLOSE)),
+                     err, errlen);
+    if (!e) {
+        /* classified once the walk is over: it has seen every listener */
+        for (size_t i = 0; i < r->n; i++) {
+            struct tw_live_row *x = &r->v[i];
+            uint16_t lp = w.lport[i];
+            if (x->state == TW_LISTEN)
+                continue;
+            bool in_range = lp >= sd->lo && lp <= sd->hi;
+            if (side_listens(sd, lp) || (!in_range && x->rport >= 1024 && x->rport > lp)) {
+                x->server = 1;
+                x->rport = 0;
+            }
+        }
         tw__live_rows_finish(r);
+    }
+    free(w.lport);
+    free(sd);
     return e;
 }
 
@@ -103,7 +199,7 @@ int tw_live_walk(struct tw_live_row **rows, size_t *n)
 {
     struct tw__live_rows r = {0};
     char err[256];
-    int e = tw__live_walk(&r, err, sizeof(err));
+    int e = tw__live_walk(&r, NULL, err, sizeof(err));
     if (e) {
         free(r.v);
         return e;

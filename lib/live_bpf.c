@@ -81,6 +81,7 @@ struct table {
     struct bpf_link *links[16];
     size_t n_links;
     bool substate_events; /* on_drop is loaded (the kernel's kfree_skb has rx_sk) */
+    uint16_t port_lo, port_hi; /* ip_local_port_range the sides were told apart by */
 };
 
 #define RETRY_NS (10ull * 1000000000ull)
@@ -290,6 +291,27 @@ static int table_open(const struct tw_live_opts *o, struct table *t, double *see
     if ((e = live_bpf__load(t->skel)))
         goto fail;
     t->skel->bss->cfg_netns = ns;
+    /* the sides: the range now, and the ports listening before the events
+     * are attached (an accepted connection's event may come before the
+     * walk reaches its listener) */
+    step = "reading ip_local_port_range for";
+    if ((e = tw__live_port_range(&t->port_lo, &t->port_hi)))
+        goto fail;
+    t->skel->bss->cfg_port_lo = t->port_lo;
+    t->skel->bss->cfg_port_hi = t->port_hi;
+    step = "listing the listeners for";
+    {
+        struct tw__live_side *sd = calloc(1, sizeof(*sd));
+        if (!sd) {
+            e = -ENOMEM;
+            goto fail;
+        }
+        e = tw__live_listeners(sd);
+        memcpy(t->skel->bss->listen_bits, sd->bits, sizeof(sd->bits));
+        free(sd);
+        if (e)
+            goto fail;
+    }
     t->skel->bss->seeding = 1;
     step = "attaching";
     for (int pass = 0; pass < 2; pass++) {
@@ -409,7 +431,8 @@ static int read_counts(struct table *t, struct tw__live_rows *r, size_t *keys)
         for (unsigned st = 0; st < LIVE_STATES; st++) {
             if (c.n[st] == 0)
                 continue;
-            struct tw_live_row row = {.rport = k.rport, .state = (uint8_t)st, .n = c.n[st]};
+            struct tw_live_row row = {.rport = k.rport, .state = (uint8_t)st, .n = c.n[st],
+                                      .server = k.server};
             row.laddr.family = row.raddr.family = k.family;
             memcpy(row.laddr.u.w, k.laddr, 16);
             memcpy(row.raddr.u.w, k.raddr, 16);
@@ -434,6 +457,11 @@ static int ensure(struct tw_live *l)
         if (e)
             return e;
     }
+    uint16_t lo, hi;
+    if (tw__live_port_range(&lo, &hi) == 0 && (lo != l->t.port_lo || hi != l->t.port_hi))
+        return reseed(l, "ip_local_port_range changed (%u-%u, now %u-%u): it tells server-side "
+                         "connections from client-side ones",
+                      l->t.port_lo, l->t.port_hi, lo, hi);
     uint64_t lost = table_lost(&l->t);
     if (lost)
         return reseed(l, "%llu event(s) lost (a full map, or recursion)",
@@ -475,8 +503,19 @@ static int compare_once(struct tw_live *l, struct tw__live_rows *d, uint64_t *un
     struct tw__live_rows a = {0}, t = {0}, b = {0};
     char err[256] = "";
     int e;
-    if (!(e = read_counts(&l->t, &a, NULL)) && !(e = tw__live_walk(&t, err, sizeof(err))))
-        e = read_counts(&l->t, &b, &l->keys);
+    struct tw__live_side *sd = malloc(sizeof(*sd));
+    if (!sd)
+        return set_why(-ENOMEM, "%s", strerror(ENOMEM));
+    if (!(e = read_counts(&l->t, &a, NULL))) {
+        /* the table's sides: its sticky listening ports (read after a, so
+         * that they hold every listener of a's connections) and its range */
+        memcpy(sd->bits, l->t.skel->bss->listen_bits, sizeof(sd->bits));
+        sd->lo = l->t.port_lo;
+        sd->hi = l->t.port_hi;
+        if (!(e = tw__live_walk(&t, sd, err, sizeof(err))))
+            e = read_counts(&l->t, &b, &l->keys);
+    }
+    free(sd);
     if (!e)
         l->used = b.n;
     if (!e)

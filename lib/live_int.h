@@ -5,6 +5,8 @@
 #ifndef TWKIT_LIVE_INT_H
 #define TWKIT_LIVE_INT_H
 
+#include <stdint.h>
+
 #include <twkit/live.h>
 
 struct tw__live_rows {
@@ -12,10 +14,29 @@ struct tw__live_rows {
     size_t n, cap;
 };
 
+/*
+ * How a table tells server-side connections from client-side ones (the rule
+ * of twkit stat's report): a local port that listens, or one outside the
+ * ephemeral range [lo, hi] below an unprivileged remote port.  The table's
+ * listening ports are sticky (every port that listened while it lived), so
+ * a reconciliation walk classifies with the table's bits, not its own.
+ */
+struct tw__live_side {
+    uint64_t bits[65536 / 64]; /* listening local ports */
+    uint16_t lo, hi;           /* ip_local_port_range */
+};
+
 int tw__live_rows_push(struct tw__live_rows *r, const struct tw_live_row *row);
 void tw__live_rows_finish(struct tw__live_rows *r);
-/* the rows of a sock_diag walk of the current namespace */
-int tw__live_walk(struct tw__live_rows *r, char *err, size_t errlen);
+/* ip_local_port_range of the current namespace */
+int tw__live_port_range(uint16_t *lo, uint16_t *hi);
+/* side->bits |= the ports listening now in the current namespace (a walk) */
+int tw__live_listeners(struct tw__live_side *side);
+/* The rows of a sock_diag walk of the current namespace, classified with
+ * side (its bits are or'ed with the listeners the walk sees); side NULL:
+ * the current listeners and range. */
+int tw__live_walk(struct tw__live_rows *r, const struct tw__live_side *side, char *err,
+                  size_t errlen);
 int64_t tw__live_compare(const struct tw__live_rows *a, const struct tw__live_rows *t,
                          const struct tw__live_rows *b, struct tw__live_rows *out,
                          uint64_t *unsettled);

@@ -125,7 +125,8 @@ void tool_common_finish(struct tool_common *c);
      .help = "where sockets are read from (live: counts kept by eBPF)",              \
      .doc = "Where the socket table is read from: *netlink*, *proc*, *bpf* or *auto* " \
             "as for *twkit stat*, or *live*: a table of socket counts per "          \
-            "destination and state kept in the kernel by eBPF (seeded by one walk, " \
+            "destination and state (a server's connections per client address) "   \
+            "kept in the kernel by eBPF (seeded by one walk, "                       \
             "then kept by TIME_WAIT timer and socket state events), so that a "     \
             "sample reads counts, not sockets. A reconciliation walk (see "         \
             "*--reconcile*) compares it with sock_diag and reports drift; lost "     \

@@ -8,7 +8,12 @@
  * full-socket state changes.  Counted: every TCP socket of the namespace
  * except request sockets and SYN_RECV children, keyed by (local address,
  * remote address, remote port, state) — listeners with remote ::/0 port 0,
- * timewait minisocks under their substate (TIME_WAIT or FIN_WAIT2).
+ * timewait minisocks under their substate (TIME_WAIT or FIN_WAIT2), and a
+ * server's connections (the side rule of twkit stat: see tw_live_row)
+ * without ports, one row per client address, so that a busy server does
+ * not make the table as big as the socket table.  The listening ports
+ * that tell the sides apart are those that listened while the table
+ * lived; a change of ip_local_port_range seeds a new table.
  *
  * Never a wrong number: an event the kernel could not record (a full map,
  * recursion) is counted as lost and the table is seeded again before the

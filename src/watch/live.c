@@ -33,7 +33,7 @@
 
 static bool same_dest(const struct tw_live_row *a, const struct tw_live_row *b)
 {
-    return a->laddr.family == b->laddr.family && a->rport == b->rport &&
+    return a->laddr.family == b->laddr.family && a->rport == b->rport && a->server == b->server &&
            !memcmp(a->laddr.u.b, b->laddr.u.b, 16) && !memcmp(a->raddr.u.b, b->raddr.u.b, 16);
 }
 
@@ -58,6 +58,7 @@ static void dest_keys(struct twx_json *j, const struct tw_live_row *r)
     twx_json_str(j, "src", a);
     twx_json_str(j, "dst", b);
     twx_json_u64(j, "dport", r->rport);
+    twx_json_str(j, "side", r->state == TW_LISTEN ? "listen" : r->server ? "server" : "client");
 }
 
 static void rows_json(struct twx_json *j, const struct tw_live_row *v, size_t n)
@@ -229,8 +230,13 @@ static void text_sample(FILE *f, const struct watch *w, const char *label, uint6
         char a[64], b[64];
         tw_addr_str(&r->laddr, a, sizeof(a));
         tw_addr_str(&r->raddr, b, sizeof(b));
-        fprintf(f, r->raddr.family == AF_INET6 ? "  %s > [%s]:%u " : "  %s > %s:%u ", a, b,
-                r->rport);
+        if (r->state == TW_LISTEN)
+            fprintf(f, "  %s  listening ", a);
+        else if (r->server)
+            fprintf(f, "  %s < %s  (server side) ", a, b);
+        else
+            fprintf(f, r->raddr.family == AF_INET6 ? "  %s > [%s]:%u " : "  %s > %s:%u ", a, b,
+                    r->rport);
         for (size_t k = 0; k < g[d].n; k++)
             fprintf(f, " %s %lld", metrics_state(r[k].state), (long long)r[k].n);
         fputc('\n', f);
