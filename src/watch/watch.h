@@ -9,7 +9,8 @@
  *   view.c     the lines both views print: header, table, detail, notes
  *   batch.c    --batch: the text or NDJSON per tick, and its loop
  *   tui.c      the curses view, its keys and its loop
- *   live.c     --source live: counts from the live table, reconciliations
+ *   live.c     --source live: counts from the live table, reconciliations,
+ *              the --batch loop
  */
 #ifndef TWKIT_WATCH_H
 #define TWKIT_WATCH_H
@@ -214,6 +215,38 @@ enum {
 void watch_signals(unsigned flags);
 
 int watch_batch(struct watch *w);
+
+/* ---- --source live (live.c) ------------------------------------------------ */
+
+/* The namespace entered and the table (or why there is none). */
+struct watch_live {
+    const struct watch_args *a;
+    char label[4224];         /* raw: escape to print */
+    struct tw_live *lt;       /* NULL: every sample walks (open_why says why) */
+    char open_why[512];
+    uint64_t recon_ns, last_recon;
+    bool quiet;               /* no warnings on stderr (the curses view shows them) */
+};
+
+/* One sample: the table's rows (or a walk's), filtered, sorted by
+ * destination then state; drift when a reconciliation ran. */
+struct watch_live_sample {
+    struct tw_live_row *rows, *drift;
+    size_t n, n_drift;
+    bool live, reconciled;    /* live: from the table, not a walk */
+    double read_s;
+    uint64_t t_ns;            /* monotonic, when the read started */
+    char why[512];            /* the fallback's reason, or the failed reconciliation's */
+};
+
+/* Enter --netns, open the table: 0 or an exit status (message printed). */
+int watch_live_open(struct watch_live *L, const struct watch_args *a, bool quiet);
+/* Read (or walk), filter, reconcile when due or asked (watch_sig_reconcile).
+ * 0, or the walk's negative errno (free the sample either way). */
+int watch_live_sample(struct watch_live *L, struct watch_live_sample *s);
+void watch_live_sample_free(struct watch_live_sample *s);
+void watch_live_close(struct watch_live *L);
+bool watch_live_same_dest(const struct tw_live_row *a, const struct tw_live_row *b);
 /* --batch --source live (live.c) */
 int watch_live(struct watch *w);
 int watch_tui(struct watch *w);
