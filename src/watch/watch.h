@@ -201,6 +201,19 @@ int watch_view_row_lines(const struct watch_layout *lay, const struct watch_ns *
 /* Lines watch_view_expand writes for di at this width. */
 int watch_view_expand_lines(const struct watch_layout *lay, const struct watch_ns *ns, size_t di);
 
+/* ---- curses (tui.c) --------------------------------------------------------------- */
+
+/* Colour pairs as watch_curses_open sets them up. */
+enum { WATCH_C_TITLE = 1, WATCH_C_WARN, WATCH_C_CRIT, WATCH_C_OK, WATCH_C_DIM };
+struct screen; /* curses' SCREEN */
+/* Start curses on the terminal (stdin, stdout) in the views' modes, with
+ * colour when --color allows and the terminal has it (*color).  NULL, with
+ * the message printed, when the terminal cannot be driven or is smaller
+ * than WATCH_MIN_COLS x WATCH_MIN_LINES. */
+struct screen *watch_curses_open(bool *color);
+/* A box of n lines of help in the middle of the screen, 62 columns. */
+void watch_help_box(const char *const *text, int n);
+
 /* ---- signals (watch.c) ------------------------------------------------------------ */
 
 /* Set by SIGINT and SIGTERM: the loop ends after the current tick. */
