@@ -144,9 +144,6 @@ static int parse_args(int argc, char **argv, struct watch_args *a)
         if (a->c.netns && !strcmp(a->c.netns, "all"))
             return twx_usage_err("watch", "--source live keeps one table: give one namespace, "
                                           "not --netns all");
-        if (!a->batch)
-            return twx_usage_err("watch", "--source live has counts only, for --batch "
-                                          "(the curses view needs the full report)");
     }
     if (!a->batch && !(isatty(STDOUT_FILENO) && isatty(STDIN_FILENO)))
         return twx_usage_err("watch", "the live view needs a terminal (standard input and "
@@ -190,7 +187,7 @@ static int run_watch(int argc, char **argv)
     if (a.c.source == TOOL_SOURCE_LIVE) {
         memset(&w, 0, sizeof(w));
         w.a = &a;
-        return watch_live(&w);
+        return a.batch ? watch_live(&w) : watch_live_tui(&w);
     }
     rc = watch_open(&w, &a);
     if (!rc)

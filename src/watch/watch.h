@@ -11,6 +11,7 @@
  *   tui.c      the curses view, its keys and its loop
  *   live.c     --source live: counts from the live table, reconciliations,
  *              the --batch loop
+ *   live_tui.c --source live: the curses view of the table
  */
 #ifndef TWKIT_WATCH_H
 #define TWKIT_WATCH_H
@@ -201,7 +202,7 @@ int watch_view_row_lines(const struct watch_layout *lay, const struct watch_ns *
 /* Lines watch_view_expand writes for di at this width. */
 int watch_view_expand_lines(const struct watch_layout *lay, const struct watch_ns *ns, size_t di);
 
-/* ---- curses (tui.c) --------------------------------------------------------------- */
+/* ---- curses (tui.c; the live table's view uses them too) --------------------------- */
 
 /* Colour pairs as watch_curses_open sets them up. */
 enum { WATCH_C_TITLE = 1, WATCH_C_WARN, WATCH_C_CRIT, WATCH_C_OK, WATCH_C_DIM };
@@ -229,7 +230,7 @@ void watch_signals(unsigned flags);
 
 int watch_batch(struct watch *w);
 
-/* ---- --source live (live.c) ------------------------------------------------ */
+/* ---- --source live (live.c, live_tui.c) ------------------------------------------- */
 
 /* The namespace entered and the table (or why there is none). */
 struct watch_live {
@@ -262,6 +263,8 @@ void watch_live_close(struct watch_live *L);
 bool watch_live_same_dest(const struct tw_live_row *a, const struct tw_live_row *b);
 /* --batch --source live (live.c) */
 int watch_live(struct watch *w);
+/* --source live on a terminal (live_tui.c) */
+int watch_live_tui(struct watch *w);
 int watch_tui(struct watch *w);
 void watch_json_tick(FILE *f, struct watch *w, uint64_t tick);
 
