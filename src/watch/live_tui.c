@@ -560,12 +560,12 @@ int watch_live_tui(struct watch *w)
     uint64_t interval_ns = (uint64_t)llround(a->interval * 1e9);
     uint64_t next = twx_now_ns();
     int err = 0;
-    bool now_ = false;
+    bool now_ = false, pending = false; /* pending: asked for, not run yet (no table read) */
     draw(&t);
     while (!watch_sig_stop) {
         uint64_t now = twx_now_ns();
         bool due = !t.paused && now >= next;
-        if (due || now_ || watch_sig_reconcile) {
+        if (due || now_ || (watch_sig_reconcile && !pending)) { /* SIGUSR1 too: at once */
             now_ = false;
             watch_live_sample_free(&t.s);
             if ((err = watch_live_sample(&t.L, &t.s)))
@@ -579,6 +579,7 @@ int watch_live_tui(struct watch *w)
                 snprintf(t.recon_at, sizeof(t.recon_at), "%s", t.read_at);
             }
             watch_live_sample_free(&t.s); /* the flags and the reasons stay */
+            pending = watch_sig_reconcile;
             if (due) {
                 next += interval_ns;
                 now = twx_now_ns();

@@ -12,6 +12,8 @@
 #     back to 100x30 redraws; q ends it with status 0 and nothing on stderr;
 #   - --netns with a path whose name holds an ESC (a bind mount of this
 #     namespace): the label is shown escaped, the view still counts;
+#   - without the table (TWKIT_LIVE_FAIL=load, as a verifier rejection)
+#     each sample walks: the header says so and why, the counts stay exact;
 #   - -n 3 ends by itself with status 0.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
@@ -73,7 +75,7 @@ start() { # COLS LINES [ARGS]: a new session running the view
     rm -f "$tmp/exit"
     # the arguments in a script (bash quoting: the command line of tmux
     # goes through its default shell, which may not be bash)
-    { printf '%q watch --source live' "$TWKIT"; printf ' %q' "$@"
+    { printf '%s %q watch --source live' "${ENVX:-}" "$TWKIT"; printf ' %q' "$@"
       printf ' 2>%q; echo $? >%q; sleep 60\n' "$tmp/err" "$tmp/exit"; } >"$tmp/run.sh"
     tmux -L "$SOCK" new-session -d -s "$S" -x "$c" -y "$l" \
         "env TERM=screen-256color LC_ALL=C.UTF-8 bash $tmp/run.sh" 2>"$tmp/tmux.err" ||
@@ -189,10 +191,21 @@ else
     skip_case "a label with an ESC" "cannot bind-mount a namespace file here"
 fi
 
+# ---- no table: each sample walks, and says why ------------------------------------------
+ENVX="TWKIT_LIVE_FAIL=load" start 100 30 -i 0.3
+waitfor "no table: the source and the reason" '^source netlink \(a sock_diag walk every sample\): .*load'
+waitfor "no table: the counts still exact (a walk)" "$ROW" 3
+waitfor "no table: no seeds or reconciliations" '^table: none'
+keys r
+waitfor "no table: r says there is nothing to reconcile" 'no table to reconcile'
+cp "$tmp/screen" "$tmp/screen-fallback"
+keys q
+ended "no table: q"
+
 # ---- -n 3 ends by itself -----------------------------------------------------------------
 start 80 24 -n 3 -i 0.2
 ended "-n 3"
-for v in 100x30 80x24; do
+for v in 100x30 80x24 fallback; do
     echo "  the view at $v:"
     sed 's/^/    | /' "$tmp/screen-$v"
 done
