@@ -21,8 +21,6 @@
  * shows a notice until the terminal grows (at start it is an error).
  */
 #include <curses.h>
-#include <term.h>
-#include <langinfo.h>
 #include <locale.h>
 #include <math.h>
 #include <stdlib.h>
@@ -171,10 +169,8 @@ static int take(struct ltui *t, const struct watch_live_sample *s)
     memcpy(keep, d, nd * sizeof(*d));
     free(t->prev);
     free(t->d);
-    t->prev = keep;
-    t->nprev = nd;
-    t->d = d;
-    t->nd = nd;
+    t->prev = keep, t->nprev = nd;
+    t->d = d, t->nd = nd;
     t->prev_t_ns = s->t_ns;
     t->samples++;
     memset(t->vw, 0, sizeof(t->vw));
@@ -281,6 +277,13 @@ static int row_lines(const struct ltui *t)
     return put_text(0, -1, b, 0, 0);
 }
 
+/* End the line, begin the next one (continuations indented by 2). */
+static void next_line(struct twx_flow *fl, FILE *f)
+{
+    twx_flow_end(fl);
+    twx_flow_begin(fl, f, (size_t)COLS, 0, 2);
+}
+
 static void header(struct ltui *t, FILE *f)
 {
     const struct watch_args *a = t->w->a;
@@ -291,10 +294,9 @@ static void header(struct ltui *t, FILE *f)
     twx_flow_putf(&fl, "  ", "netns %s", esc ? esc : "?");
     twx_flow_putf(&fl, "  ", "every %gs", a->interval);
     twx_flow_putf(&fl, "  ", "sample %llu at %s", (unsigned long long)t->samples, t->read_at);
-    twx_flow_end(&fl);
+    next_line(&fl, f);
     free(esc);
     char why[512 * 4 + 1];
-    twx_flow_begin(&fl, f, (size_t)COLS, 0, 2);
     if (t->s.live) {
         twx_flow_put(&fl, "  ", "source live (the eBPF table)");
     } else {
@@ -302,15 +304,13 @@ static void header(struct ltui *t, FILE *f)
         twx_flow_words(&fl, twx_esc(why, sizeof(why), t->s.why));
     }
     twx_flow_putf(&fl, "  ", "read %.6f s", t->s.read_s);
-    twx_flow_end(&fl);
-    twx_flow_begin(&fl, f, (size_t)COLS, 0, 2);
+    next_line(&fl, f);
     twx_flow_putf(&fl, "  ", "sockets %lld:", (long long)t->tot[LC_TOTAL]);
     for (int i = 0; i < LC_TOTAL; i++)
         twx_flow_putf(&fl, i ? "  " : " ", "%s %lld", col_name[0][COL_NUM + i],
                       (long long)t->tot[i]);
     twx_flow_putf(&fl, "  ", "in %zu %s", t->nd, twx_plural(t->nd, "destination", "destinations"));
-    twx_flow_end(&fl);
-    twx_flow_begin(&fl, f, (size_t)COLS, 0, 2);
+    next_line(&fl, f);
     if (t->L.lt) {
         struct tw_live_stats st;
         tw_live_stats(t->L.lt, &st);
@@ -321,8 +321,7 @@ static void header(struct ltui *t, FILE *f)
             twx_flow_putf(&fl, "  ", "every %gs", a->reconcile);
         else
             twx_flow_put(&fl, "  ", "on r only");
-        twx_flow_end(&fl);
-        twx_flow_begin(&fl, f, (size_t)COLS, 0, 2);
+        next_line(&fl, f);
         if (t->have_recon) {
             twx_flow_putf(&fl, "  ", "last drift: %llu rows (%lld sockets),",
                           (unsigned long long)st.drift_rows, (long long)st.drift_abs);
@@ -401,9 +400,6 @@ static void draw_help(void)
         "PgUp, PgDn scroll a page; Home, End: the first, the last",
         "Ctrl-L     redraw",
         "?, h       this help (any key closes it)",
-        "",
-        "TW NET/S: TIME_WAIT now minus at the previous sample,",
-        "per second: new minus expired, not the births.",
     };
     watch_help_box(text, (int)(sizeof(text) / sizeof(text[0])));
 }
@@ -502,9 +498,7 @@ static bool key(struct ltui *t, wint_t ch, bool fkey, bool *now)
         return true;
     }
     switch (ch) {
-    case 'q':
-    case 'Q':
-        return false;
+    case 'q': case 'Q': return false;
     case 'p':
         t->paused = !t->paused;
         *now = !t->paused;
@@ -522,8 +516,7 @@ static bool key(struct ltui *t, wint_t ch, bool fkey, bool *now)
     case 'a': set_sort(t, LS_ADDR); break;
     case 'j': scroll_by(t, 1); break;
     case 'k': scroll_by(t, -1); break;
-    case '?':
-    case 'h': t->help = true; break;
+    case '?': case 'h': t->help = true; break;
     case 12: clearok(curscr, TRUE); break;
     default: break;
     }
@@ -531,14 +524,6 @@ static bool key(struct ltui *t, wint_t ch, bool fkey, bool *now)
 }
 
 /* ---- the loop ---------------------------------------------------------------------- */
-
-static void clock_str(char *buf, size_t len)
-{
-    time_t now = time(NULL);
-    struct tm tm;
-    localtime_r(&now, &tm);
-    strftime(buf, len, "%H:%M:%S", &tm);
-}
 
 int watch_live_tui(struct watch *w)
 {
@@ -570,7 +555,9 @@ int watch_live_tui(struct watch *w)
             watch_live_sample_free(&t.s);
             if ((err = watch_live_sample(&t.L, &t.s)))
                 break;
-            clock_str(t.read_at, sizeof(t.read_at));
+            time_t wall = time(NULL);
+            struct tm tm;
+            strftime(t.read_at, sizeof(t.read_at), "%H:%M:%S", localtime_r(&wall, &tm));
             if (take(&t, &t.s))
                 snprintf(t.status, sizeof(t.status), "out of memory: the sample is not shown");
             if (t.s.reconciled) {
