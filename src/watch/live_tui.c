@@ -15,10 +15,11 @@
  *
  * Keys as in tui.c where they mean the same (q, p, ?, Ctrl-L); t, n, a sort,
  * the arrows, PgUp/PgDn, Home/End scroll, r reconciles at once.  Nothing is
- * cut: columns widen to their widest value and a row that does not fit the
- * width continues on the next line, indented, with the column names broken
- * at the same places; a line wider than the screen wraps.  Below 80x24 it
- * shows a notice until the terminal grows (at start it is an error).
+ * cut: columns widen to their widest value; a row that does not fit the
+ * width takes short column names (TW, FW2, CW, explained under the table),
+ * then puts its numbers on a line under its addresses; any other line wraps.
+ * Below 80x24 it shows a notice until the terminal grows (at start it is an
+ * error, as in tui.c).
  */
 #include <curses.h>
 #include <locale.h>
