@@ -1,9 +1,11 @@
 /*
- * live.c — `twkit watch --batch --source live`: every sample reads the live
- * table (per-destination counts kept by eBPF, see twkit/live.h) instead of
- * walking the socket table, and prints the counts per destination and
- * state; every --reconcile seconds, or at the next sample after SIGUSR1, it
- * compares the table with a sock_diag walk and prints the drift.
+ * live.c — `twkit watch --source live`: every sample reads the live table
+ * (per-destination counts kept by eBPF, see twkit/live.h) instead of
+ * walking the socket table; every --reconcile seconds, or at the next
+ * sample after SIGUSR1, it compares the table with a sock_diag walk and
+ * keeps the drift.  One sample (watch_live_sample) is what both views take:
+ * the --batch loop here prints it as text or NDJSON, the curses view
+ * (live_tui.c) draws it.
  *
  * When the table cannot be had (no privileges, no BTF, a verifier
  * rejection, the timer handler's address hidden, a seed that does not fit
@@ -31,7 +33,7 @@
 #include "twx/text.h"
 #include "watch/watch.h"
 
-static bool same_dest(const struct tw_live_row *a, const struct tw_live_row *b)
+bool watch_live_same_dest(const struct tw_live_row *a, const struct tw_live_row *b)
 {
     return a->laddr.family == b->laddr.family && a->rport == b->rport && a->server == b->server &&
            !memcmp(a->laddr.u.b, b->laddr.u.b, 16) && !memcmp(a->raddr.u.b, b->raddr.u.b, 16);
@@ -70,7 +72,7 @@ static void rows_json(struct twx_json *j, const struct tw_live_row *v, size_t n)
         dest_keys(j, &v[i]);
         twx_json_obj_begin(j, "states");
         size_t k = i;
-        for (; k < n && same_dest(&v[i], &v[k]); k++) {
+        for (; k < n && watch_live_same_dest(&v[i], &v[k]); k++) {
             twx_json_i64(j, metrics_state(v[k].state), v[k].n);
             if (v[k].state < TW_STATE_MAX && v[k].n > 0)
                 tot[v[k].state] += (uint64_t)v[k].n;
@@ -87,16 +89,8 @@ static void rows_json(struct twx_json *j, const struct tw_live_row *v, size_t n)
     twx_json_obj_end(j);
 }
 
-struct sample {
-    struct tw_live_row *rows, *drift;
-    size_t n, n_drift;
-    bool live, reconciled;
-    double read_s;
-    char why[512];
-};
-
 static void json_sample(FILE *f, const struct watch *w, const char *label, uint64_t tick,
-                        uint64_t t_ms, const struct sample *s, struct tw_live *lt)
+                        uint64_t t_ms, const struct watch_live_sample *s, struct tw_live *lt)
 {
     struct twx_json j;
     twx_json_init(&j, f, false);
@@ -183,14 +177,14 @@ static int group_cmp(const void *pa, const void *pb)
  * TIME_WAIT (then the most sockets), one line each with its counts by state,
  * and how many were left out. */
 static void text_sample(FILE *f, const struct watch *w, const char *label, uint64_t tick,
-                        const struct sample *s, struct tw_live *lt)
+                        const struct watch_live_sample *s, struct tw_live *lt)
 {
     int64_t total = 0, tw = 0;
     size_t nd = 0;
     struct dest_group *g = calloc(s->n ? s->n : 1, sizeof(*g));
     for (size_t i = 0; i < s->n; i++) {
         const struct tw_live_row *r = &s->rows[i];
-        if (!i || !same_dest(&s->rows[i - 1], r)) {
+        if (!i || !watch_live_same_dest(&s->rows[i - 1], r)) {
             if (g)
                 g[nd] = (struct dest_group){.i = i};
             nd++;
@@ -247,81 +241,115 @@ static void text_sample(FILE *f, const struct watch *w, const char *label, uint6
     free(g);
 }
 
-int watch_live(struct watch *w)
+int watch_live_open(struct watch_live *L, const struct watch_args *a, bool quiet)
 {
-    const struct watch_args *a = w->a;
-    watch_signals(WATCH_SIG_USR1 | WATCH_SIG_NOPIPE);
-
-    char label[4224]; /* raw: the JSON writer escapes it */
+    memset(L, 0, sizeof(*L));
+    L->a = a;
+    L->quiet = quiet;
     if (a->c.netns) {
         struct tw_netns ns;
         int e = tw_netns_open(a->c.netns, &ns);
         if (e)
             return tool_netns_err(a->c.netns, e, false);
         e = tw_netns_enter(&ns);
-        snprintf(label, sizeof(label), "%s", ns.label);
+        snprintf(L->label, sizeof(L->label), "%s", ns.label);
         tw_netns_release(&ns);
         if (e)
             return tool_netns_err(a->c.netns, e, true);
     } else {
-        tool_netns_label(label, sizeof(label), NULL);
+        tool_netns_label(L->label, sizeof(L->label), NULL);
     }
-    struct tw_live *lt = NULL;
-    char open_why[512] = "";
     struct tw_live_opts lo = {0};
-    if (tw_live_open(&lo, &lt)) {
-        tw_live_why(open_why, sizeof(open_why));
-        twx_warn("--source live: %s; every sample walks with sock_diag instead", open_why);
+    if (tw_live_open(&lo, &L->lt)) {
+        L->lt = NULL;
+        tw_live_why(L->open_why, sizeof(L->open_why));
+        if (!quiet)
+            twx_warn("--source live: %s; every sample walks with sock_diag instead", L->open_why);
     }
+    L->recon_ns = (uint64_t)llround(a->reconcile * 1e9);
+    L->last_recon = twx_now_ns();
+    return TW_EXIT_OK;
+}
+
+int watch_live_sample(struct watch_live *L, struct watch_live_sample *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->t_ns = twx_now_ns();
+    int e = -1;
+    if (L->lt) {
+        e = tw_live_read(L->lt, &s->rows, &s->n);
+        if (e)
+            tw_live_why(s->why, sizeof(s->why));
+    } else {
+        snprintf(s->why, sizeof(s->why), "%s", L->open_why);
+    }
+    s->live = e == 0;
+    if (e && (e = tw_live_walk(&s->rows, &s->n)))
+        return e;
+    s->n = filter_rows(&L->a->c.query, s->rows, s->n);
+    s->read_s = twx_secs(s->t_ns, twx_now_ns());
+    if (L->lt && s->live &&
+        (watch_sig_reconcile || (L->recon_ns && twx_now_ns() - L->last_recon >= L->recon_ns))) {
+        watch_sig_reconcile = 0;
+        L->last_recon = twx_now_ns();
+        if (tw_live_reconcile(L->lt, &s->drift, &s->n_drift)) {
+            tw_live_why(s->why, sizeof(s->why));
+            if (!L->quiet)
+                twx_warn("--source live: reconciliation: %s", s->why);
+        } else {
+            s->reconciled = true;
+        }
+    }
+    return 0;
+}
+
+void watch_live_sample_free(struct watch_live_sample *s)
+{
+    free(s->rows);
+    free(s->drift);
+    s->rows = s->drift = NULL;
+    s->n = s->n_drift = 0;
+}
+
+void watch_live_close(struct watch_live *L)
+{
+    tw_live_close(L->lt);
+    L->lt = NULL;
+}
+
+int watch_live(struct watch *w)
+{
+    const struct watch_args *a = w->a;
+    watch_signals(WATCH_SIG_USR1 | WATCH_SIG_NOPIPE);
+    struct watch_live L;
+    int rc = watch_live_open(&L, a, false);
+    if (rc)
+        return rc;
     uint64_t interval_ns = (uint64_t)llround(a->interval * 1e9);
-    uint64_t recon_ns = (uint64_t)llround(a->reconcile * 1e9);
-    uint64_t t0 = twx_now_ns(), next = t0, last_recon = t0;
-    int rc = TW_EXIT_OK;
+    uint64_t t0 = twx_now_ns(), next = t0;
     for (uint64_t tick = 1; !watch_sig_stop && (!a->count || tick <= a->count); tick++) {
         uint64_t now = twx_now_ns();
         if (next > now)
             twx_sleep_ns(next - now);
         if (watch_sig_stop)
             break;
-        uint64_t start = twx_now_ns();
-        struct sample s = {0};
-        int e = -1;
-        if (lt) {
-            e = tw_live_read(lt, &s.rows, &s.n);
-            if (e)
-                tw_live_why(s.why, sizeof(s.why));
-        } else {
-            snprintf(s.why, sizeof(s.why), "%s", open_why);
-        }
-        s.live = e == 0;
-        if (e && (e = tw_live_walk(&s.rows, &s.n))) {
+        struct watch_live_sample s;
+        int e = watch_live_sample(&L, &s);
+        if (e) {
+            watch_live_sample_free(&s);
             twx_err("sock_diag walk: %s", tw_strerror(e));
             rc = TW_EXIT_RUNTIME;
             break;
         }
-        s.n = filter_rows(&a->c.query, s.rows, s.n);
-        s.read_s = twx_secs(start, twx_now_ns());
-        if (lt && s.live &&
-            (watch_sig_reconcile || (recon_ns && twx_now_ns() - last_recon >= recon_ns))) {
-            watch_sig_reconcile = 0;
-            last_recon = twx_now_ns();
-            if ((e = tw_live_reconcile(lt, &s.drift, &s.n_drift))) {
-                tw_live_why(s.why, sizeof(s.why));
-                twx_warn("--source live: reconciliation: %s", s.why);
-            } else {
-                s.reconciled = true;
-            }
-        }
-        uint64_t t_ms = (start - t0) / 1000000;
+        uint64_t t_ms = (s.t_ns - t0) / 1000000;
         if (a->c.json) {
-            json_sample(stdout, w, label, tick, t_ms, &s, lt);
+            json_sample(stdout, w, L.label, tick, t_ms, &s, L.lt);
         } else {
             if (tick > 1)
                 fputc('\n', stdout);
-            text_sample(stdout, w, label, tick, &s, lt);
+            text_sample(stdout, w, L.label, tick, &s, L.lt);
         }
-        free(s.rows);
-        free(s.drift);
+        watch_live_sample_free(&s);
         if (fflush(stdout) != 0 || ferror(stdout)) {
             rc = errno == EPIPE ? TW_EXIT_OK : TW_EXIT_RUNTIME;
             break;
@@ -333,6 +361,6 @@ int watch_live(struct watch *w)
             next = now;
         }
     }
-    tw_live_close(lt);
+    watch_live_close(&L);
     return rc;
 }

@@ -30,7 +30,8 @@
 #include "twx/text.h"
 #include "watch/watch.h"
 
-enum { C_TITLE = 1, C_WARN, C_CRIT, C_OK, C_DIM };
+enum { C_TITLE = WATCH_C_TITLE, C_WARN = WATCH_C_WARN, C_CRIT = WATCH_C_CRIT, C_OK = WATCH_C_OK,
+       C_DIM = WATCH_C_DIM };
 
 struct tui {
     struct watch *w;
@@ -204,6 +205,19 @@ static void status_line(struct tui *t)
         put(LINES - n + i, out[i], prompt ? A_BOLD : A_REVERSE, 0);
 }
 
+void watch_help_box(const char *const *text, int n)
+{
+    int h = n + 2, wd = 62;
+    int y0 = (LINES - h) / 2, x0 = (COLS - wd) / 2;
+    for (int i = 0; i < h; i++) {
+        attr_set(A_REVERSE, 0, NULL);
+        mvhline(y0 + i, x0, ' ', wd);
+        if (i > 0 && i < h - 1)
+            mvaddstr(y0 + i, x0 + 2, text[i - 1]);
+    }
+    attr_set(A_NORMAL, 0, NULL);
+}
+
 static void draw_help(void)
 {
     static const char *const text[] = {
@@ -222,15 +236,7 @@ static void draw_help(void)
         "Ctrl-L    redraw",
         "?         this help (any key closes it)",
     };
-    int h = (int)(sizeof(text) / sizeof(text[0])) + 2, wd = 62;
-    int y0 = (LINES - h) / 2, x0 = (COLS - wd) / 2;
-    for (int i = 0; i < h; i++) {
-        attr_set(A_REVERSE, 0, NULL);
-        mvhline(y0 + i, x0, ' ', wd);
-        if (i > 0 && i < h - 1)
-            mvaddstr(y0 + i, x0 + 2, text[i - 1]);
-    }
-    attr_set(A_NORMAL, 0, NULL);
+    watch_help_box(text, (int)(sizeof(text) / sizeof(text[0])));
 }
 
 static void draw(struct tui *t)
@@ -476,14 +482,8 @@ static bool key(struct tui *t, wint_t ch, bool fkey, uint64_t *next)
 
 /* ---- the loop ---------------------------------------------------------------------- */
 
-int watch_tui(struct watch *w)
+SCREEN *watch_curses_open(bool *color)
 {
-    const struct watch_args *a = w->a;
-    setlocale(LC_ALL, "");
-    struct tui t;
-    memset(&t, 0, sizeof(t));
-    t.w = w;
-    t.utf8 = !strcmp(nl_langinfo(CODESET), "UTF-8");
     /* Ask terminfo first: newterm() on an unknown terminal leaks what it
      * allocated (and some builds exit instead of returning NULL). */
     const char *term = getenv("TERM");
@@ -492,14 +492,14 @@ int watch_tui(struct watch *w)
         twx_err("cannot start the terminal view (TERM=%s%s): use --batch", /* escapes */
                 term ? term : "unset",
                 terr == 0 ? ": not in the terminfo database" : "");
-        return TW_EXIT_RUNTIME;
+        return NULL;
     }
     del_curterm(cur_term);
     SCREEN *scr = newterm(NULL, stdout, stdin);
     if (!scr) {
         twx_err("cannot start the terminal view (TERM=%s): use --batch", /* escapes */
                 term ? term : "unset");
-        return TW_EXIT_RUNTIME;
+        return NULL;
     }
     if (COLS < WATCH_MIN_COLS || LINES < WATCH_MIN_LINES) {
         int c = COLS, l = LINES;
@@ -507,15 +507,15 @@ int watch_tui(struct watch *w)
         delscreen(scr);
         twx_err("the terminal is %dx%d; watch needs at least %dx%d (or use --batch)", c, l,
                 WATCH_MIN_COLS, WATCH_MIN_LINES);
-        return TW_EXIT_RUNTIME;
+        return NULL;
     }
     cbreak();
     noecho();
     nonl();
     keypad(stdscr, TRUE);
     curs_set(0);
-    t.color = tool_color && has_colors();
-    if (t.color) {
+    *color = tool_color && has_colors();
+    if (*color) {
         start_color();
         use_default_colors();
         init_pair(C_TITLE, COLOR_CYAN, -1);
@@ -524,6 +524,20 @@ int watch_tui(struct watch *w)
         init_pair(C_OK, COLOR_GREEN, -1);
         init_pair(C_DIM, COLOR_BLUE, -1);
     }
+    return scr;
+}
+
+int watch_tui(struct watch *w)
+{
+    const struct watch_args *a = w->a;
+    setlocale(LC_ALL, "");
+    struct tui t;
+    memset(&t, 0, sizeof(t));
+    t.w = w;
+    t.utf8 = !strcmp(nl_langinfo(CODESET), "UTF-8");
+    SCREEN *scr = watch_curses_open(&t.color);
+    if (!scr)
+        return TW_EXIT_RUNTIME;
     watch_signals(0); /* SIGPIPE: a terminal, not a pipe */
 
     uint64_t interval_ns = (uint64_t)llround(a->interval * 1e9);

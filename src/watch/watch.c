@@ -8,6 +8,7 @@
  * (twkit/rate.h) and shows, worst first, how fast each destination takes new
  * ports and when it runs out.  The curses view (tui.c) is the default on a
  * terminal; --batch prints text or NDJSON (batch.c) for logs and scripts.
+ * --source live has its own loops (live.c, live_tui.c): counts, no report.
  *
  * This file holds the option table (which also drives --help and the man
  * page's OPTIONS) and the checks that need no kernel: the interval, a
@@ -53,7 +54,8 @@ static const struct twx_opt watch_opts[] = {
     TOOL_OPTS_FILTERS(struct watch_args),
     TOOL_OPT_SOURCE_LIVE(struct watch_args),
     TOOL_OPT_RECONCILE(struct watch_args, reconcile,
-                       "It runs at the next sample; SIGUSR1 asks for one at the next sample."),
+                       "It runs at the next sample; SIGUSR1 asks for one at the next sample, "
+                       "*r* in the curses view at once."),
     TOOL_OPT_NETNS(struct watch_args,
                    "Watch the namespace _NS_: a name as *ip netns* knows it, the PID of a "
                    "process inside it, a path to an nsfs file, or *all*: every namespace that "
@@ -98,7 +100,9 @@ const struct twx_cmd watch_command = {
              "of ephemeral ports at that rate, worst first.\n"
              "\n"
              "Keys: q quit, p pause, s sort, o freeze order, / filter, Enter expand,\n"
-             "Up/Down select, n/N next namespace, ? help, Ctrl-L redraw.\n",
+             "Up/Down select, n/N next namespace, ? help, Ctrl-L redraw.\n"
+             "With --source live the screen is the live table's counts per destination:\n"
+             "t/n/a sort, r reconcile, Up/Down/PgUp/PgDn/Home/End scroll.\n",
     .opts = watch_opts,
     .n_opts = sizeof(watch_opts) / sizeof(watch_opts[0]),
     .args_size = sizeof(struct watch_args),
@@ -144,9 +148,6 @@ static int parse_args(int argc, char **argv, struct watch_args *a)
         if (a->c.netns && !strcmp(a->c.netns, "all"))
             return twx_usage_err("watch", "--source live keeps one table: give one namespace, "
                                           "not --netns all");
-        if (!a->batch)
-            return twx_usage_err("watch", "--source live has counts only, for --batch "
-                                          "(the curses view needs the full report)");
     }
     if (!a->batch && !(isatty(STDOUT_FILENO) && isatty(STDIN_FILENO)))
         return twx_usage_err("watch", "the live view needs a terminal (standard input and "
@@ -190,7 +191,7 @@ static int run_watch(int argc, char **argv)
     if (a.c.source == TOOL_SOURCE_LIVE) {
         memset(&w, 0, sizeof(w));
         w.a = &a;
-        return watch_live(&w);
+        return a.batch ? watch_live(&w) : watch_live_tui(&w);
     }
     rc = watch_open(&w, &a);
     if (!rc)

@@ -9,7 +9,9 @@
  *   view.c     the lines both views print: header, table, detail, notes
  *   batch.c    --batch: the text or NDJSON per tick, and its loop
  *   tui.c      the curses view, its keys and its loop
- *   live.c     --source live: counts from the live table, reconciliations
+ *   live.c     --source live: counts from the live table, reconciliations,
+ *              the --batch loop
+ *   live_tui.c --source live: the curses view of the table
  */
 #ifndef TWKIT_WATCH_H
 #define TWKIT_WATCH_H
@@ -200,6 +202,19 @@ int watch_view_row_lines(const struct watch_layout *lay, const struct watch_ns *
 /* Lines watch_view_expand writes for di at this width. */
 int watch_view_expand_lines(const struct watch_layout *lay, const struct watch_ns *ns, size_t di);
 
+/* ---- curses (tui.c; the live table's view uses them too) --------------------------- */
+
+/* Colour pairs as watch_curses_open sets them up. */
+enum { WATCH_C_TITLE = 1, WATCH_C_WARN, WATCH_C_CRIT, WATCH_C_OK, WATCH_C_DIM };
+struct screen; /* curses' SCREEN */
+/* Start curses on the terminal (stdin, stdout) in the views' modes, with
+ * colour when --color allows and the terminal has it (*color).  NULL, with
+ * the message printed, when the terminal cannot be driven or is smaller
+ * than WATCH_MIN_COLS x WATCH_MIN_LINES. */
+struct screen *watch_curses_open(bool *color);
+/* A box of n lines of help in the middle of the screen, 62 columns. */
+void watch_help_box(const char *const *text, int n);
+
 /* ---- signals (watch.c) ------------------------------------------------------------ */
 
 /* Set by SIGINT and SIGTERM: the loop ends after the current tick. */
@@ -214,8 +229,42 @@ enum {
 void watch_signals(unsigned flags);
 
 int watch_batch(struct watch *w);
+
+/* ---- --source live (live.c, live_tui.c) ------------------------------------------- */
+
+/* The namespace entered and the table (or why there is none). */
+struct watch_live {
+    const struct watch_args *a;
+    char label[4224];         /* raw: escape to print */
+    struct tw_live *lt;       /* NULL: every sample walks (open_why says why) */
+    char open_why[512];
+    uint64_t recon_ns, last_recon;
+    bool quiet;               /* no warnings on stderr (the curses view shows them) */
+};
+
+/* One sample: the table's rows (or a walk's), filtered, sorted by
+ * destination then state; drift when a reconciliation ran. */
+struct watch_live_sample {
+    struct tw_live_row *rows, *drift;
+    size_t n, n_drift;
+    bool live, reconciled;    /* live: from the table, not a walk */
+    double read_s;
+    uint64_t t_ns;            /* monotonic, when the read started */
+    char why[512];            /* the fallback's reason, or the failed reconciliation's */
+};
+
+/* Enter --netns, open the table: 0 or an exit status (message printed). */
+int watch_live_open(struct watch_live *L, const struct watch_args *a, bool quiet);
+/* Read (or walk), filter, reconcile when due or asked (watch_sig_reconcile).
+ * 0, or the walk's negative errno (free the sample either way). */
+int watch_live_sample(struct watch_live *L, struct watch_live_sample *s);
+void watch_live_sample_free(struct watch_live_sample *s);
+void watch_live_close(struct watch_live *L);
+bool watch_live_same_dest(const struct tw_live_row *a, const struct tw_live_row *b);
 /* --batch --source live (live.c) */
 int watch_live(struct watch *w);
+/* --source live on a terminal (live_tui.c) */
+int watch_live_tui(struct watch *w);
 int watch_tui(struct watch *w);
 void watch_json_tick(FILE *f, struct watch *w, uint64_t tick);
 
