@@ -49,6 +49,7 @@ static const char *const sort_name[] = {"TIME_WAIT", "total", "address"};
 struct ldest {
     struct tw_addr l, r;
     uint16_t rport;
+    uint8_t kind;        /* 0 client side, 1 server side (per client address), 2 listening */
     int64_t c[LC_MAX];
     bool have_net;
     double net;          /* TIME_WAIT per second, net, since the previous sample */
@@ -86,6 +87,8 @@ static int key_cmp(const void *pa, const void *pb)
         c = memcmp(a->r.u.b, b->r.u.b, 16);
     if (!c)
         c = (a->rport > b->rport) - (a->rport < b->rport);
+    if (!c)
+        c = (a->kind > b->kind) - (a->kind < b->kind);
     return c;
 }
 
@@ -123,7 +126,12 @@ static void cells(const struct ldest *d, int names, char c[COL_MAX][64])
     char a[48];
     tw_addr_str(&d->l, c[COL_SRC], 64);
     tw_addr_str(&d->r, a, sizeof(a));
-    snprintf(c[COL_DST], 64, d->r.family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, d->rport);
+    if (d->kind == 2)
+        snprintf(c[COL_DST], 64, "(listening)");
+    else if (d->kind == 1)
+        snprintf(c[COL_DST], 64, "from %s", a);
+    else
+        snprintf(c[COL_DST], 64, d->r.family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, d->rport);
     for (int i = 0; i < LC_MAX; i++)
         snprintf(c[COL_NUM + i], 64, "%lld", (long long)d->c[i]);
     if (!d->have_net)
@@ -146,7 +154,8 @@ static int take(struct ltui *t, const struct watch_live_sample *s)
     for (size_t i = 0; i < s->n; i++) {
         const struct tw_live_row *r = &s->rows[i];
         if (!i || !watch_live_same_dest(&s->rows[i - 1], r))
-            d[nd++] = (struct ldest){.l = r->laddr, .r = r->raddr, .rport = r->rport};
+            d[nd++] = (struct ldest){.l = r->laddr, .r = r->raddr, .rport = r->rport,
+                                     .kind = r->state == TW_LISTEN ? 2 : r->server};
         int k = state_col(r->state);
         d[nd - 1].c[k] += r->n;
         d[nd - 1].c[LC_TOTAL] += r->n;
@@ -384,7 +393,8 @@ static void notes(struct ltui *t, FILE *f)
     if (t->names)
         twx_flow_words(&fl, "TW: TIME_WAIT, FW2: FIN_WAIT2, CW: CLOSE_WAIT.");
     twx_flow_words(&fl, "TW NET/S: the net change of TIME_WAIT per second since the "
-                        "previous sample (new minus expired), not births.");
+                        "previous sample (new minus expired), not births. \"from ADDR\": "
+                        "the connections a server at SRC accepted from ADDR, all ports.");
     twx_flow_end(&fl);
 }
 
