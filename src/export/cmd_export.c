@@ -74,7 +74,9 @@ static const struct twx_opt export_opts[] = {
             "own series; the others fold into one series with *dst=\"other\"* (sums of their "
             "counts and rates, the highest pressure and the soonest exhaustion among them), "
             "and *twkit_destinations_folded* says how many were folded. A destination that "
-            "leaves the top K has no series on the next scrape.",
+            "leaves the top K has no series on the next scrape. With *--source live*, the K "
+            "destinations with the most sockets (all states) keep their own "
+            "*twkit_live_sockets* series and the others fold into *dst=\"other\"*, per state.",
      .dflt = "20", .example = "50", .min = 1, .max = 1000},
     {.lng = "min-interval", .type = TWX_NUM, .off = A(min_interval), .arg = "S",
      .help = "serve a page younger than S seconds again",
