@@ -87,7 +87,12 @@ struct metrics_trace {
     size_t n_errs;
 };
 
-/* What the page shows of a live table (export --source live). */
+/*
+ * What the page shows of a live table (export --source live).  rows are
+ * sorted by destination (laddr, raddr, rport, server) then state, as
+ * tw_live_read gives them; per namespace the first `top` destinations by
+ * sockets (all states) get their own series, the rest fold into dst="other".
+ */
 struct metrics_live {
     struct tw_live_row *rows, *drift; /* counts; rows that differed at the last reconciliation */
     size_t n, n_drift;
@@ -103,6 +108,8 @@ struct metrics_ns {
     const struct metrics_dest_rate *rates;  /* r->n_pressure entries, or NULL */
     const struct metrics_trace *trace;      /* export --trace, or NULL */
     const struct metrics_live *live;        /* --source live: r is NULL, these instead */
+    const struct tw_kernel *kernel;         /* sysctls and sockstat; NULL: r's (or none) */
+    const char *source;                     /* what served it ("live", "netlink"...), or NULL */
 };
 
 /* The exporter's own figures (view EXPORT). */
@@ -168,7 +175,7 @@ const char *metrics_sample_name(const struct metric_def *d, char *buf, size_t le
  */
 enum metric_format metrics_negotiate(const char *accept);
 
-/* ---- for the emit functions (metrics_emit.c, metrics_trace.c) -------------------- */
+/* ---- for the emit functions (metrics_emit.c, metrics_trace.c, metrics_live.c) ---- */
 
 /*
  * The cardinality cap (see the top of this file): of n rows ranked first
@@ -193,5 +200,10 @@ void mw_f64(struct metrics_writer *w, const struct metric_def *d, const struct m
 enum { MT_CREATED, MT_CONNECT_ERRORS, MT_FOLDED };
 void metrics_emit_trace(struct metrics_writer *w, const struct metric_def *d,
                         const struct metrics_page *p);
+
+/* The families of export --source live (metrics_live.c); arg: enum below. */
+enum { L_SOCKETS, L_DRIFT, L_DRIFT_ROWS, L_LOST, L_SEEDS, L_RECON };
+void metrics_emit_live(struct metrics_writer *w, const struct metric_def *d,
+                       const struct metrics_page *p);
 
 #endif /* TWKIT_METRICS_H */

@@ -14,16 +14,21 @@
 
 #include "metrics.h"
 
-/* every namespace with a report (a live namespace has counts only: LIVE_NS) */
+/* every namespace with a report (a live namespace has counts only: metrics_live.c) */
 #define EACH_NS(p)                                                                 \
     for (const struct metrics_ns *ns = (p)->ns; ns < (p)->ns + (p)->n_ns; ns++)    \
         if (!ns->r) {                                                              \
         } else
-#define LIVE_NS(p)                                                                 \
+/* every namespace, with its kernel readings (a report's, or read beside a live table) */
+#define KERNEL_NS(p)                                                               \
     for (const struct metrics_ns *ns = (p)->ns; ns < (p)->ns + (p)->n_ns; ns++)    \
-        if (!ns->live) {                                                           \
-        } else
+        for (const struct tw_kernel *k = ns_kernel(ns); k; k = NULL)
 #define NL(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct tw_kernel *ns_kernel(const struct metrics_ns *ns)
+{
+    return ns->kernel ? ns->kernel : ns->r ? &ns->r->kernel : NULL;
+}
 
 /* ---- namespace-wide families ------------------------------------------------- */
 
@@ -71,9 +76,9 @@ static void e_tw_freed(struct metrics_writer *w, const struct metric_def *d, con
 static void e_sockstat_tw(struct metrics_writer *w, const struct metric_def *d,
                           const struct metrics_page *p)
 {
-    EACH_NS(p) {
-        if (ns->r->kernel.sock_tw >= 0)
-            mw_u64(w, d, ns, NULL, 0, (uint64_t)ns->r->kernel.sock_tw);
+    KERNEL_NS(p) {
+        if (k->sock_tw >= 0)
+            mw_u64(w, d, ns, NULL, 0, (uint64_t)k->sock_tw);
     }
 }
 
@@ -88,16 +93,15 @@ static void e_tw_memory(struct metrics_writer *w, const struct metric_def *d,
 
 static void e_max_tw(struct metrics_writer *w, const struct metric_def *d, const struct metrics_page *p)
 {
-    EACH_NS(p) {
-        if (ns->r->kernel.max_tw_buckets >= 0) /* absent: no series */
-            mw_u64(w, d, ns, NULL, 0, (uint64_t)ns->r->kernel.max_tw_buckets);
+    KERNEL_NS(p) {
+        if (k->max_tw_buckets >= 0) /* absent: no series */
+            mw_u64(w, d, ns, NULL, 0, (uint64_t)k->max_tw_buckets);
     }
 }
 
 static void e_sysctl(struct metrics_writer *w, const struct metric_def *d, const struct metrics_page *p)
 {
-    EACH_NS(p) {
-        const struct tw_kernel *k = &ns->r->kernel;
+    KERNEL_NS(p) {
         const struct {
             const char *name;
             long v;
@@ -186,7 +190,7 @@ static void e_folded(struct metrics_writer *w, const struct metric_def *d, const
 
 static void e_counter(struct metrics_writer *w, const struct metric_def *d, const struct metrics_page *p)
 {
-    EACH_NS(p) {
+    for (const struct metrics_ns *ns = p->ns; ns < p->ns + p->n_ns; ns++) { /* live ones too */
         if (ns->counters && ns->counters->have[d->arg])
             mw_u64(w, d, ns, NULL, 0, ns->counters->v[d->arg]);
     }
@@ -385,45 +389,13 @@ static void e_self(struct metrics_writer *w, const struct metric_def *d, const s
     }
 }
 
-/* ---- the live table (export --source live) --------------------------------------- */
-
-static void live_sample(struct metrics_writer *w, const struct metric_def *d,
-                        const struct metrics_ns *ns, const struct tw_live_row *r, double v)
+/* twkit_exporter_source_info: what served each namespace's counts. */
+static void e_source(struct metrics_writer *w, const struct metric_def *d,
+                     const struct metrics_page *p)
 {
-    char a[64], b[64], port[8];
-    tw_addr_str(&r->laddr, a, sizeof(a));
-    tw_addr_str(&r->raddr, b, sizeof(b));
-    snprintf(port, sizeof(port), "%u", r->rport);
-    struct metrics_label l[] = {{"src", a}, {"dst", b}, {"dport", port},
-                                {"state", metrics_state(r->state)}};
-    mw_f64(w, d, ns, l, 4, v);
-}
-
-enum lfig { L_SOCKETS, L_DRIFT, L_DRIFT_ROWS, L_LOST, L_SEEDS, L_RECON };
-
-static void e_live(struct metrics_writer *w, const struct metric_def *d, const struct metrics_page *p)
-{
-    LIVE_NS(p) {
-        const struct metrics_live *lv = ns->live;
-        switch ((enum lfig)d->arg) {
-        case L_SOCKETS:
-            for (size_t i = 0; i < lv->n; i++)
-                live_sample(w, d, ns, &lv->rows[i], (double)lv->rows[i].n);
-            break;
-        case L_DRIFT:
-            for (size_t i = 0; i < lv->n_drift; i++)
-                live_sample(w, d, ns, &lv->drift[i],
-                            (double)(lv->drift[i].n - lv->drift[i].truth));
-            break;
-        case L_DRIFT_ROWS:
-            if (lv->reconciled)
-                mw_u64(w, d, ns, NULL, 0, lv->n_drift);
-            break;
-        case L_LOST: mw_u64(w, d, ns, NULL, 0, lv->st.lost_events); break;
-        case L_SEEDS: mw_u64(w, d, ns, NULL, 0, lv->st.seeds); break;
-        case L_RECON: mw_u64(w, d, ns, NULL, 0, lv->st.reconciliations); break;
-        }
-    }
+    for (const struct metrics_ns *ns = p->ns; ns < p->ns + p->n_ns; ns++)
+        if (ns->source)
+            mw_u64(w, d, ns, (struct metrics_label[]){{"source", ns->source}}, 1, 1);
 }
 
 /* ---- the table ---------------------------------------------------------------------- */
@@ -568,27 +540,33 @@ const struct metric_def metric_defs[] = {
      METRIC_VIEW_EXPORT, false, MT_FOLDED, metrics_emit_trace},
     {"twkit_dump_duration_seconds", METRIC_GAUGE, "seconds", "netns",
      "Time the socket dump of the namespace took.", BOTH, false, 0, e_dump_seconds},
-    {"twkit_live_sockets", METRIC_GAUGE, NULL, "netns,src,dst,dport,state",
+    {"twkit_live_sockets", METRIC_GAUGE, NULL, "netns,src,dst,dport,side,state",
      "--source live: sockets per destination and state, from the live table (listeners: "
-     "dst 0.0.0.0 or ::, dport 0; SYN_RECV is not counted).",
-     METRIC_VIEW_EXPORT, false, L_SOCKETS, e_live},
-    {"twkit_live_drift_sockets", METRIC_GAUGE, NULL, "netns,src,dst,dport,state",
+     "dst 0.0.0.0 or ::, dport 0; side=\"server\": every port of one client, dport empty; "
+     "SYN_RECV is not counted); the destinations beyond the --top with the most sockets fold "
+     "into dst=\"other\".",
+     METRIC_VIEW_EXPORT, false, L_SOCKETS, metrics_emit_live},
+    {"twkit_live_drift_sockets", METRIC_GAUGE, NULL, "netns,src,dst,dport,side,state",
      "--source live: table minus walk, for each row that differed at the last reconciliation "
      "(no series: no drift).",
-     METRIC_VIEW_EXPORT, false, L_DRIFT, e_live},
+     METRIC_VIEW_EXPORT, false, L_DRIFT, metrics_emit_live},
     {"twkit_live_drift_rows", METRIC_GAUGE, NULL, "netns",
      "--source live: rows that differed at the last reconciliation (0: the table was right).",
-     METRIC_VIEW_EXPORT, false, L_DRIFT_ROWS, e_live},
+     METRIC_VIEW_EXPORT, false, L_DRIFT_ROWS, metrics_emit_live},
     {"twkit_live_lost_events", METRIC_COUNTER, NULL, "netns",
      "--source live: kernel events the table could not record (each forces a re-seed).",
-     METRIC_VIEW_EXPORT, false, L_LOST, e_live},
+     METRIC_VIEW_EXPORT, false, L_LOST, metrics_emit_live},
     {"twkit_live_seeds", METRIC_COUNTER, NULL, "netns",
      "--source live: tables seeded (the first, and every re-seed after lost events or drift).",
-     METRIC_VIEW_EXPORT, false, L_SEEDS, e_live},
+     METRIC_VIEW_EXPORT, false, L_SEEDS, metrics_emit_live},
     {"twkit_live_reconciliations", METRIC_COUNTER, NULL, "netns",
-     "--source live: reconciliation walks done.", METRIC_VIEW_EXPORT, false, L_RECON, e_live},
+     "--source live: reconciliation walks done.", METRIC_VIEW_EXPORT, false, L_RECON, metrics_emit_live},
     {"twkit_exporter_build", METRIC_INFO, NULL, "version", "The twkit that serves this page.",
      METRIC_VIEW_EXPORT, false, 0, e_build},
+    {"twkit_exporter_source", METRIC_INFO, NULL, "netns,source",
+     "What the namespace's page came from: live (the live table), or the socket source of a "
+     "full report (netlink, proc, bpf, fixture).",
+     METRIC_VIEW_EXPORT, false, 0, e_source},
     {"twkit_exporter_scrape_duration_seconds", METRIC_GAUGE, "seconds", "",
      "Time the collection behind this page took: every namespace's dump, kernel readings and "
      "forecast.",

@@ -74,7 +74,9 @@ static const struct twx_opt export_opts[] = {
             "own series; the others fold into one series with *dst=\"other\"* (sums of their "
             "counts and rates, the highest pressure and the soonest exhaustion among them), "
             "and *twkit_destinations_folded* says how many were folded. A destination that "
-            "leaves the top K has no series on the next scrape.",
+            "leaves the top K has no series on the next scrape. With *--source live*, the K "
+            "destinations with the most sockets (all states) keep their own "
+            "*twkit_live_sockets* series and the others fold into *dst=\"other\"*, per state.",
      .dflt = "20", .example = "50", .min = 1, .max = 1000},
     {.lng = "min-interval", .type = TWX_NUM, .off = A(min_interval), .arg = "S",
      .help = "serve a page younger than S seconds again",
@@ -304,6 +306,22 @@ static int serve(struct exp_collector *col, struct export_args *a, struct exp_we
     return rc;
 }
 
+/*
+ * An explicit --source bpf that cannot work at all (privileges, kernel BTF,
+ * a verifier rejection, a build without BPF) stops the exporter at start,
+ * as it stops twkit stat, instead of serving pages that all say
+ * twkit_exporter_scrape_success 0.  --source auto falls back per scrape.
+ */
+static int check_bpf(const struct export_args *a)
+{
+    if (a->c.fixture || tool_source_kind(a->c.source) != TW_SOURCE_BPF)
+        return TW_EXIT_OK;
+    struct tw_source *src = NULL;
+    int e = tw_source_open(TW_SOURCE_BPF, NULL, &src);
+    tw_source_close(src);
+    return e ? tool_bpf_err(e) : TW_EXIT_OK;
+}
+
 /* --trace: attach trace's programs to the namespace(s) export collects. */
 static int open_trace(const struct export_args *a, struct exp_collect_opts *co)
 {
@@ -352,6 +370,10 @@ static int run_export(int argc, char **argv)
                                   .fixture = a.c.fixture,
                                   .netns = a.c.netns,
                                   .top = (unsigned)a.top};
+    if ((rc = check_bpf(&a))) {
+        exp_webcfg_free(&web);
+        return rc;
+    }
     if (a.trace && (rc = open_trace(&a, &co))) {
         exp_webcfg_free(&web);
         return rc;

@@ -13,10 +13,13 @@
  *
  * With --source live (exp_collect_opts.live) a namespace's slot keeps a
  * live table (twkit/live.h) instead: a collection reads its counts and,
- * every --reconcile seconds, compares it with a walk; the page then has
- * the twkit_live_* families only.  A table that cannot be had is said once
+ * every --reconcile seconds, compares it with a walk, and reads the
+ * kernel's counters, sysctls and sockstat as a report would (no walk); the
+ * page then has the twkit_live_* families and those of the kernel
+ * readings, none of a report's.  A table that cannot be had is said once
  * with its reason, and the namespace is collected as without it (a full
- * report from one dump) until it can.
+ * report from one dump) until it can; twkit_exporter_source_info says which
+ * source served each namespace.
  *
  * A namespace that cannot be collected is left off the page and counted
  * (twkit_exporter_scrape_success 0); its error is printed when it first
@@ -45,6 +48,7 @@ struct slot {
     struct tw_report *r;         /* the last report (the engine may point into it) */
     struct tw_counters counters;
     bool have_counters;
+    struct tw_kernel kernel;     /* --source live: sysctls and sockstat (a report has its own) */
     struct metrics_dest_rate *dr; /* r->n_pressure */
     struct tw_live *live;        /* --source live: the table, NULL if it cannot be had */
     struct metrics_live lv;      /* what the page shows of it (rows malloc'd) */
@@ -160,7 +164,14 @@ static bool have_cap(int cap)
     return (d[cap / 32].effective >> (cap % 32)) & 1;
 }
 
-/* --source live: 1 when s now holds the table's counts, 0 to collect a report instead. */
+/* The TcpExt and Tcp counters, for a report and a live table alike. */
+static void read_counters(const struct exp_collector *c, struct slot *s)
+{
+    s->have_counters = tw_counters_read(&s->counters, c->o.fixture) == 0;
+}
+
+/* --source live: 1 when s now holds the table's counts and the kernel readings, 0 to collect
+ * a report instead, or a negative error (said). */
 static int collect_live(struct exp_collector *c, struct slot *s, char *errs, size_t errlen)
 {
     char why[512] = "";
@@ -208,6 +219,14 @@ static int collect_live(struct exp_collector *c, struct slot *s, char *errs, siz
     tw_live_stats(s->live, &s->lv.st);
     tw_report_free(s->r);
     s->r = NULL;
+    /* what a report reads beside its dump; with no dump here, a failure is the namespace's */
+    char err[512] = "";
+    int e = tw_kernel_read(&s->kernel, NULL, err, sizeof(err));
+    if (e) {
+        say(c, errs, errlen, "%s: %s", s->label, err[0] ? err : tw_strerror(e));
+        return e;
+    }
+    read_counters(c, s);
     return 1;
 }
 
@@ -215,9 +234,14 @@ static int collect_live(struct exp_collector *c, struct slot *s, char *errs, siz
 static int collect_here(struct exp_collector *c, struct slot *s, char *errs, size_t errlen)
 {
     s->have_lv = false;
-    if (c->o.live && !c->o.fixture && collect_live(c, s, errs, errlen)) {
-        s->have_lv = true;
-        return 0;
+    if (c->o.live && !c->o.fixture) {
+        int e = collect_live(c, s, errs, errlen);
+        if (e < 0)
+            return e;
+        if (e) {
+            s->have_lv = true;
+            return 0;
+        }
     }
     struct tw_source *src = NULL;
     enum tw_source_kind kind = c->o.fixture ? TW_SOURCE_FIXTURE : c->o.kind;
@@ -240,7 +264,7 @@ static int collect_here(struct exp_collector *c, struct slot *s, char *errs, siz
         say(c, errs, errlen, "%s: %s", s->label, err[0] ? err : tw_strerror(e));
         return e;
     }
-    s->have_counters = tw_counters_read(&s->counters, c->o.fixture) == 0;
+    read_counters(c, s);
     struct metrics_dest_rate *dr = calloc(r->n_pressure ? r->n_pressure : 1, sizeof(*dr));
     if (!dr) {
         tw_report_free(r);
@@ -390,7 +414,10 @@ int exp_collect(struct exp_collector *c, unsigned mask, struct exp_output *out)
                                     .r = s->r,
                                     .counters = s->have_counters ? &s->counters : NULL,
                                     .rates = s->dr,
-                                    .live = s->have_lv ? &s->lv : NULL};
+                                    .live = s->have_lv ? &s->lv : NULL,
+                                    .kernel = s->have_lv ? &s->kernel : NULL,
+                                    .source = s->have_lv ? "live"
+                                                         : tw_source_kind_name(s->r->source)};
         if (c->o.trace) {
             uint32_t ino = s->dev || s->inode ? (uint32_t)s->inode : c->o.trace_netns;
             if (!(e = exp_trace_view(c->o.trace, ino, &tv[n])))

@@ -1,6 +1,7 @@
 /*
  * test_metrics.c — the metric definition table and the exposition writer
- * (src/metrics.c and src/metrics_emit.c, included directly: internal to
+ * (src/metrics.c, metrics_emit.c, metrics_trace.c and metrics_live.c,
+ * included directly: internal to
  * the twkit command).
  *
  * Pages are rendered from reports built through libtwkit's public
@@ -19,6 +20,7 @@
 #include "../../src/metrics.c"
 #include "../../src/metrics_emit.c"
 #include "../../src/metrics_trace.c"
+#include "../../src/metrics_live.c"
 
 /* ---- helpers --------------------------------------------------------------------- */
 
@@ -226,6 +228,59 @@ Test(metrics, top_k_and_the_folded_rest)
     cr_expect(has_line(page, "twkit_destinations_folded{netns=\"host\"} 0"));
     free(page);
     tw_report_free(r);
+}
+
+static struct tw_live_row lrow(const char *l, const char *ra, unsigned rport, int state,
+                               int server, int64_t n)
+{
+    struct tw_live_row r;
+    memset(&r, 0, sizeof(r));
+    cr_assert_eq(tw_parse_addr(l, &r.laddr), 0);
+    cr_assert_eq(tw_parse_addr(ra, &r.raddr), 0);
+    r.rport = (uint16_t)rport;
+    r.state = (uint8_t)state;
+    r.server = (uint8_t)server;
+    r.n = n;
+    return r;
+}
+
+Test(metrics, live_page_folds_beyond_top_and_has_the_kernel_families)
+{
+    /* sorted by destination then state, as tw_live_read gives them */
+    struct tw_live_row rows[] = {
+        lrow("198.18.0.1", "198.18.1.1", 80, TW_ESTABLISHED, 0, 1),
+        lrow("198.18.0.1", "198.18.1.1", 80, TW_TIME_WAIT, 0, 2),   /* 3 in all */
+        lrow("198.18.0.1", "198.18.1.2", 80, TW_TIME_WAIT, 0, 9),   /* 9 */
+        lrow("198.18.0.2", "198.18.1.3", 0, TW_TIME_WAIT, 1, 5),    /* 5, server side */
+        lrow("198.18.0.2", "198.18.1.4", 443, TW_ESTABLISHED, 0, 4), /* 4 */
+    };
+    struct metrics_live lv = {.rows = rows, .n = 5};
+    struct tw_counters c = {0};
+    c.v[TW_C_TW_OVERFLOW] = 7;
+    c.have[TW_C_TW_OVERFLOW] = true;
+    kernel();
+    struct metrics_ns ns = {.label = "host", .live = &lv, .counters = &c, .kernel = &K,
+                            .source = "live"};
+    struct metrics_page p = {.view = METRIC_VIEW_EXPORT, .ns = &ns, .n_ns = 1, .top = 2};
+    char *page = render(&p, METRIC_TEXT, NULL);
+    cr_expect(has_line(page, "twkit_live_sockets{netns=\"host\",src=\"198.18.0.1\",dst=\"198.18.1.2\","
+                             "dport=\"80\",side=\"client\",state=\"time_wait\"} 9"));
+    cr_expect(has_line(page, "twkit_live_sockets{netns=\"host\",src=\"198.18.0.2\",dst=\"198.18.1.3\","
+                             "dport=\"\",side=\"server\",state=\"time_wait\"} 5"));
+    /* 198.18.1.4 (4) and 198.18.1.1 (3) fold, per state */
+    cr_expect(has_line(page, "twkit_live_sockets{netns=\"host\",src=\"\",dst=\"other\",dport=\"\","
+                             "side=\"\",state=\"established\"} 5"));
+    cr_expect(has_line(page, "twkit_live_sockets{netns=\"host\",src=\"\",dst=\"other\",dport=\"\","
+                             "side=\"\",state=\"time_wait\"} 2"));
+    cr_expect_eq(count_prefix(page, "twkit_live_sockets{"), 4);
+    /* the kernel's families, none of a report's */
+    cr_expect(has_line(page, "twkit_netstat_tcpext_tcp_time_wait_overflow_total{netns=\"host\"} 7"));
+    cr_expect(has_line(page, "twkit_sockstat_time_wait_sockets{netns=\"host\"} 12"));
+    cr_expect(has_line(page, "twkit_tcp_max_tw_buckets{netns=\"host\"} 4096"));
+    cr_expect(has_line(page, "twkit_tcp_sysctl{netns=\"host\",name=\"net.ipv4.tcp_timestamps\"} 1"));
+    cr_expect(has_line(page, "twkit_exporter_source_info{netns=\"host\",source=\"live\"} 1"));
+    cr_expect(!strstr(page, "twkit_sockets{") && !strstr(page, "twkit_destination_"));
+    free(page);
 }
 
 Test(metrics, trace_processes_share_the_cap_and_fold_per_errno)
