@@ -130,8 +130,10 @@ void tool_common_finish(struct tool_common *c);
             "then kept by TIME_WAIT timer and socket state events), so that a "     \
             "sample reads counts, not sockets. A reconciliation walk (see "         \
             "*--reconcile*) compares it with sock_diag and reports drift; lost "     \
-            "events make it seed a new table. Live samples carry counts only (no "   \
-            "expiry, reuse or rates). Without privileges (root, or CAP_BPF and "     \
+            "events make it seed a new table. Live samples carry counts per "       \
+            "destination, no report (no expiry, reuse or rates; *twkit export* adds " \
+            "the kernel's counters and sysctls). Without privileges (root, or "      \
+            "CAP_BPF and "                                                           \
             "CAP_PERFMON), kernel BTF or a visible tw_timer_handler, each sample "   \
             "walks with sock_diag instead, and the reason is said. The table "     \
             "follows one namespace: the current one or the one *--netns* names "     \
