@@ -348,9 +348,11 @@ static int table_open(const struct tw_live_opts *o, struct table *t, double *see
         uint32_t max = bpf_map__max_entries(t->skel->maps.tws);
         uint32_t mdst = bpf_map__max_entries(t->skel->maps.counts);
         table_free(t);
-        return set_why(-ENOSPC, "the seed walk did not fit in the maps (TIME_WAIT %u entries, "
-                                "destinations %u), or a socket's entry could not be allocated",
-                       max, mdst);
+        return set_why(-ENOSPC, "the namespace's sockets did not fit in a new table's maps "
+                                "(TIME_WAIT %u entries, destinations %u) when its seed walk "
+                                "entered them, or a socket's entry could not be allocated; a "
+                                "new table is tried every %llu s",
+                       max, mdst, RETRY_NS / 1000000000ull);
     }
     return 0;
 fail:

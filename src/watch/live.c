@@ -200,12 +200,17 @@ static void text_sample(FILE *f, const struct watch *w, const char *label, uint6
         }
     }
     char esc[4224 * 4 + 1];
-    fprintf(f, "sample %llu  netns %s  source %s  %lld sockets (%lld TIME_WAIT) in %zu "
-               "destinations  read %.6f s\n",
-            (unsigned long long)tick, twx_esc(esc, sizeof(esc), label),
-            s->live ? "live" : "netlink", (long long)total, (long long)tw, nd, s->read_s);
-    if (s->why[0])
-        fprintf(f, "  fallback: %s\n", twx_esc(esc, sizeof(esc), s->why));
+    fprintf(f, "sample %llu  netns %s  source %s  read %.6f s\n", (unsigned long long)tick,
+            twx_esc(esc, sizeof(esc), label), s->live ? "live" : "netlink", s->read_s);
+    fprintf(f, "  %lld socket%s (%lld TIME_WAIT) in %zu destination%s\n", (long long)total,
+            total == 1 ? "" : "s", (long long)tw, nd, nd == 1 ? "" : "s");
+    if (s->why[0]) {
+        struct twx_flow fl;
+        twx_flow_begin(&fl, f, 80, 2, 4);
+        twx_flow_words(&fl, "fallback:");
+        twx_flow_words(&fl, twx_esc(esc, sizeof(esc), s->why));
+        twx_flow_end(&fl);
+    }
     if (lt && s->reconciled) {
         struct tw_live_stats st;
         tw_live_stats(lt, &st);
@@ -221,23 +226,30 @@ static void text_sample(FILE *f, const struct watch *w, const char *label, uint6
     size_t shown = nd < w->a->rows ? nd : w->a->rows;
     for (size_t d = 0; d < shown; d++) {
         const struct tw_live_row *r = &s->rows[g[d].i];
-        char a[64], b[64];
+        char a[64], b[64], to[96], cnt[48];
         tw_addr_str(&r->laddr, a, sizeof(a));
         tw_addr_str(&r->raddr, b, sizeof(b));
         if (r->state == TW_LISTEN)
-            fprintf(f, "  %s  listening ", a);
+            snprintf(to, sizeof(to), "listening");
         else if (r->server)
-            fprintf(f, "  %s < %s  (server side) ", a, b);
+            snprintf(to, sizeof(to), "< %s (server side)", b);
         else
-            fprintf(f, r->raddr.family == AF_INET6 ? "  %s > [%s]:%u " : "  %s > %s:%u ", a, b,
-                    r->rport);
-        for (size_t k = 0; k < g[d].n; k++)
-            fprintf(f, " %s %lld", metrics_state(r[k].state), (long long)r[k].n);
-        fputc('\n', f);
+            snprintf(to, sizeof(to), r->raddr.family == AF_INET6 ? "> [%s]:%u" : "> %s:%u", b,
+                     r->rport);
+        /* 80 columns: what does not fit goes on the following lines */
+        struct twx_flow fl;
+        twx_flow_begin(&fl, f, 80, 2, 6);
+        twx_flow_put(&fl, "", a);
+        twx_flow_put(&fl, " ", to);
+        for (size_t k = 0; k < g[d].n; k++) {
+            snprintf(cnt, sizeof(cnt), "%s %lld", metrics_state(r[k].state), (long long)r[k].n);
+            twx_flow_put(&fl, "  ", cnt);
+        }
+        twx_flow_end(&fl);
     }
     if (shown < nd)
-        fprintf(f, "  ... and %zu more destinations (--rows sets how many are listed)\n",
-                nd - shown);
+        fprintf(f, "  ... and %zu more destination%s (--rows sets how many are listed)\n",
+                nd - shown, nd - shown == 1 ? "" : "s");
     free(g);
 }
 
@@ -284,6 +296,14 @@ int watch_live_sample(struct watch_live *L, struct watch_live_sample *s)
         snprintf(s->why, sizeof(s->why), "%s", L->open_why);
     }
     s->live = e == 0;
+    /* a change of source mid-run is said on stderr too, once each way
+     * (the one at the start, by watch_live_open) */
+    if (L->lt && !L->quiet && !s->live && !L->walking)
+        twx_warn("--source live: %s; samples walk with sock_diag until the table is back",
+                 s->why);
+    else if (L->lt && !L->quiet && s->live && L->walking)
+        twx_warn("--source live: the table is back: samples read it again");
+    L->walking = !s->live;
     if (e && (e = tw_live_walk(&s->rows, &s->n)))
         return e;
     s->n = filter_rows(&L->a->c.query, s->rows, s->n);

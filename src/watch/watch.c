@@ -45,7 +45,8 @@ static const struct twx_opt watch_opts[] = {
     TOOL_OPT_JSON(struct watch_args, "with --batch: one JSON object per sample (NDJSON)",
                   "With *--batch*: one JSON object per sample and line (NDJSON), schema "
                   "*twkit.watch.v1*, documented in docs/watch-json.md. Every destination is "
-                  "included."),
+                  "included. With *--source live* the objects are the table's counts, schema "
+                  "*twkit.watch.live.v1* (same document)."),
     {.lng = "rows", .type = TWX_UINT, .off = offsetof(struct watch_args, rows), .arg = "N",
      .help = "with --batch: destinations per sample in the text",
      .doc = "With *--batch* and no *--json*: the _N_ worst destinations per sample "

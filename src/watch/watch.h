@@ -240,6 +240,7 @@ struct watch_live {
     char open_why[512];
     uint64_t recon_ns, last_recon;
     bool quiet;               /* no warnings on stderr (the curses view shows them) */
+    bool walking;             /* the last sample was a walk (a change of source is said once) */
 };
 
 /* One sample: the table's rows (or a walk's), filtered, sorted by

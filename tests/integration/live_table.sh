@@ -229,7 +229,7 @@ if capsh --drop=cap_bpf,cap_perfmon,cap_sys_admin -- -c true 2>/dev/null; then
 else
     skip_case "no CAP_BPF" "capsh cannot drop capabilities here"
 fi
-fallback "map too small for the seed" "did not fit" env TWKIT_LIVE_MAX_TW=8 "${W[@]}"
+fallback "map too small for the seed" "did not fit in a new table" env TWKIT_LIVE_MAX_TW=8 "${W[@]}"
 
 echo "8. a map that fills up under load: re-seed, never a wrong number"
 ntw=$(ss -tanH state time-wait | wc -l)
