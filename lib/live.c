@@ -42,6 +42,12 @@ static int row_cmp(const void *a, const void *b)
     return (int)x->state - (int)y->state;
 }
 
+bool tw_live_row_same_dest(const struct tw_live_row *a, const struct tw_live_row *b)
+{
+    return a->laddr.family == b->laddr.family && a->rport == b->rport && a->server == b->server &&
+           !memcmp(a->laddr.u.b, b->laddr.u.b, 16) && !memcmp(a->raddr.u.b, b->raddr.u.b, 16);
+}
+
 int tw__live_rows_push(struct tw__live_rows *r, const struct tw_live_row *row)
 {
     if (r->n == r->cap) {

@@ -29,18 +29,6 @@ struct ldest {
     int64_t sockets;
 };
 
-static bool addr_eq(const struct tw_addr *a, const struct tw_addr *b)
-{
-    return a->family == b->family &&
-           !memcmp(a->u.b, b->u.b, a->family == AF_INET ? 4 : sizeof(a->u.b));
-}
-
-static bool same_dest(const struct tw_live_row *a, const struct tw_live_row *b)
-{
-    return a->rport == b->rport && a->server == b->server && addr_eq(&a->laddr, &b->laddr) &&
-           addr_eq(&a->raddr, &b->raddr);
-}
-
 static int ldest_cmp(const void *x, const void *y)
 {
     const struct ldest *a = x, *b = y;
@@ -58,7 +46,7 @@ static size_t live_dests(const struct tw_live_row *rows, size_t n, struct ldest 
     if (!g)
         return 0;
     for (size_t i = 0; i < n; i++) {
-        if (!ng || !same_dest(&rows[g[ng - 1].i], &rows[i]))
+        if (!ng || !tw_live_row_same_dest(&rows[g[ng - 1].i], &rows[i]))
             g[ng++] = (struct ldest){.i = i};
         g[ng - 1].n++;
         g[ng - 1].sockets += rows[i].n;

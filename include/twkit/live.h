@@ -81,6 +81,10 @@ struct tw_live_stats {
     char reseed_reason[256];  /* why the last re-seed happened ("" none) */
 };
 
+/* Are a and b rows of the same destination (addresses, port, side)?  The
+ * rows tw_live_read() gives keep each destination's states together. */
+TW_EXTERN bool tw_live_row_same_dest(const struct tw_live_row *a, const struct tw_live_row *b);
+
 /* Open (load, attach, seed) in the current network namespace: 0, or a
  * negative errno with the reason for tw_live_why(). */
 TW_EXTERN int tw_live_open(const struct tw_live_opts *o, struct tw_live **out);

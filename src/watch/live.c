@@ -33,12 +33,6 @@
 #include "twx/text.h"
 #include "watch/watch.h"
 
-bool watch_live_same_dest(const struct tw_live_row *a, const struct tw_live_row *b)
-{
-    return a->laddr.family == b->laddr.family && a->rport == b->rport && a->server == b->server &&
-           !memcmp(a->laddr.u.b, b->laddr.u.b, 16) && !memcmp(a->raddr.u.b, b->raddr.u.b, 16);
-}
-
 /* Keep the rows the query selects (a row as a socket without a local port). */
 static size_t filter_rows(const struct tw_query *q, struct tw_live_row *v, size_t n)
 {
@@ -72,7 +66,7 @@ static void rows_json(struct twx_json *j, const struct tw_live_row *v, size_t n)
         dest_keys(j, &v[i]);
         twx_json_obj_begin(j, "states");
         size_t k = i;
-        for (; k < n && watch_live_same_dest(&v[i], &v[k]); k++) {
+        for (; k < n && tw_live_row_same_dest(&v[i], &v[k]); k++) {
             twx_json_i64(j, metrics_state(v[k].state), v[k].n);
             if (v[k].state < TW_STATE_MAX && v[k].n > 0)
                 tot[v[k].state] += (uint64_t)v[k].n;
@@ -184,7 +178,7 @@ static void text_sample(FILE *f, const struct watch *w, const char *label, uint6
     struct dest_group *g = calloc(s->n ? s->n : 1, sizeof(*g));
     for (size_t i = 0; i < s->n; i++) {
         const struct tw_live_row *r = &s->rows[i];
-        if (!i || !watch_live_same_dest(&s->rows[i - 1], r)) {
+        if (!i || !tw_live_row_same_dest(&s->rows[i - 1], r)) {
             if (g)
                 g[nd] = (struct dest_group){.i = i};
             nd++;

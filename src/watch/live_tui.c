@@ -153,7 +153,7 @@ static int take(struct ltui *t, const struct watch_live_sample *s)
     memset(t->tot, 0, sizeof(t->tot));
     for (size_t i = 0; i < s->n; i++) {
         const struct tw_live_row *r = &s->rows[i];
-        if (!i || !watch_live_same_dest(&s->rows[i - 1], r))
+        if (!i || !tw_live_row_same_dest(&s->rows[i - 1], r))
             d[nd++] = (struct ldest){.l = r->laddr, .r = r->raddr, .rport = r->rport,
                                      .kind = r->state == TW_LISTEN ? 2 : r->server};
         int k = state_col(r->state);

@@ -261,7 +261,6 @@ int watch_live_open(struct watch_live *L, const struct watch_args *a, bool quiet
 int watch_live_sample(struct watch_live *L, struct watch_live_sample *s);
 void watch_live_sample_free(struct watch_live_sample *s);
 void watch_live_close(struct watch_live *L);
-bool watch_live_same_dest(const struct tw_live_row *a, const struct tw_live_row *b);
 /* --batch --source live (live.c) */
 int watch_live(struct watch *w);
 /* --source live on a terminal (live_tui.c) */
