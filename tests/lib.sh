@@ -82,3 +82,22 @@ stop_sockgen() {
     SOCKGEN_PID=
     return 0
 }
+
+# ---- the curses views in tmux (watch_tui.sh, watch_live_tui.sh) ---------------
+# The caller sets SOCK (its tmux -L socket), S (the session) and tmp (a
+# directory for the captured screen, $tmp/screen).
+cap() { tmux -L "$SOCK" capture-pane -p -t "$S"; }
+keys() { tmux -L "$SOCK" send-keys -t "$S" "$@"; }
+# waitfor WHAT REGEX [SECONDS]: until the screen matches (grep -E); 10 s by
+# default (a loaded machine may be slow to draw; a match returns at once)
+waitfor() {
+    local i
+    for i in $(seq $((${3:-10} * 10))); do
+        cap >"$tmp/screen"
+        grep -qE -- "$2" "$tmp/screen" && { ok "$1"; return 0; }
+        sleep 0.1
+    done
+    fail "$1: /$2/ not on the screen:"
+    sed 's/^/    | /' "$tmp/screen"
+    return 1
+}

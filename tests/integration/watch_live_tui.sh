@@ -52,20 +52,6 @@ for _ in $(seq 100); do grep -q ':1787 ' /proc/net/tcp && break; sleep 0.05; don
 
 tmux -L "$SOCK" new-session -d -s keep "sleep 600" || { echo "tmux would not start"; exit 1; }
 S=w0
-cap() { tmux -L "$SOCK" capture-pane -p -t "$S"; }
-keys() { tmux -L "$SOCK" send-keys -t "$S" "$@"; }
-# waitfor WHAT REGEX [SECONDS]: until the screen matches (grep -E)
-waitfor() {
-    local i
-    for i in $(seq $((${3:-10} * 10))); do
-        cap >"$tmp/screen"
-        grep -qE -- "$2" "$tmp/screen" && { ok "$1"; return 0; }
-        sleep 0.1
-    done
-    fail "$1: /$2/ not on the screen:"
-    sed 's/^/    | /' "$tmp/screen"
-    return 1
-}
 widest() { LC_ALL=C.UTF-8 wc -L <"$tmp/screen"; }
 start() { # COLS LINES [ARGS]: a new session running the view
     local c=$1 l=$2

@@ -42,20 +42,6 @@ S=w0 # the current session: each start() makes a new one; a session that
      # lives throughout keeps the server up (a server that is going away
      # makes new-session fail)
 tmux -L "$SOCK" new-session -d -s keep "sleep 600" || { echo "tmux would not start"; exit 1; }
-cap() { tmux -L "$SOCK" capture-pane -p -t "$S"; }
-keys() { tmux -L "$SOCK" send-keys -t "$S" "$@"; }
-# waitfor WHAT REGEX [SECONDS]: until the screen matches (grep -E)
-waitfor() {
-    local i
-    for i in $(seq $((${3:-5} * 10))); do
-        cap >"$tmp/screen"
-        grep -qE -- "$2" "$tmp/screen" && { ok "$1"; return 0; }
-        sleep 0.1
-    done
-    fail "$1: /$2/ not on the screen:"
-    sed 's/^/    | /' "$tmp/screen"
-    return 1
-}
 # line number of the first line matching a fixed string (0: none)
 lineof() { grep -nF -- "$1" "$tmp/screen" | head -n 1 | cut -d: -f1; }
 first_is() { # NAME FIRST SECOND [SECONDS]: FIRST's row is above SECOND's (within SECONDS)
