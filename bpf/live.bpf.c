@@ -500,10 +500,15 @@ int BPF_PROG(on_expire_nested, struct timer_list *timer, unsigned long baseclk)
  * timer events.  Drops of other sockets' segments (rx_sk a full socket or
  * none) cost a load and a compare.
  */
+/* a minisock received it (tested before the twins' bookkeeping, which
+ * then costs nothing for the drops of full sockets' segments) */
+static __always_inline bool tw_received(const struct sock *rx_sk)
+{
+    return rx_sk && rx_sk->__sk_common.skc_state == S_TIME_WAIT;
+}
+
 static __always_inline int tw_rx(struct sock *rx_sk)
 {
-    if (rx_sk->__sk_common.skc_state != S_TIME_WAIT)
-        return 0;
     const struct inet_timewait_sock *tw =
         bpf_rdonly_cast(rx_sk, bpf_core_type_id_kernel(struct inet_timewait_sock));
     if (tw->__tw_common.skc_net.net->ns.inum != cfg_netns)
@@ -524,7 +529,7 @@ static __always_inline int tw_rx(struct sock *rx_sk)
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(on_drop, struct sk_buff *skb, void *location, int reason, struct sock *rx_sk)
 {
-    if (!rx_sk)
+    if (!tw_received(rx_sk))
         return 0;
     twin_note_ts(TWIN_DROP, skb, (unsigned long)rx_sk);
     return tw_rx(rx_sk);
@@ -533,7 +538,7 @@ int BPF_PROG(on_drop, struct sk_buff *skb, void *location, int reason, struct so
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(on_drop_nested, struct sk_buff *skb, void *location, int reason, struct sock *rx_sk)
 {
-    if (!rx_sk || twin_take(TWIN_DROP, skb, (unsigned long)rx_sk))
+    if (!tw_received(rx_sk) || twin_take(TWIN_DROP, skb, (unsigned long)rx_sk))
         return 0;
     return tw_rx(rx_sk);
 }
