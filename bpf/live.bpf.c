@@ -217,6 +217,8 @@ static __always_inline bool same_dest(const struct live_key *a, const struct liv
  */
 static __always_inline bool live_server(__u16 lport, __u16 rport)
 {
+    if (!lport) /* connect() before it has its port (SYN_SENT's event) */
+        return false;
     if ((listen_bits[(lport >> 6) & (LIVE_LISTEN_WORDS - 1)] >> (lport & 63)) & 1)
         return true;
     bool in_range = lport >= cfg_port_lo && lport <= cfg_port_hi;

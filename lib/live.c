@@ -189,7 +189,7 @@ int tw__live_walk(struct tw__live_rows *r, const struct tw__live_side *side, cha
             if (x->state == TW_LISTEN)
                 continue;
             bool in_range = lp >= sd->lo && lp <= sd->hi;
-            if (side_listens(sd, lp) || (!in_range && x->rport >= 1024 && x->rport > lp)) {
+            if (lp && (side_listens(sd, lp) || (!in_range && x->rport >= 1024 && x->rport > lp))) {
                 x->server = 1;
                 x->rport = 0;
             }

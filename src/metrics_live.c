@@ -67,7 +67,7 @@ static void live_sample(struct metrics_writer *w, const struct metric_def *d,
         tw_addr_str(&r->raddr, b, sizeof(b));
         if (!r->server) /* a server-side row is every port of one client: no dport */
             snprintf(port, sizeof(port), "%u", r->rport);
-        side = r->server ? "server" : "client";
+        side = r->state == TW_LISTEN ? "listen" : r->server ? "server" : "client";
     }
     struct metrics_label l[] = {{"src", a}, {"dst", b}, {"dport", port}, {"side", side},
                                 {"state", metrics_state(state)}};

@@ -333,8 +333,9 @@ static void header(struct ltui *t, FILE *f)
             twx_flow_put(&fl, "  ", "on r only");
         next_line(&fl, f);
         if (t->have_recon) {
-            twx_flow_putf(&fl, "  ", "last drift: %llu rows (%lld sockets),",
-                          (unsigned long long)st.drift_rows, (long long)st.drift_abs);
+            twx_flow_putf(&fl, "  ", "last drift: %llu row%s (%lld socket%s),",
+                          (unsigned long long)st.drift_rows, st.drift_rows == 1 ? "" : "s",
+                          (long long)st.drift_abs, st.drift_abs == 1 ? "" : "s");
             twx_flow_putf(&fl, " ", "%llu unsettled,", (unsigned long long)st.unsettled);
             twx_flow_putf(&fl, " ", "at sample %llu (%s),", (unsigned long long)t->recon_sample,
                           t->recon_at);
@@ -364,7 +365,8 @@ static void status_text(struct ltui *t, FILE *f)
     if (t->nd)
         twx_flow_putf(&fl, "  ", "rows %zu-%zu of %zu", t->top + 1,
                       t->top + t->page < t->nd ? t->top + t->page : t->nd, t->nd);
-    twx_flow_put(&fl, "  ", "q quit  p pause  r reconcile  t n a sort  ? help");
+    twx_flow_put(&fl, "  ", t->L.lt ? "q quit  p pause  r reconcile  t n a sort  ? help"
+                                    : "q quit  p pause  t n a sort  ? help");
     twx_flow_end(&fl);
 }
 
@@ -520,7 +522,10 @@ static bool key(struct ltui *t, wint_t ch, bool fkey, bool *now)
             break;
         }
         watch_sig_reconcile = 1;
-        *now = true;
+        if (t->paused) /* nothing is sampled while paused: it runs at the resume */
+            snprintf(t->status, sizeof(t->status), "paused: the reconciliation runs when p resumes");
+        else
+            *now = true;
         break;
     case 't': set_sort(t, LS_TW); break;
     case 'n': set_sort(t, LS_TOTAL); break;
@@ -561,7 +566,7 @@ int watch_live_tui(struct watch *w)
     while (!watch_sig_stop) {
         uint64_t now = twx_now_ns();
         bool due = !t.paused && now >= next;
-        if (due || now_ || (watch_sig_reconcile && !pending)) { /* SIGUSR1 too: at once */
+        if (due || now_ || (watch_sig_reconcile && !pending && !t.paused)) { /* SIGUSR1 too */
             now_ = false;
             watch_live_sample_free(&t.s);
             if ((err = watch_live_sample(&t.L, &t.s)))

@@ -73,7 +73,7 @@ else
     eq "destinations with their own series" "$(wc -l <<<"$own")" 2
     eq "they are the two with the most sockets" "$(awk '{ print $2, $3 }' <<<"$own" | sort | tr '\n' ' ')" \
         "127.1.0.5 80 127.1.0.6 80 "
-    check "every one with side=\"client\" (the table's rows are client-side today)" \
+    check "every one with side=\"client\" (sockgen's TIME_WAIT are client-side)" \
         test "$(awk '{ print $4 }' <<<"$own" | sort -u)" = client
     eq "the others folded: dst=\"other\", time_wait" \
         "$(metric "$T/live" 'twkit_live_sockets{netns="current",src="",dst="other",dport="",side="",state="time_wait"}')" \

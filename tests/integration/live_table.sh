@@ -29,7 +29,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
 need_root
-need jq ss nstat curl
+need jq ss nstat curl iptables
 in_private_netns
 probe=$("$TWKIT" watch --batch --json --source live -n 1 2>/dev/null | jq -r .source)
 [ "$probe" = live ] || skip "the live table cannot run here: $("$TWKIT" watch --batch --json --source live -n 1 2>/dev/null | jq -r .fallback)"
@@ -137,14 +137,18 @@ echo "2b. the server closes 100 ms after the client (FIN_WAIT2 minisock, then TI
 # (often: at 60 s a bucket spans seconds) no timer event fires,
 # so only the FIN itself (kfree_skb's rx_sk) tells the table (live.h); the
 # others are a timer cancel and start
+l2b=$(wc -l < "$T/live")
 for a in 198.18.0.2 ::1; do
     "$HELPERS/closer" server "$a" 83 late > "$T/late.$a" &
     PIDS+=($!)
     for i in $(seq 1 50); do grep -q ready "$T/late.$a" && break; sleep 0.1; done
-    "$HELPERS/closer" client "$a" 83 12 close >/dev/null
+    # one at a time, so that each FIN comes 100 ms after its close (queued
+    # closes would wait for each other: later FINs, more re-arms that move)
+    for i in $(seq 12); do "$HELPERS/closer" client "$a" 83 1 close >/dev/null; sleep 0.15; done
 done
 sleep 1.5
-fin0=$(tail -n1 "$T/live" | jq .live.tw_fin)
+# tw_fin of every table of the phase (a re-seed starts its count again)
+fin0=$(tail -n +"$((l2b + 1))" "$T/live" | jq -s '[group_by(.live.seeds)[] | map(.live.tw_fin) | max] | add // 0')
 eq "2b. ss: the late-closed connections are TIME_WAIT, none FIN_WAIT2" \
     "$(ss -Htan state fin-wait-2 '( dport = :83 )' | wc -l) $(ss -Htan state time-wait '( dport = :83 )' | wc -l)" "0 24"
 if [ "$(tail -n1 "$T/live" | jq .live.tw_fin_seen)" = true ]; then
@@ -300,7 +304,7 @@ else
     check "9. nothing folded into dst=\"other\" (--top 1000)" test "$(grep -c '^twkit_live_sockets{.*dst="other"' "$T/page")" = 0
     check "9. kernel families on the page (no walk needed)" grep -q '^twkit_netstat_tcpext_tcp_time_wait_overflow_total{netns="current"} [1-9]' "$T/page"
     eq "9. the page says it came from the table" "$(grep -c '^twkit_exporter_source_info{netns="current",source="live"} 1$' "$T/page")" 1
-    p=$(sed -n 's/^twkit_live_sockets{netns="current",src="\([^"]*\)",dst="\([^"]*\)",dport="\([^"]*\)",side="\(client\|server\)",state="\([^"]*\)"} \(.*\)$/\1 \2 :\3 \5 \6/p' "$T/page" |
+    p=$(sed -n 's/^twkit_live_sockets{netns="current",src="\([^"]*\)",dst="\([^"]*\)",dport="\([^"]*\)",side="\(client\|server\|listen\)",state="\([^"]*\)"} \(.*\)$/\1 \2 :\3 \5 \6/p' "$T/page" |
         awk '{ if ($3 == ":") $3 = 0; else sub(/^:/, "", $3); print }' | grep '^198\.18' | sort)  # server side: dport ""
     if [ "$p" = "$a0" ] || [ "$p" = "$a1" ]; then ok "9. twkit_live_sockets = ss ($(wc -l <<<"$p") rows of 198.18.0.0/15)"
     else fail "9. twkit_live_sockets differ from ss"; diff <(echo "$a1") <(echo "$p") | head; fi
@@ -321,6 +325,22 @@ check "10. text: and says how many more ($nd in all)" \
 check "10. text: the first is the one with the most TIME_WAIT" test \
     "$(grep -m1 ' > ' <<<"$txt" | grep -o 'time_wait [0-9]*' | cut -d' ' -f2)" = \
     "$(jq '[.destinations[] | .states.time_wait // 0] | max' <<<"$("$TWKIT" watch --batch --json --source live -n 1)")"
+# a connect() that waits (its SYN dropped): SYN_SENT is client-side, to its
+# destination port, though the socket has no local port at its first event
+# (the table is made first, so the socket is entered by its event, not the walk)
+iptables -A OUTPUT -p tcp -d 198.18.0.2 --dport 9999 -j DROP
+"$TWKIT" watch --batch --json --source live -i 0.2 -n 15 --state syn-sent > "$T/syn" 2>/dev/null &
+SW=$!
+PIDS+=($SW)
+for i in $(seq 1 30); do [ -s "$T/syn" ] && break; sleep 0.1; done
+timeout 4 bash -c 'exec 3<>/dev/tcp/198.18.0.2/9999' 2>/dev/null &
+SYNP=$!
+for i in $(seq 1 30); do ss -Htan state syn-sent | grep -q ':9999 *$' && break; sleep 0.1; done
+sleep 0.5
+eq "10. SYN_SENT: a client-side row to port 9999 (ss: $(ss -Htan state syn-sent | wc -l))" \
+    "$(tail -n1 "$T/syn" | jq -c '[.destinations[] | [.side, .dport, .states.syn_sent]]')" '[["client",9999,1]]'
+kill "$SYNP" "$SW" 2>/dev/null; wait "$SYNP" "$SW" 2>/dev/null
+iptables -D OUTPUT -p tcp -d 198.18.0.2 --dport 9999 -j DROP
 NSN=twkit-lt-$$
 ip netns add "$NSN"
 ip -n "$NSN" link set lo up
