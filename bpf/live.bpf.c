@@ -207,22 +207,13 @@ static __always_inline bool same_dest(const struct live_key *a, const struct liv
            a->raddr[2] == b->raddr[2] && a->raddr[3] == b->raddr[3];
 }
 
-/*
- * Is a connection with these ports server-side?  The rule of twkit stat's
- * report: its local port listens (listened, while this table lived), or is
- * outside the ephemeral range and below an unprivileged remote port.  A
- * server-side connection is keyed without ports, per client address: a
- * server's connections are then one destination per client, not one per
- * client port (which would make the table as big as the socket table).
- */
+/* Server-side connections are keyed without ports, per client address
+ * (live_side_server(), bpf/live.h): a server's connections are then one
+ * destination per client, not one per client port. */
 static __always_inline bool live_server(__u16 lport, __u16 rport)
 {
-    if (!lport) /* connect() before it has its port (SYN_SENT's event) */
-        return false;
-    if ((listen_bits[(lport >> 6) & (LIVE_LISTEN_WORDS - 1)] >> (lport & 63)) & 1)
-        return true;
-    bool in_range = lport >= cfg_port_lo && lport <= cfg_port_hi;
-    return !in_range && rport >= 1024 && rport > lport;
+    return live_side_server((listen_bits[(lport >> 6) & (LIVE_LISTEN_WORDS - 1)] >> (lport & 63)) & 1,
+                            lport, rport, cfg_port_lo, cfg_port_hi);
 }
 
 static __always_inline void listen_note(__u16 lport)

@@ -21,6 +21,24 @@ struct live_key {
 /* the listening-port bitmap (live.bpf.c's listen_bits, read by user space) */
 #define LIVE_LISTEN_WORDS (65536 / 64)
 
+/*
+ * Is a connection with these ports server-side?  twkit stat's rule: its
+ * local port listens (here: listened while the table lived), or is outside
+ * the ephemeral range [lo, hi] below an unprivileged remote port; a
+ * connect() before it has its port (lport 0) is client-side.  One
+ * definition for the kernel half and the reconciliation walk, which must
+ * classify alike.
+ */
+static inline int live_side_server(int listens, unsigned lport, unsigned rport, unsigned lo,
+                                   unsigned hi)
+{
+    if (!lport)
+        return 0;
+    if (listens)
+        return 1;
+    return (lport < lo || lport > hi) && rport >= 1024 && rport > lport;
+}
+
 /* A destination's counts (map `counts`, indexed by the value of `dests`,
  * whose key is a struct live_key with state 0): one per TCP state. */
 #define LIVE_STATES 16

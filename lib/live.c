@@ -24,6 +24,9 @@
 
 #include "internal.h"
 #include "live_int.h"
+#include <linux/types.h>
+
+#include "bpf/live.h"
 
 static int row_cmp(const void *a, const void *b)
 {
@@ -188,8 +191,7 @@ int tw__live_walk(struct tw__live_rows *r, const struct tw__live_side *side, cha
             uint16_t lp = w.lport[i];
             if (x->state == TW_LISTEN)
                 continue;
-            bool in_range = lp >= sd->lo && lp <= sd->hi;
-            if (lp && (side_listens(sd, lp) || (!in_range && x->rport >= 1024 && x->rport > lp))) {
+            if (live_side_server(side_listens(sd, lp), lp, x->rport, sd->lo, sd->hi)) {
                 x->server = 1;
                 x->rport = 0;
             }
