@@ -276,16 +276,9 @@ done
 T_LOAD=$(( $(date +%s) - T0 ))
 
 # ---- the end: a reconciliation on demand, then the table against ss ----------
-# ss, as "src dst dport state count" lines, folded as the table folds them
-ss_rows() {
-    local r
-    r=$(ip netns exec "$1" sysctl -n net.ipv4.ip_local_port_range)
-    ip netns exec "$1" ss -tanH state all |
-        awk -v lo="${r%%[[:space:]]*}" -v hi="${r##*[[:space:]]}" -f tests/ss_rows.awk | sort
-}
-live_rows() {
-    jq -r '.destinations[] | . as $d | .states | to_entries[] | "\($d.src) \($d.dst) \($d.dport) \(.key) \(.value)"' <<< "$1" | sort
-}
+. tests/live_rows.sh
+ss_rows() { live_ss_rows "$1"; }
+live_rows() { live_ndjson_rows "$1"; }
 
 declare -A FINAL FINAL_ROWS
 FINAL_WALKED=

@@ -56,16 +56,9 @@ start_sockgen listen ::1 8080 listen 127.0.0.1 9000 listen 198.18.0.5 7000 \
     estab any 127.0.0.1 9000 4 fw2 any 127.0.0.1 9000 3
 sleep 0.3
 
-# ss, as "src dst dport state count" lines, folded as the table folds them
-ss_rows() {
-    local r
-    r=$(sysctl -n net.ipv4.ip_local_port_range)
-    ss -tanH state all | awk -v lo="${r%%[[:space:]]*}" -v hi="${r##*[[:space:]]}" -f tests/ss_rows.awk | sort
-}
-# the same from one NDJSON sample
-live_rows() {
-    jq -r '.destinations[] | . as $d | .states | to_entries[] | "\($d.src) \($d.dst) \($d.dport) \(.key) \(.value)"' <<<"$1" | sort
-}
+. tests/live_rows.sh
+ss_rows() { live_ss_rows; }
+live_rows() { live_ndjson_rows "$1"; }
 
 # the first sample after line N of the output that has a reconciliation
 wait_recon() {
