@@ -79,6 +79,9 @@ __u64 twh_addr;         /* written by the walk: 0 = tw_timer_handler unknown */
 __s64 last_del_err;     /* the last error of a failed delete (for diagnosis) */
 __u64 next_dest;        /* the next free index in `counts` */
 __u32 cfg_port_lo, cfg_port_hi; /* ip_local_port_range when the table was made */
+/* a test's lost events (TWKIT_LIVE_SKIP_CLOSE): this many changes to CLOSE
+ * are ignored, as when the kernel runs them without the table's programs */
+__s64 cfg_skip_close;
 /* every local port that listened while the table lived (sticky: a socket's
  * side must not change under it); user space reads it for the walk */
 __u64 listen_bits[LIVE_LISTEN_WORDS];
@@ -133,6 +136,16 @@ struct {
     __type(value, __u8);
 } dead SEC(".maps");
 
+/* the table's totals per state (full sockets) and of its minisocks
+ * (LIVE_TOT_TW): what user space compares with the kernel's own counts
+ * (live_census.c), in one lookup rather than a sum over destinations */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct live_totals);
+} totals SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, LIVE_ST_MAX);
@@ -175,8 +188,17 @@ static __always_inline bool dest_idx(const struct live_key *k, __u32 *idx)
     return true;
 }
 
-/* add d to the count of (destination idx, state) */
-static __always_inline void count_add(__u32 idx, __u8 state, __s64 d)
+static __always_inline void total_add(__u32 i, __s64 d)
+{
+    __u32 zero = 0;
+    struct live_totals *v = bpf_map_lookup_elem(&totals, &zero);
+    if (v)
+        __sync_fetch_and_add(&v->n[i & (2 * LIVE_STATES - 1)], d);
+}
+
+/* add d to the count of (destination idx, state); mini: a timewait
+ * minisock (its total is one, whatever its substate) */
+static __always_inline void count_add(__u32 idx, __u8 state, __s64 d, bool mini)
 {
     struct live_counts *c = bpf_map_lookup_elem(&counts, &idx);
     if (!c) {
@@ -184,10 +206,11 @@ static __always_inline void count_add(__u32 idx, __u8 state, __s64 d)
         return;
     }
     __sync_fetch_and_add(&c->n[state & (LIVE_STATES - 1)], d);
+    total_add(mini ? LIVE_TOT_TW : state & (LIVE_STATES - 1), d);
 }
 
 /* move one entry of destination idx from state `from` to `to` */
-static __always_inline void count_move(__u32 idx, __u8 from, __u8 to)
+static __always_inline void count_move(__u32 idx, __u8 from, __u8 to, bool mini)
 {
     struct live_counts *c = bpf_map_lookup_elem(&counts, &idx);
     if (!c) {
@@ -196,6 +219,10 @@ static __always_inline void count_move(__u32 idx, __u8 from, __u8 to)
     }
     __sync_fetch_and_add(&c->n[from & (LIVE_STATES - 1)], -1);
     __sync_fetch_and_add(&c->n[to & (LIVE_STATES - 1)], 1);
+    if (!mini) {
+        total_add(from & (LIVE_STATES - 1), -1);
+        total_add(to & (LIVE_STATES - 1), 1);
+    }
 }
 
 static __always_inline bool same_dest(const struct live_key *a, const struct live_key *b)
@@ -282,7 +309,7 @@ static __always_inline void sock_untrack(struct sock *sk)
     struct sock_ent *v = bpf_sk_storage_get(&socks, sk, 0, 0);
     if (!v || !v->k.state)
         return;
-    count_add(v->idx, v->k.state, -1);
+    count_add(v->idx, v->k.state, -1, false);
     v->k.state = 0;
 }
 
@@ -292,11 +319,11 @@ static __always_inline void sock_track(struct sock_ent *v, const struct live_key
     if (v->k.state) {
         if (same_dest(&v->k, k)) {
             if (v->k.state != k->state)
-                count_move(v->idx, v->k.state, k->state);
+                count_move(v->idx, v->k.state, k->state, false);
             v->k.state = k->state;
             return;
         }
-        count_add(v->idx, v->k.state, -1); /* its addresses changed */
+        count_add(v->idx, v->k.state, -1, false); /* its addresses changed */
         v->k.state = 0;
     }
     __u32 idx;
@@ -306,12 +333,15 @@ static __always_inline void sock_track(struct sock_ent *v, const struct live_key
     }
     v->k = *k;
     v->idx = idx;
-    count_add(idx, k->state, 1);
+    count_add(idx, k->state, 1, false);
 }
 
 static __always_inline int set_state(struct sock *sk, int newstate)
 {
     if (!counted(newstate)) {
+        if (newstate == S_CLOSE && cfg_skip_close > 0 &&
+            __sync_fetch_and_add(&cfg_skip_close, -1) > 0)
+            return 0;
         sock_untrack(sk);
         return 0;
     }
@@ -375,7 +405,7 @@ static __always_inline void tw_track(__u64 id, const struct live_key *k)
     }
     long r = bpf_map_update_elem(&tws, &id, &e, BPF_NOEXIST);
     if (r == 0) {
-        count_add(e.idx, e.state, 1);
+        count_add(e.idx, e.state, 1, true);
         return;
     }
     struct live_ent *v;
@@ -386,7 +416,7 @@ static __always_inline void tw_track(__u64 id, const struct live_key *k)
     __u8 old = v->state;
     if (old != k->state) {
         v->state = k->state;
-        count_move(v->idx, old, k->state);
+        count_move(v->idx, old, k->state, true);
     }
 }
 
@@ -401,7 +431,7 @@ static __always_inline bool tw_untrack(__u64 id)
     struct live_ent old = *v;
     long e = bpf_map_delete_elem(&tws, &id);
     if (e == 0) {
-        count_add(old.idx, old.state, -1);
+        count_add(old.idx, old.state, -1, true);
         return true;
     }
     if (e != -ENOENT) {
@@ -513,7 +543,7 @@ static __always_inline int tw_rx(struct sock *rx_sk)
     __u8 now = tw->tw_substate, old = v->state;
     if (old != now && counted_tw(now)) {
         v->state = now;
-        count_move(v->idx, old, now);
+        count_move(v->idx, old, now, true);
         stat_inc(LIVE_ST_TW_SUBSTATE);
     }
     return 0;
@@ -566,7 +596,7 @@ int seed(struct bpf_iter__tcp *ctx)
             stat_inc(LIVE_ST_LOST);
             return 0;
         }
-        count_add(e.idx, e.state, 1);
+        count_add(e.idx, e.state, 1, true);
         stat_inc(LIVE_ST_SEEDED);
         if (bpf_map_lookup_elem(&dead, &id)) /* died while the walk held it */
             tw_untrack(id);

@@ -46,6 +46,14 @@ struct live_counts {
     __s64 n[LIVE_STATES];
 };
 
+/* the table's totals (map `totals`: one entry, per CPU): n[s] for s <
+ * LIVE_STATES, the full sockets in state s; n[LIVE_TOT_TW], the timewait
+ * minisocks; the rest unused */
+#define LIVE_TOT_TW LIVE_STATES
+struct live_totals {
+    __s64 n[2 * LIVE_STATES];
+};
+
 /* A tracked minisock (map `tws`): its destination's index and its state. */
 struct live_ent {
     __u32 idx;

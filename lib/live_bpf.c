@@ -17,7 +17,10 @@
  * entries (when the caller leaves max_tw 0), so that a test can fill it;
  * TWKIT_LIVE_MAX_DESTS=N the same for the destinations; TWKIT_LIVE_PREALLOC=1
  * preallocates the TIME_WAIT map (for bench/live.sh, which measures what
- * that saves per event against the memory it takes at load).
+ * that saves per event against the memory it takes at load);
+ * TWKIT_LIVE_SKIP_CLOSE=N makes the first table ignore N changes to CLOSE,
+ * the events the kernel sometimes runs without the table's programs (the
+ * census, lib/live_census.c, must then find the table wrong).
  */
 #include <errno.h>
 #include <linux/types.h>
@@ -82,6 +85,7 @@ struct table {
     size_t n_links;
     bool substate_events; /* on_drop is loaded (the kernel's kfree_skb has rx_sk) */
     uint16_t port_lo, port_hi; /* ip_local_port_range the sides were told apart by */
+    struct tw__census census;  /* the kernel's counts to check it with (fds -1: none) */
 };
 
 #define RETRY_NS (10ull * 1000000000ull)
@@ -105,6 +109,7 @@ static void table_free(struct table *t)
     t->n_links = 0;
     live_bpf__destroy(t->skel);
     t->skel = NULL;
+    tw__census_close(&t->census);
 }
 
 static bool is_nested(const char *name)
@@ -163,6 +168,32 @@ static uint64_t table_lost(const struct table *t)
             n += a.recursion_misses;
     }
     return n;
+}
+
+/* the table's totals, as the census compares them (lib/live_census.c) */
+static int table_totals(void *arg, struct tw__census_k *k)
+{
+    const struct table *t = arg;
+    int n = libbpf_num_possible_cpus();
+    if (n <= 0 || n > 1024)
+        return -EINVAL;
+    struct live_totals *v = calloc((size_t)n, sizeof(*v));
+    __u32 zero = 0;
+    if (!v)
+        return -ENOMEM;
+    if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.totals), &zero, v) != 0) {
+        free(v);
+        return -errno;
+    }
+    *k = (struct tw__census_k){0};
+    for (int c = 0; c < n; c++) {
+        for (int s = 0; s < LIVE_STATES; s++)
+            k->inuse += v[c].n[s];
+        k->tw += v[c].n[LIVE_TOT_TW];
+        k->estab += v[c].n[1] + v[c].n[8]; /* ESTABLISHED, CLOSE_WAIT */
+    }
+    free(v);
+    return 0;
 }
 
 static int netns_inode(uint32_t *ino)
@@ -245,6 +276,7 @@ static int table_open(const struct tw_live_opts *o, struct table *t, double *see
 {
     const char *knob = getenv("TWKIT_LIVE_FAIL");
     uint32_t ns = 0;
+    t->census.sockstat = t->census.sockstat6 = t->census.snmp = -1;
     int e = netns_inode(&ns);
     if (e)
         return set_why(e, "cannot identify the network namespace: %s", strerror(-e));
@@ -312,6 +344,8 @@ static int table_open(const struct tw_live_opts *o, struct table *t, double *see
         if (e)
             goto fail;
     }
+    if (tw__census_open(&t->census) != 0) /* (procfs without them: no census) */
+        t->census.sockstat = t->census.sockstat6 = t->census.snmp = -1;
     t->skel->bss->seeding = 1;
     step = "attaching";
     for (int pass = 0; pass < 2; pass++) {
@@ -376,6 +410,9 @@ int tw_live_open(const struct tw_live_opts *o, struct tw_live **out)
         return e;
     }
     l->st.seeds = 1;
+    const char *skip = getenv("TWKIT_LIVE_SKIP_CLOSE");
+    if (skip && atoi(skip) > 0)
+        l->t.skel->bss->cfg_skip_close = atoi(skip);
     *out = l;
     return 0;
 }
@@ -468,6 +505,13 @@ static int ensure(struct tw_live *l)
     if (lost)
         return reseed(l, "%llu event(s) lost (a full map, or recursion)",
                       (unsigned long long)lost);
+    char what[200];
+    if (l->t.census.sockstat >= 0 &&
+        tw__census_check(&l->t.census, table_totals, &l->t, what, sizeof(what)) == 1) {
+        l->st.census_misses++;
+        return reseed(l, "the table's totals disagreed with the kernel's own counts (%s): the "
+                         "kernel ran events without the table's programs", what);
+    }
     uint32_t max = bpf_map__max_entries(l->t.skel->maps.dests);
     if (l->keys > (size_t)max / 4 * 3 && l->keys > 2 * l->used)
         return reseed(l, "the destinations map is 3/4 full (%zu of %u destinations, %zu rows in "

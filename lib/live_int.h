@@ -41,4 +41,24 @@ int64_t tw__live_compare(const struct tw__live_rows *a, const struct tw__live_ro
                          const struct tw__live_rows *b, struct tw__live_rows *out,
                          uint64_t *unsettled);
 
+/*
+ * The census (live_census.c): the table's totals against the kernel's own
+ * counts for the namespace.  inuse: full sockets (the table: every counted
+ * state); tw: timewait minisocks; estab: ESTABLISHED + CLOSE_WAIT.
+ */
+struct tw__census {
+    int sockstat, sockstat6, snmp; /* procfs files of the table's namespace */
+};
+struct tw__census_k {
+    int64_t inuse, tw, estab;
+};
+/* open the files in the current namespace: 0 or -errno */
+int tw__census_open(struct tw__census *c);
+void tw__census_close(struct tw__census *c);
+int tw__census_read(struct tw__census *c, struct tw__census_k *k);
+/* 0: the table's totals (from `totals`) agree with the kernel's; 1: they
+ * disagreed in every try, `what` says how; -errno: no check could be made */
+int tw__census_check(struct tw__census *c, int (*totals)(void *arg, struct tw__census_k *t),
+                     void *arg, char *what, size_t len);
+
 #endif
