@@ -202,7 +202,7 @@ void metrics_emit_trace(struct metrics_writer *w, const struct metric_def *d,
                         const struct metrics_page *p);
 
 /* The families of export --source live (metrics_live.c); arg: enum below. */
-enum { L_SOCKETS, L_DRIFT, L_DRIFT_ROWS, L_LOST, L_SEEDS, L_RECON };
+enum { L_SOCKETS, L_DRIFT, L_DRIFT_ROWS, L_LOST, L_CENSUS, L_SEEDS, L_RECON };
 void metrics_emit_live(struct metrics_writer *w, const struct metric_def *d,
                        const struct metrics_page *p);
 

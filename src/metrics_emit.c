@@ -556,6 +556,10 @@ const struct metric_def metric_defs[] = {
     {"twkit_live_lost_events", METRIC_COUNTER, NULL, "netns",
      "--source live: kernel events the table could not record (each forces a re-seed).",
      METRIC_VIEW_EXPORT, false, L_LOST, metrics_emit_live},
+    {"twkit_live_census_misses", METRIC_COUNTER, NULL, "netns",
+     "--source live: reads where the table's totals disagreed with the kernel's own counts "
+     "(events the kernel ran without the table's programs; each forces a re-seed).",
+     METRIC_VIEW_EXPORT, false, L_CENSUS, metrics_emit_live},
     {"twkit_live_seeds", METRIC_COUNTER, NULL, "netns",
      "--source live: tables seeded (the first, and every re-seed after lost events or drift).",
      METRIC_VIEW_EXPORT, false, L_SEEDS, metrics_emit_live},

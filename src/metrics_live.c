@@ -121,6 +121,7 @@ void metrics_emit_live(struct metrics_writer *w, const struct metric_def *d,
                 mw_u64(w, d, ns, NULL, 0, lv->n_drift);
             break;
         case L_LOST: mw_u64(w, d, ns, NULL, 0, lv->st.lost_events); break;
+        case L_CENSUS: mw_u64(w, d, ns, NULL, 0, lv->st.census_misses); break;
         case L_SEEDS: mw_u64(w, d, ns, NULL, 0, lv->st.seeds); break;
         case L_RECON: mw_u64(w, d, ns, NULL, 0, lv->st.reconciliations); break;
         }

@@ -130,7 +130,9 @@ void tool_common_finish(struct tool_common *c);
             "then kept by TIME_WAIT timer and socket state events), so that a "     \
             "sample reads counts, not sockets. A reconciliation walk (see "         \
             "*--reconcile*) compares it with sock_diag and reports drift; lost "     \
-            "events make it seed a new table. Live samples carry counts per "       \
+            "events, or totals that disagree with the kernel's own counts "          \
+            "(/proc/net/sockstat, checked at every sample), make it seed a new "     \
+            "table. Live samples carry counts per "                                  \
             "destination, no report (no expiry, reuse or rates; *twkit export* adds " \
             "the kernel's counters and sysctls). Without privileges (root, or "      \
             "CAP_BPF and "                                                           \

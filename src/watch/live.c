@@ -109,6 +109,7 @@ static void json_sample(FILE *f, const struct watch *w, const char *label, uint6
         twx_json_obj_begin(&j, "live");
         twx_json_u64(&j, "seeds", st.seeds);
         twx_json_u64(&j, "lost_events", st.lost_events);
+        twx_json_u64(&j, "census_misses", st.census_misses);
         if (st.reseed_reason[0])
             twx_json_str(&j, "reseed_reason", st.reseed_reason);
         else

@@ -326,6 +326,7 @@ static void header(struct ltui *t, FILE *f)
         tw_live_stats(t->L.lt, &st);
         twx_flow_putf(&fl, "  ", "table: seeds %llu", (unsigned long long)st.seeds);
         twx_flow_putf(&fl, "  ", "lost events %llu", (unsigned long long)st.lost_events);
+        twx_flow_putf(&fl, "  ", "census misses %llu", (unsigned long long)st.census_misses);
         twx_flow_putf(&fl, "  ", "reconciliations %llu", (unsigned long long)st.reconciliations);
         if (a->reconcile > 0)
             twx_flow_putf(&fl, "  ", "every %gs", a->reconcile);
