@@ -276,7 +276,7 @@ done
 T_LOAD=$(( $(date +%s) - T0 ))
 
 # ---- the end: a reconciliation on demand, then the table against ss ----------
-. tests/live_rows.sh
+. tests/live.sh
 ss_rows() { live_ss_rows "$1"; }
 live_rows() { live_ndjson_rows "$1"; }
 

@@ -15,12 +15,11 @@
 # kernel's counts it reads equal the procfs files'.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
-. tests/live_rows.sh
+. tests/live.sh
 need_root
 need jq ss
 in_private_netns
-probe=$("$TWKIT" watch --batch --json --source live -n 1 2>/dev/null | jq -r .source)
-[ "$probe" = live ] || skip "the live table cannot run here: $("$TWKIT" watch --batch --json --source live -n 1 2>/dev/null | jq -r .fallback)"
+need_live_table
 
 T=$(mktemp -d)
 PIDS=()

@@ -28,11 +28,11 @@
 # sock_diag walk with the reason, and still equals ss.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
+. tests/live.sh
 need_root
 need jq ss nstat curl iptables
 in_private_netns
-probe=$("$TWKIT" watch --batch --json --source live -n 1 2>/dev/null | jq -r .source)
-[ "$probe" = live ] || skip "the live table cannot run here: $("$TWKIT" watch --batch --json --source live -n 1 2>/dev/null | jq -r .fallback)"
+need_live_table
 
 T=$(mktemp -d)
 PIDS=()
@@ -56,7 +56,6 @@ start_sockgen listen ::1 8080 listen 127.0.0.1 9000 listen 198.18.0.5 7000 \
     estab any 127.0.0.1 9000 4 fw2 any 127.0.0.1 9000 3
 sleep 0.3
 
-. tests/live_rows.sh
 ss_rows() { live_ss_rows; }
 live_rows() { live_ndjson_rows "$1"; }
 

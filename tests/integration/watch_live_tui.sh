@@ -17,11 +17,11 @@
 #   - -n 3 ends by itself with status 0.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
+. tests/live.sh
 need_root
 need tmux ss jq
 in_private_netns
-probe=$("$TWKIT" watch --batch --json --source live -n 1 2>/dev/null | jq -r .source)
-[ "$probe" = live ] || skip "the live table cannot run here: $("$TWKIT" watch --batch --json --source live -n 1 2>/dev/null | jq -r .fallback)"
+need_live_table
 
 N=37
 tmp=$(mktemp -d)

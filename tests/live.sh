@@ -1,0 +1,27 @@
+# tests/live.sh — helpers for the live table's checks (sourced by the
+# tests/integration/*live*.sh scripts and bench/live_soak.sh, after
+# tests/lib.sh where they use it).
+#   need_live_table        SKIP (exit 77) unless a table can be had here, with the reason
+#   live_ss_rows [NETNS]   ss now, in NETNS (ip netns) or the current one
+#   live_ndjson_rows JSON  the rows of one `twkit watch --json --source live` sample
+# Rows are "src dst dport state count" lines, sorted, folded as the table
+# folds them (server-side connections per client address: tests/ss_rows.awk).
+
+need_live_table() {
+    local j
+    j=$("$TWKIT" watch --batch --json --source live -n 1 2>/dev/null)
+    [ "$(jq -r .source <<<"$j")" = live ] ||
+        skip "the live table cannot run here: $(jq -r .fallback <<<"$j")"
+}
+
+live_ss_rows() {
+    local r in=()
+    [ -n "${1:-}" ] && in=(ip netns exec "$1")
+    r=$("${in[@]}" sysctl -n net.ipv4.ip_local_port_range)
+    "${in[@]}" ss -tanH state all |
+        awk -v lo="${r%%[[:space:]]*}" -v hi="${r##*[[:space:]]}" -f tests/ss_rows.awk | sort
+}
+
+live_ndjson_rows() {
+    jq -r '.destinations[] | . as $d | .states | to_entries[] | "\($d.src) \($d.dst) \($d.dport) \(.key) \(.value)"' <<<"$1" | sort
+}
