@@ -42,7 +42,9 @@
  * kernel's own counts for the namespace (lib/live_census.c: hashed full
  * sockets, timewait minisocks, CurrEstab); when they disagree in every try
  * the read counts a census miss (stats.census_misses) and seeds a new
- * table.  A lost change that the same socket's next event overwrites (it
+ * table (when three new tables in a row disagree at their first read, the
+ * counts do not mean what the census takes them to mean: it turns itself
+ * off, stats.census_off).  A lost change that the same socket's next event overwrites (it
  * moves the entry from the state recorded in it) heals by itself; one that
  * changes no total (a socket that stays in FIN_WAIT1 on the table while the
  * kernel has it in FIN_WAIT2) shows as drift at a reconciliation, which
@@ -86,6 +88,7 @@ struct tw_live_stats {
     uint64_t seeds;           /* tables seeded (1 + re-seeds) */
     uint64_t lost_events;     /* events the kernel side could not record, all tables */
     uint64_t census_misses;   /* reads where the totals disagreed with the kernel's (see above) */
+    bool census_off;          /* three new tables in a row disagreed at once: no more checks */
     uint64_t reconciliations;
     uint64_t drift_rows;      /* rows that differed at the last reconciliation */
     int64_t drift_abs;        /* sum of |table - walk| at the last reconciliation */
@@ -96,7 +99,7 @@ struct tw_live_stats {
     bool tw_fin_seen;         /* false: this kernel cannot show that change (see above) */
     double seed_seconds;      /* the last seed's walk */
     double reconcile_seconds; /* the last reconciliation's walk */
-    char reseed_reason[256];  /* why the last re-seed happened ("" none) */
+    char reseed_reason[512];  /* why the last re-seed happened ("" none) */
 };
 
 /* Are a and b rows of the same destination (addresses, port, side)?  The

@@ -110,6 +110,7 @@ static void json_sample(FILE *f, const struct watch *w, const char *label, uint6
         twx_json_u64(&j, "seeds", st.seeds);
         twx_json_u64(&j, "lost_events", st.lost_events);
         twx_json_u64(&j, "census_misses", st.census_misses);
+        twx_json_bool(&j, "census_off", st.census_off);
         if (st.reseed_reason[0])
             twx_json_str(&j, "reseed_reason", st.reseed_reason);
         else

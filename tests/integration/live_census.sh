@@ -11,8 +11,9 @@
 # census must find it (census_misses, a re-seed whose reason names the full
 # sockets), and the reconciliation after it must find no drift, with the
 # table equal to ss per destination and state; without the census that
-# reconciliation finds the five sockets.  Then the check's inputs: the
-# kernel's counts it reads equal the procfs files'.
+# reconciliation finds the five sockets.  Counts that never agree
+# (TWKIT_LIVE_CENSUS_BIAS) turn the check off after three new tables.  Then
+# the check's input: sockstat's tw equals the TIME_WAIT ss shows.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
 . tests/live.sh
@@ -81,6 +82,20 @@ else
 fi
 kill "$WATCH" 2>/dev/null
 wait "$WATCH" 2>/dev/null
+
+# counts that never agree (TWKIT_LIVE_CENSUS_BIAS=1: one full socket more on
+# every table): three new tables in a row disagree at once, then the check
+# turns itself off instead of seeding at every sample
+j=$(TWKIT_LIVE_CENSUS_BIAS=1 "$TWKIT" watch --batch --json --source live -i 0.1 -n 8 2>/dev/null | tail -n1)
+eq "always disagreeing: census misses" "$(jq .live.census_misses <<<"$j")" 3
+eq "always disagreeing: seeds (the first and three)" "$(jq .live.seeds <<<"$j")" 4
+eq "always disagreeing: the check is off" "$(jq .live.census_off <<<"$j")" true
+check "and says so in the reason" grep -q "the check is off" <<<"$(jq -r .live.reseed_reason <<<"$j")"
+if [ "$(live_ndjson_rows "$j")" = "$(live_ss_rows)" ]; then
+    ok "the samples after it still equal ss"
+else
+    fail "with the check off, the table and ss differ"
+fi
 
 # the kernel's side of the check, as the files show it (quiet namespace)
 tw=$(awk '$1 == "TCP:" { for (i = 2; i < NF; i++) if ($i == "tw") print $(i + 1) }' /proc/net/sockstat)
