@@ -348,6 +348,7 @@ for ns in c s; do
            ([$r[] | .drift_sockets | fabs] | max // 0),
            ([$r[] | .unsettled] | max // 0),
            ([.[] | .live.lost_events // 0] | max),
+           ([.[] | .live.census_misses // 0] | max),
            ((last.live.seeds // 1) - 1),
            ([.[] | select(.source != "live")] | length),
            ([group_by(.live.seeds)[] | last.live.tw_born // 0] | add // 0),
@@ -359,8 +360,8 @@ for ns in c s; do
             | [range(1; $s | length) | select($s[.] == $s[. - 1])] | length)]
         | @tsv' "$W/$ns.ndjson") || die "cannot parse $W/$ns.ndjson"
 done
-IFS=$'\t' read -r cs cr cd cdr cds cu cl crs cfb cb cdd cfin ctw cwhy ccl <<< "${R[c]}"
-IFS=$'\t' read -r ss_ sr sd sdr sds su sl srs sfb sb sdd sfin stw swhy scl <<< "${R[s]}"
+IFS=$'\t' read -r cs cr cd cdr cds cu cl ccm crs cfb cb cdd cfin ctw cwhy ccl <<< "${R[c]}"
+IFS=$'\t' read -r ss_ sr sd sdr sds su sl scm srs sfb sb sdd sfin stw swhy scl <<< "${R[s]}"
 row() { printf '%-44s %14s %14s\n' "$1" "$2" "$3"; }
 row "samples" "$cs" "$ss_"
 row "reconciliations (periodic + 1 on demand)" "$cr" "$sr"
@@ -370,6 +371,7 @@ row "  largest drift, sockets (must be 0)" "$cds" "$sds"
 row "  largest unsettled" "$cu" "$su"
 row "  with no re-seed since the previous one" "$ccl" "$scl"
 row "lost events (a bound: re-seeded)" "$cl" "$sl"
+row "census misses (totals != kernel's: re-seeded)" "$ccm" "$scm"
 row "re-seeds" "$crs" "$srs"
 row "samples from a walk (fallback)" "$cfb" "$sfb"
 row "TIME_WAIT born / died (all tables)" "$cb / $cdd" "$sb / $sdd"
@@ -391,7 +393,7 @@ bad=()
 # a reconciliation runs at the first 1 s sample after the interval: 10-11 s apart
 want_rec=$(( T_LOAD / (SOAK_RECONCILE + 1) ))
 for ns in c s; do
-    IFS=$'\t' read -r _ r d _ _ _ l _ fb _ _ _ _ _ <<< "${R[$ns]}"
+    IFS=$'\t' read -r _ r d _ _ _ l _ _ fb _ _ _ _ _ <<< "${R[$ns]}"
     (( d == 0 )) || bad+=("$ns: $d reconciliations with drift")
     (( r >= want_rec )) || bad+=("$ns: $r reconciliations, expected at least $want_rec")
     if [[ ${SOAK_STRICT:-} ]]; then
