@@ -171,6 +171,15 @@ static int reseed(struct tw_live *l, const char *fmt, ...)
     return 0;
 }
 
+/* the census now: 1 when the table's totals disagree with the kernel's
+ * (what says how), 0 when they agree or it cannot be made or is off */
+static int census_now(struct tw_live *l, char *what, size_t len)
+{
+    if (l->st.census_off || l->t.census.sockstat < 0)
+        return 0;
+    return tw__census_check(&l->t.census, table_totals, l, what, len) == 1;
+}
+
 /* Re-seed if the table lost events: 0 when the table can be read. */
 static int ensure(struct tw_live *l)
 {
@@ -198,7 +207,7 @@ static int ensure(struct tw_live *l)
     char what[256];
     if (!l->st.census_off && l->t.census.sockstat >= 0) {
         bool first = l->checks++ == 0;
-        if (tw__census_check(&l->t.census, table_totals, l, what, sizeof(what)) != 1) {
+        if (!census_now(l, what, sizeof(what))) {
             l->census_fresh = 0;
             return 0;
         }
@@ -315,13 +324,34 @@ int tw_live_reconcile(struct tw_live *l, struct tw_live_row **rows, size_t *n)
             abs_sum += d.v[i].n > d.v[i].truth ? d.v[i].n - d.v[i].truth : d.v[i].truth - d.v[i].n;
         l->st.reconciliations++;
         l->st.unsettled = unsettled;
-        l->st.drift_abs = abs_sum;
-        l->st.drift_rows = d.n;
-        l->st.drift_total += d.n;
-        if (d.n)
-            e = reseed(l, "drift at reconciliation: %zu row(s) differed from the walk", d.n);
-        else if (tw__table_lost(&l->t))
-            e = ensure(l);
+        /* Rows that differ while the table knows it is wrong (events lost
+         * on record, or totals off from the kernel's: events it never got)
+         * are not drift: drift is the table wrong without knowing. */
+        char what[256] = "";
+        uint64_t lost = d.n ? tw__table_lost(&l->t) : 0;
+        int census = d.n && !lost ? census_now(l, what, sizeof(what)) : 0;
+        if (lost || census == 1) {
+            l->st.drift_abs = 0;
+            l->st.drift_rows = 0;
+            if (census == 1)
+                l->st.census_misses++;
+            if (census == 1)
+                e = reseed(l, "%zu row(s) differed from the walk, with the table's totals off "
+                              "from the kernel's own counts (%s): events the table did not get, "
+                              "not drift", d.n, what);
+            else
+                e = reseed(l, "%zu row(s) differed from the walk, with %llu event(s) lost on "
+                              "record: not drift", d.n, (unsigned long long)lost);
+            d.n = 0;
+        } else {
+            l->st.drift_abs = abs_sum;
+            l->st.drift_rows = d.n;
+            l->st.drift_total += d.n;
+            if (d.n)
+                e = reseed(l, "drift at reconciliation: %zu row(s) differed from the walk", d.n);
+            else if (tw__table_lost(&l->t))
+                e = ensure(l);
+        }
     }
     if (e) {
         free(d.v);

@@ -120,8 +120,11 @@ TW_EXTERN int tw_live_read(struct tw_live *l, struct tw_live_row **rows, size_t 
  * Compare the table with a sock_diag walk of the same namespace (the
  * caller must be in it).  *rows: the rows that differ (n = table, truth =
  * the walk), empty when the table is right.  A row whose count changed
- * during the walk is not drift (counted in stats.unsettled).  Drift seeds
- * the table again.
+ * during the walk is not drift (counted in stats.unsettled), nor are rows
+ * that differ while the table knows it is wrong (events lost on record, or
+ * its totals off from the kernel's own counts when the walks are over):
+ * those seed a new table for the lost events.  Drift seeds the table
+ * again.
  */
 TW_EXTERN int tw_live_reconcile(struct tw_live *l, struct tw_live_row **rows, size_t *n);
 /* The per-(destination, state) counts of a sock_diag walk, as tw_live_read
