@@ -61,6 +61,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define AF_INET6 10
 #define IPPROTO_TCP 6
+#define S_SYN_SENT 2
 #define S_SYN_RECV 3
 #define S_LISTEN 10
 #define S_FIN_WAIT2 5
@@ -71,6 +72,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define ENOENT 2
 
 extern const void tw_timer_handler __ksym __weak;
+extern const void tcp_write_timer __ksym __weak;
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
 __u32 cfg_netns;        /* inode of the namespace followed */
@@ -135,6 +137,23 @@ struct {
     __type(key, __u64);
     __type(value, __u8);
 } dead SEC(".maps");
+
+/* connect()s counted as LIVE_PENDING, by socket address: the destination's
+ * index, and whether the retransmit timer has moved the count to SYN_SENT
+ * (the timer event cannot reach the socket's own entry) */
+struct pend {
+    __u32 idx;
+    __u8 armed;
+    __u8 pad[3];
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __uint(max_entries, 1 << 16);
+    __type(key, __u64);
+    __type(value, struct pend);
+} pending SEC(".maps");
 
 /* the table's totals per state (full sockets) and of its minisocks
  * (LIVE_TOT_TW): what user space compares with the kernel's own counts
@@ -302,6 +321,21 @@ static __always_inline bool followed(const struct sock *sk)
  * iter/tcp walk holds it while it shows a socket), so the entry needs no
  * atomic claim.
  */
+/* An entry counted as LIVE_PENDING is leaving that state: if the
+ * retransmit timer already moved its count to SYN_SENT, the entry says so
+ * from now on; either way the pending record goes. */
+static __always_inline void pending_end(struct sock *sk, struct sock_ent *v)
+{
+    if (v->k.state != LIVE_PENDING)
+        return;
+    __u64 id = (unsigned long)sk;
+    struct pend *p = bpf_map_lookup_elem(&pending, &id);
+    if (p && p->armed)
+        v->k.state = S_SYN_SENT;
+    if (p)
+        bpf_map_delete_elem(&pending, &id);
+}
+
 static __always_inline void sock_untrack(struct sock *sk)
 {
     if (seeding)
@@ -309,6 +343,7 @@ static __always_inline void sock_untrack(struct sock *sk)
     struct sock_ent *v = bpf_sk_storage_get(&socks, sk, 0, 0);
     if (!v || !v->k.state)
         return;
+    pending_end(sk, v);
     count_add(v->idx, v->k.state, -1, false);
     v->k.state = 0;
 }
@@ -352,9 +387,22 @@ static __always_inline int set_state(struct sock *sk, int newstate)
         stat_inc(LIVE_ST_LOST);
         return 0;
     }
+    pending_end(sk, v);
     struct live_key k = {};
     key_of(&sk->__sk_common, newstate, &k);
+    if (newstate != S_SYN_SENT) {
+        sock_track(v, &k);
+        return 0;
+    }
+    /* connect(): the socket is hashed only after its port search */
+    k.state = LIVE_PENDING;
     sock_track(v, &k);
+    if (v->k.state != LIVE_PENDING)
+        return 0; /* (not entered: counted as lost) */
+    __u64 id = (unsigned long)sk;
+    struct pend p = {.idx = v->idx};
+    if (bpf_map_update_elem(&pending, &id, &p, BPF_ANY))
+        stat_inc(LIVE_ST_LOST);
     return 0;
 }
 
@@ -464,21 +512,52 @@ static __always_inline int tw_end(struct timer_list *timer)
     return 0;
 }
 
+/* The socket of a retransmit timer, if it is a connect() of the namespace
+ * followed, still SYN_SENT (tcp_connect() arms the timer once the socket
+ * is hashed; a data socket's re-arms cost these loads and nothing more). */
+static __always_inline const struct sock *syn_timer_sock(struct timer_list *timer)
+{
+    if (!(void *)&tcp_write_timer || (void *)timer->function != (void *)&tcp_write_timer)
+        return NULL;
+    const struct sock *sk = bpf_rdonly_cast(
+        (void *)((unsigned long)timer -
+                 bpf_core_field_offset(struct inet_connection_sock, icsk_retransmit_timer)),
+        bpf_core_type_id_kernel(struct sock));
+    if (sk->__sk_common.skc_state != S_SYN_SENT || !followed(sk))
+        return NULL;
+    return sk;
+}
+
+/* its count moves from LIVE_PENDING to SYN_SENT (once) */
+static __always_inline int syn_hashed(const struct sock *sk)
+{
+    __u64 id = (unsigned long)sk;
+    struct pend *p = bpf_map_lookup_elem(&pending, &id);
+    if (!p || p->armed)
+        return 0;
+    p->armed = 1;
+    count_move(p->idx, LIVE_PENDING, S_SYN_SENT, false);
+    return 0;
+}
+
 SEC("tp_btf/timer_start")
 int BPF_PROG(on_start, struct timer_list *timer, unsigned long expires)
 {
-    if (!is_tw_timer(timer))
+    const struct sock *sk = NULL;
+    if (!is_tw_timer(timer) && !(sk = syn_timer_sock(timer)))
         return 0;
     twin_note_ts(TWIN_START, timer, expires);
-    return tw_start(timer);
+    return sk ? syn_hashed(sk) : tw_start(timer);
 }
 
 SEC("tp_btf/timer_start")
 int BPF_PROG(on_start_nested, struct timer_list *timer, unsigned long expires)
 {
-    if (!is_tw_timer(timer) || twin_take(TWIN_START, timer, expires))
+    const struct sock *sk = NULL;
+    if ((!is_tw_timer(timer) && !(sk = syn_timer_sock(timer))) ||
+        twin_take(TWIN_START, timer, expires))
         return 0;
-    return tw_start(timer);
+    return sk ? syn_hashed(sk) : tw_start(timer);
 }
 
 SEC("tp_btf/timer_cancel")

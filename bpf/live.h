@@ -42,6 +42,10 @@ static inline int live_side_server(int listens, unsigned lport, unsigned rport, 
 /* A destination's counts (map `counts`, indexed by the value of `dests`,
  * whose key is a struct live_key with state 0): one per TCP state. */
 #define LIVE_STATES 16
+/* the count of a state no socket has: a connect() that is SYN_SENT but not
+ * hashed yet (its port search), which sock_diag cannot show; counted here,
+ * never as a row, until tcp_connect() arms its retransmit timer */
+#define LIVE_PENDING 14
 struct live_counts {
     __s64 n[LIVE_STATES];
 };

@@ -112,7 +112,7 @@ static int table_totals(void *arg, struct tw__census_k *k)
             k->inuse += v[c].n[s];
         k->tw += v[c].n[LIVE_TOT_TW];
         k->estab += v[c].n[1] + v[c].n[8]; /* ESTABLISHED, CLOSE_WAIT */
-        k->inuse_unhashed += v[c].n[2];    /* SYN_SENT */
+        k->inuse_unhashed += v[c].n[LIVE_PENDING];
     }
     k->inuse += l->census_bias;
     free(v);

@@ -27,10 +27,11 @@
  * agrees.  One pair can be far apart: connect() enters SYN_SENT before
  * its port search hashes the socket, and under port pressure (thousands of
  * TIME_WAIT in the range) that search takes milliseconds, with dozens of
- * connects in it at once; so the table's SYN_SENT sockets may be missing
- * from inuse, and the full sockets agree when inuse lies in [total -
- * SYN_SENT, total] (measured: 2,000 connects/s with 16,000 TIME_WAIT,
- * without this, disagreed at every other sample).  A lost change of a connection that then goes on (FIN_WAIT1 ->
+ * connects in it at once.  The table counts those apart (LIVE_PENDING, until
+ * the retransmit timer tcp_connect() arms once the socket is hashed), and
+ * the full sockets agree when inuse lies in [total - pending, total]
+ * (measured: 2,000 connects/s with 16,000 TIME_WAIT, counted as hashed,
+ * disagreed at every other sample).  A lost change of a connection that then goes on (FIN_WAIT1 ->
  * FIN_WAIT2 unseen, the close seen) heals at its next event, which moves
  * the entry from the state recorded in it; a lost last change does not, and
  * that is what this finds.
@@ -191,7 +192,7 @@ int tw__census_check(struct tw__census *c, int (*totals)(void *arg, struct tw__c
             return 0;
     }
     snprintf(what, len,
-             "full sockets %lld, %lld of them SYN_SENT (kernel %lld), timewait %lld (kernel "
+             "full sockets %lld, %lld of them connecting (kernel %lld), timewait %lld (kernel "
              "%lld), ESTABLISHED+CLOSE_WAIT %lld (kernel %lld)",
              (long long)t.inuse, (long long)t.inuse_unhashed, (long long)k2.inuse,
              (long long)t.tw, (long long)k2.tw, (long long)t.estab, (long long)k2.estab);

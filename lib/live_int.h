@@ -51,9 +51,9 @@ struct tw__census {
 };
 struct tw__census_k {
     int64_t inuse, tw, estab;
-    /* the table's side only: of its inuse, how many may not be hashed yet
-     * (SYN_SENT: connect() counts the state before its port search, which
-     * under port pressure takes milliseconds, hashes it) */
+    /* the table's side only: of its inuse, how many are not hashed yet
+     * (connect()s in their port search, which under port pressure takes
+     * milliseconds: LIVE_PENDING) */
     int64_t inuse_unhashed;
 };
 /* open the files in the current namespace: 0 or -errno */

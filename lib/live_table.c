@@ -333,7 +333,7 @@ int tw__table_counts(struct tw__table *t, struct tw__live_rows *r, size_t *keys)
         if (bpf_map_lookup_elem(dfd, &k, &idx) != 0 || bpf_map_lookup_elem(cfd, &idx, &c) != 0)
             continue;
         for (unsigned st = 0; st < LIVE_STATES; st++) {
-            if (c.n[st] == 0)
+            if (c.n[st] == 0 || st == LIVE_PENDING) /* (connect()s not hashed yet) */
                 continue;
             struct tw_live_row row = {.rport = k.rport, .state = (uint8_t)st, .n = c.n[st],
                                       .server = k.server};

@@ -3,7 +3,7 @@
  * kernel's counts parsed from procfs text as Linux 6.x prints it (CurrEstab
  * found by its column name, TCP6 optional), and the check's rule: a total
  * agrees when it lies between the kernel's counts read before and after it
- * (full sockets: SYN_SENT ones may not be hashed yet), and a disagreement
+ * (full sockets: connect()s in their port search are not hashed yet), and a disagreement
  * is reported only when no try agrees.
  */
 #include <criterion/criterion.h>
@@ -106,8 +106,8 @@ Test(live_census, check_agrees_and_disagrees)
     f = (struct fake){.t = {.inuse = 112, .tw = 245, .estab = 101}};
     cr_expect_eq(tw__census_check(&c, fake_totals, &f, what, sizeof(what)), 1);
     cr_expect_eq(f.calls, 8, "every try made before disagreeing, got %d", f.calls);
-    cr_expect(strstr(what, "full sockets 112, 0 of them SYN_SENT (kernel 111)"), "what: %s", what);
-    /* the same with one SYN_SENT socket that may not be hashed yet: agrees */
+    cr_expect(strstr(what, "full sockets 112, 0 of them connecting (kernel 111)"), "what: %s", what);
+    /* the same with one connect() not hashed yet: agrees */
     f = (struct fake){.t = {.inuse = 112, .inuse_unhashed = 1, .tw = 245, .estab = 101}};
     cr_expect_eq(tw__census_check(&c, fake_totals, &f, what, sizeof(what)), 0);
     /* but not one full socket fewer than the kernel hashes */
