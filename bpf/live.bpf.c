@@ -16,9 +16,15 @@
  *     fires; the segment is then freed with the minisock as its receiver
  *     (tp_btf/kfree_skb, rx_sk), where the new substate is read;
  *   - full sockets in `socks`, socket-local storage (the entry is in the
- *     socket), moved between counts by tp_btf/inet_sock_set_state.
+ *     socket), moved between counts by tp_btf/inet_sock_set_state; a
+ *     connect() enters SYN_SENT before its port search hashes it, so it is
+ *     counted as LIVE_PENDING (not a row) until tcp_connect() arms its
+ *     retransmit timer (tp_btf/timer_start, tcp_write_timer), and `pending`
+ *     carries that move, which the timer event cannot make in the entry;
  *     SYN_RECV and CLOSE are not counted (request sockets have no events;
  *     a child is cloned in SYN_RECV before it has its peer's address).
+ * Beside the counts, `totals` keeps the table's totals per state for the
+ * census (lib/live_census.c), which checks them against the kernel's own.
  * Each destination (a struct live_key with state 0) is given an index in
  * `dests` the first time it is seen; `counts` holds, per index, the number
  * of tracked entries in each state, and each entry remembers its index, so
@@ -78,6 +84,7 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 __u32 cfg_netns;        /* inode of the namespace followed */
 __u32 seeding;          /* tombstones are kept while set */
 __u64 twh_addr;         /* written by the walk: 0 = tw_timer_handler unknown */
+__u64 twt_addr;         /* the same for tcp_write_timer */
 __s64 last_del_err;     /* the last error of a failed delete (for diagnosis) */
 __u64 next_dest;        /* the next free index in `counts` */
 __u32 cfg_port_lo, cfg_port_hi; /* ip_local_port_range when the table was made */
@@ -652,6 +659,7 @@ int seed(struct bpf_iter__tcp *ctx)
 {
     struct sock_common *skc = ctx->sk_common;
     twh_addr = (unsigned long)&tw_timer_handler;
+    twt_addr = (unsigned long)&tcp_write_timer;
     if (!skc)
         return 0;
     __u8 st = skc->skc_state;

@@ -292,6 +292,11 @@ int tw__table_open(const struct tw_live_opts *o, struct tw__table *t, double *se
                                 "0: kptr_restrict, or no CAP_SYSLOG), so TIME_WAIT births "
                                 "cannot be told from other timers");
     }
+    if (!t->skel->bss->twt_addr) {
+        tw__table_free(t);
+        return set_why(-ENOENT, "this kernel has no tcp_write_timer in /proc/kallsyms, so a "
+                                "connect() cannot be told hashed (out of its port search)");
+    }
     if (tw__table_stat(t, LIVE_ST_LOST)) {
         uint32_t max = bpf_map__max_entries(t->skel->maps.tws);
         uint32_t mdst = bpf_map__max_entries(t->skel->maps.counts);

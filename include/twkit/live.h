@@ -13,7 +13,9 @@
  * without ports, one row per client address, so that a busy server does
  * not make the table as big as the socket table.  The listening ports
  * that tell the sides apart are those that listened while the table
- * lived; a change of ip_local_port_range seeds a new table.
+ * lived; a change of ip_local_port_range seeds a new table.  A connect()
+ * shows from the moment it is hashed, as sock_diag shows it (its
+ * retransmit timer's start), not during its port search.
  *
  * Never a wrong number: an event the kernel could not record (a full map,
  * recursion) is counted as lost and the table is seeded again before the
