@@ -162,11 +162,6 @@ int tw__census_read(struct tw__census *c, struct tw__census_k *k)
     return curr_estab(buf, &k->estab);
 }
 
-static bool between(int64_t v, int64_t a, int64_t b)
-{
-    return a <= b ? a <= v && v <= b : b <= v && v <= a;
-}
-
 /* do [lo, hi] and the kernel's range [a, b] (either order) meet? */
 static bool meets(int64_t lo, int64_t hi, int64_t a, int64_t b)
 {
@@ -188,7 +183,7 @@ int tw__census_check(struct tw__census *c, int (*totals)(void *arg, struct tw__c
             (e = tw__census_read(c, &k2)))
             return e;
         if (meets(t.inuse - t.inuse_unhashed, t.inuse, k1.inuse, k2.inuse) &&
-            between(t.tw, k1.tw, k2.tw) && between(t.estab, k1.estab, k2.estab))
+            meets(t.tw, t.tw, k1.tw, k2.tw) && meets(t.estab, t.estab, k1.estab, k2.estab))
             return 0;
     }
     snprintf(what, len,
