@@ -9,9 +9,9 @@
  * events, reconciliations and the last drift), then one row per destination
  * with its counts by state and the net change of its TIME_WAIT per second
  * since the previous sample (new minus expired: the table keeps no births
- * per destination), most TIME_WAIT first.  A sample is the batch loop's
- * (live.c), so both show the same numbers with the same filters, --netns,
- * --reconcile and SIGUSR1.
+ * per destination), most TIME_WAIT first (the rows: live_dests.c).  A
+ * sample is the batch loop's (live.c), so both show the same numbers with
+ * the same filters, --netns, --reconcile and SIGUSR1.
  *
  * Keys as in tui.c where they mean the same (q, p, ?, Ctrl-L); t, n, a sort,
  * the arrows, PgUp/PgDn, Home/End scroll, r reconciles at once.  Nothing is
@@ -34,167 +34,23 @@
 #include "twx/text.h"
 #include "watch/watch.h"
 
-enum { LC_TW, LC_EST, LC_FW2, LC_CW, LC_OTHER, LC_TOTAL, LC_MAX };
-enum { COL_SRC, COL_DST, COL_NUM, COL_NET = COL_NUM + LC_MAX, COL_MAX };
-/* the column names; the short ones (and a legend) when only they fit a row on a line */
-static const char *const col_name[2][COL_MAX] = {
-    {"SRC", "DST:PORT", "TIME_WAIT", "ESTAB", "FIN_WAIT2", "CLOSE_WAIT", "OTHER", "TOTAL",
-     "TW NET/S"},
-    {"SRC", "DST:PORT", "TW", "ESTAB", "FW2", "CW", "OTHER", "TOTAL", "TW NET/S"},
-};
-enum lsort { LS_TW, LS_TOTAL, LS_ADDR };
-static const char *const sort_name[] = {"TIME_WAIT", "total", "address"};
-
-/* one destination of a sample */
-struct ldest {
-    struct tw_addr l, r;
-    uint16_t rport;
-    uint8_t kind;        /* 0 client side, 1 server side (per client address), 2 listening */
-    int64_t c[LC_MAX];
-    bool have_net;
-    double net;          /* TIME_WAIT per second, net, since the previous sample */
-};
-
 struct ltui {
     struct watch *w;
     struct watch_live L;
-    struct ldest *d, *prev; /* prev: the previous sample's, in key order */
-    size_t nd, nprev;
-    int64_t tot[LC_MAX];
-    uint64_t samples, prev_t_ns;
+    struct live_dests D;
     struct watch_live_sample s; /* the last one (rows freed; the flags kept) */
     bool have_recon;
     uint64_t recon_sample;
     char recon_at[16];
     char read_at[16];
-    size_t vw[COL_MAX];        /* the widest value of each column */
     size_t width[COL_MAX];     /* at this screen's width */
-    int names;                 /* col_name[names] */
+    int names;                 /* live_col_name[names] */
     bool split;                /* addresses on a line, numbers on the next */
     enum lsort sort;
     size_t top, page;
     bool paused, help, color;
     char status[160];
 };
-
-static int key_cmp(const void *pa, const void *pb)
-{
-    const struct ldest *a = pa, *b = pb;
-    if (a->r.family != b->r.family)
-        return a->r.family < b->r.family ? -1 : 1;
-    int c = memcmp(a->l.u.b, b->l.u.b, 16);
-    if (!c)
-        c = memcmp(a->r.u.b, b->r.u.b, 16);
-    if (!c)
-        c = (a->rport > b->rport) - (a->rport < b->rport);
-    if (!c)
-        c = (a->kind > b->kind) - (a->kind < b->kind);
-    return c;
-}
-
-static enum lsort cur_sort;
-static int view_cmp(const void *pa, const void *pb)
-{
-    const struct ldest *a = pa, *b = pb;
-    int k = cur_sort == LS_TW ? LC_TW : LC_TOTAL;
-    if (cur_sort != LS_ADDR && a->c[k] != b->c[k])
-        return a->c[k] < b->c[k] ? 1 : -1;
-    if (cur_sort == LS_TW && a->c[LC_TOTAL] != b->c[LC_TOTAL])
-        return a->c[LC_TOTAL] < b->c[LC_TOTAL] ? 1 : -1;
-    return key_cmp(a, b);
-}
-
-static int state_col(int st)
-{
-    switch (st) {
-    case TW_TIME_WAIT: return LC_TW;
-    case TW_ESTABLISHED: return LC_EST;
-    case TW_FIN_WAIT2: return LC_FW2;
-    case TW_CLOSE_WAIT: return LC_CW;
-    default: return LC_OTHER;
-    }
-}
-
-/* The cells of d (or the column names when d is NULL). */
-static void cells(const struct ldest *d, int names, char c[COL_MAX][64])
-{
-    if (!d) {
-        for (int i = 0; i < COL_MAX; i++)
-            snprintf(c[i], 64, "%s", col_name[names][i]);
-        return;
-    }
-    char a[48];
-    tw_addr_str(&d->l, c[COL_SRC], 64);
-    tw_addr_str(&d->r, a, sizeof(a));
-    if (d->kind == 2)
-        snprintf(c[COL_DST], 64, "(listening)");
-    else if (d->kind == 1)
-        snprintf(c[COL_DST], 64, "from %s", a);
-    else
-        snprintf(c[COL_DST], 64, d->r.family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, d->rport);
-    for (int i = 0; i < LC_MAX; i++)
-        snprintf(c[COL_NUM + i], 64, "%lld", (long long)d->c[i]);
-    if (!d->have_net)
-        snprintf(c[COL_NET], 64, "-");
-    else if (fabs(d->net) < 0.05)
-        snprintf(c[COL_NET], 64, "0");
-    else
-        snprintf(c[COL_NET], 64, "%+.1f", d->net);
-}
-
-/* Group the sample's rows by destination, the net change against the
- * previous sample, the totals, the column widths; then sort for the view. */
-static int take(struct ltui *t, const struct watch_live_sample *s)
-{
-    struct ldest *d = calloc(s->n ? s->n : 1, sizeof(*d));
-    if (!d)
-        return -1;
-    size_t nd = 0;
-    memset(t->tot, 0, sizeof(t->tot));
-    for (size_t i = 0; i < s->n; i++) {
-        const struct tw_live_row *r = &s->rows[i];
-        if (!i || !tw_live_row_same_dest(&s->rows[i - 1], r))
-            d[nd++] = (struct ldest){.l = r->laddr, .r = r->raddr, .rport = r->rport,
-                                     .kind = r->state == TW_LISTEN ? 2 : r->server};
-        int k = state_col(r->state);
-        d[nd - 1].c[k] += r->n;
-        d[nd - 1].c[LC_TOTAL] += r->n;
-        t->tot[k] += r->n;
-        t->tot[LC_TOTAL] += r->n;
-    }
-    qsort(d, nd, sizeof(*d), key_cmp);
-    double dt = t->samples ? twx_secs(t->prev_t_ns, s->t_ns) : 0;
-    for (size_t i = 0, j = 0; i < nd && dt > 0; i++) {
-        while (j < t->nprev && key_cmp(&t->prev[j], &d[i]) < 0)
-            j++;
-        int64_t before = j < t->nprev && !key_cmp(&t->prev[j], &d[i]) ? t->prev[j].c[LC_TW] : 0;
-        d[i].have_net = true;
-        d[i].net = (double)(d[i].c[LC_TW] - before) / dt;
-    }
-    struct ldest *keep = malloc((nd ? nd : 1) * sizeof(*keep));
-    if (!keep) {
-        free(d);
-        return -1;
-    }
-    memcpy(keep, d, nd * sizeof(*d));
-    free(t->prev);
-    free(t->d);
-    t->prev = keep, t->nprev = nd;
-    t->d = d, t->nd = nd;
-    t->prev_t_ns = s->t_ns;
-    t->samples++;
-    memset(t->vw, 0, sizeof(t->vw));
-    for (size_t i = 0; i < nd; i++) {
-        char c[COL_MAX][64];
-        cells(&d[i], 0, c);
-        for (int k = 0; k < COL_MAX; k++)
-            if (strlen(c[k]) > t->vw[k])
-                t->vw[k] = strlen(c[k]);
-    }
-    cur_sort = t->sort;
-    qsort(t->d, t->nd, sizeof(*t->d), view_cmp);
-    return 0;
-}
 
 /* ---- drawing ------------------------------------------------------------------- */
 
@@ -258,7 +114,7 @@ static char *text_of(void (*fn)(struct ltui *, FILE *), struct ltui *t)
 static void row_text(const struct ltui *t, const struct ldest *d, char *buf, size_t len)
 {
     char c[COL_MAX][64];
-    cells(d, t->names, c);
+    live_dests_cells(d, t->names, c);
     FILE *f = fmemopen(buf, len, "w");
     if (!f) {
         buf[0] = 0;
@@ -303,7 +159,7 @@ static void header(struct ltui *t, FILE *f)
     twx_flow_put(&fl, "  ", "twkit watch --source live");
     twx_flow_putf(&fl, "  ", "netns %s", esc ? esc : "?");
     twx_flow_putf(&fl, "  ", "every %gs", a->interval);
-    twx_flow_putf(&fl, "  ", "sample %llu at %s", (unsigned long long)t->samples, t->read_at);
+    twx_flow_putf(&fl, "  ", "sample %llu at %s", (unsigned long long)t->D.samples, t->read_at);
     next_line(&fl, f);
     free(esc);
     char why[512 * 4 + 1];
@@ -315,11 +171,12 @@ static void header(struct ltui *t, FILE *f)
     }
     twx_flow_putf(&fl, "  ", "read %.6f s", t->s.read_s);
     next_line(&fl, f);
-    twx_flow_putf(&fl, "  ", "sockets %lld:", (long long)t->tot[LC_TOTAL]);
+    twx_flow_putf(&fl, "  ", "sockets %lld:", (long long)t->D.tot[LC_TOTAL]);
     for (int i = 0; i < LC_TOTAL; i++)
-        twx_flow_putf(&fl, i ? "  " : " ", "%s %lld", col_name[0][COL_NUM + i],
-                      (long long)t->tot[i]);
-    twx_flow_putf(&fl, "  ", "in %zu %s", t->nd, twx_plural(t->nd, "destination", "destinations"));
+        twx_flow_putf(&fl, i ? "  " : " ", "%s %lld", live_col_name[0][COL_NUM + i],
+                      (long long)t->D.tot[i]);
+    twx_flow_putf(&fl, "  ", "in %zu %s", t->D.nd,
+                  twx_plural(t->D.nd, "destination", "destinations"));
     next_line(&fl, f);
     if (t->L.lt) {
         struct tw_live_stats st;
@@ -362,10 +219,10 @@ static void status_text(struct ltui *t, FILE *f)
         twx_flow_put(&fl, "  ", "[PAUSED]");
     if (t->status[0])
         twx_flow_put(&fl, "  ", t->status);
-    twx_flow_putf(&fl, "  ", "sort %s", sort_name[t->sort]);
-    if (t->nd)
+    twx_flow_putf(&fl, "  ", "sort %s", live_sort_name[t->sort]);
+    if (t->D.nd)
         twx_flow_putf(&fl, "  ", "rows %zu-%zu of %zu", t->top + 1,
-                      t->top + t->page < t->nd ? t->top + t->page : t->nd, t->nd);
+                      t->top + t->page < t->D.nd ? t->top + t->page : t->D.nd, t->D.nd);
     twx_flow_put(&fl, "  ", t->L.lt ? "q quit  p pause  r reconcile  t n a sort  ? help"
                                     : "q quit  p pause  t n a sort  ? help");
     twx_flow_end(&fl);
@@ -378,8 +235,8 @@ static void layout(struct ltui *t)
     for (int names = 0; names < 3; names++) {
         size_t all = 2 * (COL_MAX - 1);
         for (int i = 0; i < COL_MAX; i++) {
-            size_t n = strlen(col_name[names % 2][i]);
-            t->width[i] = t->vw[i] > n ? t->vw[i] : n;
+            size_t n = strlen(live_col_name[names % 2][i]);
+            t->width[i] = t->D.vw[i] > n ? t->D.vw[i] : n;
             all += t->width[i];
         }
         t->names = names % 2;
@@ -432,7 +289,7 @@ static void draw(struct ltui *t)
     char *st = text_of(status_text, t);
     int bottom = LINES - (st ? put_text(0, -1, st, 0, 0) : 1);
     free(st);
-    if (t->samples) {
+    if (t->D.samples) {
         char *h = text_of(header, t);
         int y = h ? put_text(0, bottom, h, 0, 0) : 0;
         free(h);
@@ -440,7 +297,7 @@ static void draw(struct ltui *t)
         layout(t);
         char *nt = text_of(notes, t);
         int nl = nt ? put_text(0, -1, nt, 0, 0) : 0;
-        if (nt && t->nd)
+        if (nt && t->D.nd)
             put_text(bottom - nl, bottom, nt, t->color ? A_DIM : A_NORMAL, 0);
         free(nt);
         bottom -= nl;
@@ -448,16 +305,16 @@ static void draw(struct ltui *t)
         int rl = row_lines(t);
         int fits = (bottom - y - 1 - rl) / rl; /* a blank line, the column names */
         t->page = fits > 0 ? (size_t)fits : 1;
-        if (t->top + t->page > t->nd)
-            t->top = t->nd > t->page ? t->nd - t->page : 0;
+        if (t->top + t->page > t->D.nd)
+            t->top = t->D.nd > t->page ? t->D.nd - t->page : 0;
         y++;
-        if (!t->nd) {
+        if (!t->D.nd) {
             put_text(y, bottom, "no destinations (none match the filters)", 0, 0);
         } else {
             row_text(t, NULL, rb, sizeof(rb));
             y = put_text(y, bottom, rb, A_BOLD | (t->color ? 0 : A_UNDERLINE), 0);
-            for (size_t i = t->top; i < t->nd && y + rl <= bottom; i++) {
-                row_text(t, &t->d[i], rb, sizeof(rb));
+            for (size_t i = t->top; i < t->D.nd && y + rl <= bottom; i++) {
+                row_text(t, &t->D.d[i], rb, sizeof(rb));
                 y = put_text(y, bottom, rb, 0, 0);
             }
         }
@@ -479,14 +336,14 @@ static void draw(struct ltui *t)
 
 static void scroll_by(struct ltui *t, long delta)
 {
-    long top = (long)t->top + delta, max = t->nd > t->page ? (long)(t->nd - t->page) : 0;
+    long top = (long)t->top + delta, max = t->D.nd > t->page ? (long)(t->D.nd - t->page) : 0;
     t->top = (size_t)(top < 0 ? 0 : top > max ? max : top);
 }
 
 static void set_sort(struct ltui *t, enum lsort s)
 {
-    t->sort = cur_sort = s;
-    qsort(t->d, t->nd, sizeof(*t->d), view_cmp);
+    t->sort = s;
+    live_dests_sort(&t->D, s);
     t->top = 0;
 }
 
@@ -505,8 +362,8 @@ static bool key(struct ltui *t, wint_t ch, bool fkey, bool *now)
         case KEY_DOWN: scroll_by(t, 1); break;
         case KEY_PPAGE: scroll_by(t, -page); break;
         case KEY_NPAGE: scroll_by(t, page); break;
-        case KEY_HOME: scroll_by(t, -(long)t->nd); break;
-        case KEY_END: scroll_by(t, (long)t->nd); break;
+        case KEY_HOME: scroll_by(t, -(long)t->D.nd); break;
+        case KEY_END: scroll_by(t, (long)t->D.nd); break;
         default: break;
         }
         return true;
@@ -575,11 +432,11 @@ int watch_live_tui(struct watch *w)
             time_t wall = time(NULL);
             struct tm tm;
             strftime(t.read_at, sizeof(t.read_at), "%H:%M:%S", localtime_r(&wall, &tm));
-            if (take(&t, &t.s))
+            if (live_dests_take(&t.D, &t.s, t.sort))
                 snprintf(t.status, sizeof(t.status), "out of memory: the sample is not shown");
             if (t.s.reconciled) {
                 t.have_recon = true;
-                t.recon_sample = t.samples;
+                t.recon_sample = t.D.samples;
                 snprintf(t.recon_at, sizeof(t.recon_at), "%s", t.read_at);
             }
             watch_live_sample_free(&t.s); /* the flags and the reasons stay */
@@ -595,7 +452,7 @@ int watch_live_tui(struct watch *w)
                 next = twx_now_ns() + interval_ns;
             }
             draw(&t);
-            if (a->count && t.samples >= a->count)
+            if (a->count && t.D.samples >= a->count)
                 break;
             continue;
         }
@@ -612,8 +469,7 @@ int watch_live_tui(struct watch *w)
     endwin();
     delscreen(scr);
     watch_live_close(&t.L);
-    free(t.d);
-    free(t.prev);
+    live_dests_free(&t.D);
     if (err) {
         twx_err("sock_diag walk: %s", tw_strerror(err));
         return TW_EXIT_RUNTIME;

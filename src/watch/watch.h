@@ -11,6 +11,8 @@
  *   tui.c      the curses view, its keys and its loop
  *   live.c     --source live: counts from the live table, reconciliations,
  *              the --batch loop
+ *   live_dests.c --source live: a sample's rows per destination, for the
+ *              curses view
  *   live_tui.c --source live: the curses view of the table
  */
 #ifndef TWKIT_WATCH_H
@@ -263,6 +265,45 @@ void watch_live_sample_free(struct watch_live_sample *s);
 void watch_live_close(struct watch_live *L);
 /* --batch --source live (live.c) */
 int watch_live(struct watch *w);
+
+/* ---- the live view's rows (live_dests.c) --------------------------------------------- */
+
+/* Count columns, then all columns of a row. */
+enum { LC_TW, LC_EST, LC_FW2, LC_CW, LC_OTHER, LC_TOTAL, LC_MAX };
+enum { COL_SRC, COL_DST, COL_NUM, COL_NET = COL_NUM + LC_MAX, COL_MAX };
+/* The column names; [1] the short ones, for when only they fit a row on a line. */
+extern const char *const live_col_name[2][COL_MAX];
+enum lsort { LS_TW, LS_TOTAL, LS_ADDR, LS_MAX };
+extern const char *const live_sort_name[LS_MAX];
+
+/* One destination of a sample. */
+struct ldest {
+    struct tw_addr l, r;
+    uint16_t rport;
+    uint8_t kind;        /* 0 client side, 1 server side (per client address), 2 listening */
+    int64_t c[LC_MAX];
+    bool have_net;
+    double net;          /* TIME_WAIT per second, net, since the previous sample */
+};
+
+/* The destinations of the last sample, and what the next one is compared with. */
+struct live_dests {
+    struct ldest *d, *prev;   /* d: in view order; prev: the same, in key order */
+    size_t nd, nprev;
+    int64_t tot[LC_MAX];      /* totals by column */
+    uint64_t samples, prev_t_ns;
+    size_t vw[COL_MAX];       /* the widest value of each column */
+};
+
+/* Group s's rows by destination, the net change of TIME_WAIT since the
+ * previous sample, the totals and widths; sorted by sort.  0, or -1 when out
+ * of memory (the previous rows stay). */
+int live_dests_take(struct live_dests *D, const struct watch_live_sample *s, enum lsort sort);
+void live_dests_sort(struct live_dests *D, enum lsort sort);
+/* The cells of d, or the column names (live_col_name[names]) when d is NULL. */
+void live_dests_cells(const struct ldest *d, int names, char c[COL_MAX][64]);
+void live_dests_free(struct live_dests *D);
+
 /* --source live on a terminal (live_tui.c) */
 int watch_live_tui(struct watch *w);
 int watch_tui(struct watch *w);
