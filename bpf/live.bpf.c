@@ -199,6 +199,7 @@ static __always_inline void count_add(__u32 idx, __u8 state, __s64 d, bool mini)
         return;
     }
     __sync_fetch_and_add(&c->n[state & (LIVE_STATES - 1)], d);
+    __sync_fetch_and_add(&c->n[LIVE_EVENTS], 1); /* after the change (see live.h) */
     total_add(mini ? LIVE_TOT_TW : state & (LIVE_STATES - 1), d);
 }
 
@@ -212,6 +213,7 @@ static __always_inline void count_move(__u32 idx, __u8 from, __u8 to, bool mini)
     }
     __sync_fetch_and_add(&c->n[from & (LIVE_STATES - 1)], -1);
     __sync_fetch_and_add(&c->n[to & (LIVE_STATES - 1)], 1);
+    __sync_fetch_and_add(&c->n[LIVE_EVENTS], 1);
     if (!mini) {
         total_add(from & (LIVE_STATES - 1), -1);
         total_add(to & (LIVE_STATES - 1), 1);

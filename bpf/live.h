@@ -46,6 +46,12 @@ static inline int live_side_server(int listens, unsigned lport, unsigned rport, 
  * hashed yet (its port search), which sock_diag cannot show; counted here,
  * never as a row, until tcp_connect() arms its retransmit timer */
 #define LIVE_PENDING 14
+/* not a state: the events that changed the destination's counts so far
+ * (count_add and count_move add 1 after their change).  A reconciliation
+ * reads it before and after its walk: a row the walk sees differ by no
+ * more than the events between the reads may be sockets born and gone, or
+ * moved, during the walk, not drift (lib/live.c, tw__live_compare) */
+#define LIVE_EVENTS 15
 struct live_counts {
     __s64 n[LIVE_STATES];
 };

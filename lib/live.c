@@ -217,16 +217,21 @@ int tw_live_walk(struct tw_live_row **rows, size_t *n)
     return 0;
 }
 
-/*
- * Compare a (table before the walk), t (the walk) and b (table after):
- * rows where the table stayed the same during the walk and differs from
- * it are drift (into out: n = table, truth = walk); rows whose count
- * changed during the walk are counted in *unsettled unless the walk's
- * count lies between the two.  All three sorted.  Returns the drift rows'
- * sum of |table - walk|.
- */
+/* the events of key's destination in e (rows of state 0); 0 if absent */
+static int64_t dest_events(const struct tw__live_rows *e, const struct tw_live_row *key)
+{
+    if (!e || !e->n)
+        return 0;
+    struct tw_live_row k = *key;
+    k.state = 0;
+    const struct tw_live_row *f = bsearch(&k, e->v, e->n, sizeof(k), row_cmp);
+    return f ? f->n : 0;
+}
+
+/* (the rule is in live_int.h; a, t, b, ea and eb are sorted) */
 int64_t tw__live_compare(const struct tw__live_rows *a, const struct tw__live_rows *t,
-                         const struct tw__live_rows *b, struct tw__live_rows *out,
+                         const struct tw__live_rows *b, const struct tw__live_rows *ea,
+                         const struct tw__live_rows *eb, struct tw__live_rows *out,
                          uint64_t *unsettled)
 {
     size_t i = 0, j = 0, k = 0;
@@ -258,9 +263,14 @@ int64_t tw__live_compare(const struct tw__live_rows *a, const struct tw__live_ro
                 (*unsettled)++;
             continue;
         }
+        int64_t diff = na > nt ? na - nt : nt - na;
+        if (dest_events(eb, &key) - dest_events(ea, &key) >= diff) {
+            (*unsettled)++; /* sockets born and gone, or moved, during the walk */
+            continue;
+        }
         key.n = na;
         key.truth = nt;
-        abs_sum += na > nt ? na - nt : nt - na;
+        abs_sum += diff;
         if (tw__live_rows_push(out, &key))
             break;
     }

@@ -37,8 +37,22 @@ int tw__live_listeners(struct tw__live_side *side);
  * the current listeners and range. */
 int tw__live_walk(struct tw__live_rows *r, const struct tw__live_side *side, char *err,
                   size_t errlen);
+/*
+ * A reconciliation's comparison: a, the table's rows before the walk; t,
+ * the walk's; b, the table's after it; ea, eb (NULL: not known): each
+ * destination's events so far (rows of state 0, n = events) read with a
+ * and with b.  A row is drift (pushed to out, n = the table's count, truth =
+ * the walk's) when a and b agree, the walk differs from them, and the
+ * destination's events between the reads (eb - ea) are fewer than the
+ * difference: each event moves one socket, and a socket the walk saw or
+ * missed because of events accounts for at most one of the difference.
+ * Rows that moved or that the events explain are counted in *unsettled when
+ * the walk is not already between a and b.  Returns the sum of |table -
+ * walk| over out.
+ */
 int64_t tw__live_compare(const struct tw__live_rows *a, const struct tw__live_rows *t,
-                         const struct tw__live_rows *b, struct tw__live_rows *out,
+                         const struct tw__live_rows *b, const struct tw__live_rows *ea,
+                         const struct tw__live_rows *eb, struct tw__live_rows *out,
                          uint64_t *unsettled);
 
 /*

@@ -315,19 +315,23 @@ fail:
 }
 
 /*
- * The counts, sorted: one row per destination and state not 0.
+ * The counts, sorted: one row per destination and state not 0; ev (if not
+ * NULL): one row per destination (state 0) whose n is its events so far.
  * Destinations are never deleted while the table lives (its entries hold
  * their indices), so those of sockets long gone (a server's accepted
  * connections are one destination per client port) stay at 0; *keys says
  * how many there are, for ensure() to seed a fresh table before they fill
  * the map.
  */
-int tw__table_counts(struct tw__table *t, struct tw__live_rows *r, size_t *keys)
+int tw__table_counts(struct tw__table *t, struct tw__live_rows *r, struct tw__live_rows *ev,
+                     size_t *keys)
 {
     int dfd = bpf_map__fd(t->skel->maps.dests), cfd = bpf_map__fd(t->skel->maps.counts);
     struct live_key k, next;
     struct live_key *prev = NULL;
     r->n = 0;
+    if (ev)
+        ev->n = 0;
     size_t nk = 0;
     while (bpf_map_get_next_key(dfd, prev, &next) == 0) {
         __u32 idx;
@@ -337,20 +341,27 @@ int tw__table_counts(struct tw__table *t, struct tw__live_rows *r, size_t *keys)
         nk++;
         if (bpf_map_lookup_elem(dfd, &k, &idx) != 0 || bpf_map_lookup_elem(cfd, &idx, &c) != 0)
             continue;
+        struct tw_live_row row = {.rport = k.rport, .server = k.server};
+        row.laddr.family = row.raddr.family = k.family;
+        memcpy(row.laddr.u.w, k.laddr, 16);
+        memcpy(row.raddr.u.w, k.raddr, 16);
+        int e;
+        row.n = c.n[LIVE_EVENTS];
+        if (ev && row.n && (e = tw__live_rows_push(ev, &row)))
+            return e;
         for (unsigned st = 0; st < LIVE_STATES; st++) {
-            if (c.n[st] == 0 || st == LIVE_PENDING) /* (connect()s not hashed yet) */
+            /* (LIVE_PENDING: connect()s not hashed yet; LIVE_EVENTS: no state) */
+            if (c.n[st] == 0 || st == LIVE_PENDING || st == LIVE_EVENTS)
                 continue;
-            struct tw_live_row row = {.rport = k.rport, .state = (uint8_t)st, .n = c.n[st],
-                                      .server = k.server};
-            row.laddr.family = row.raddr.family = k.family;
-            memcpy(row.laddr.u.w, k.laddr, 16);
-            memcpy(row.raddr.u.w, k.raddr, 16);
-            int e = tw__live_rows_push(r, &row);
-            if (e)
+            row.state = (uint8_t)st;
+            row.n = c.n[st];
+            if ((e = tw__live_rows_push(r, &row)))
                 return e;
         }
     }
     tw__live_rows_finish(r);
+    if (ev)
+        tw__live_rows_finish(ev);
     if (keys)
         *keys = nk;
     return 0;

@@ -36,7 +36,10 @@ void tw__table_free(struct tw__table *t);
 uint64_t tw__table_stat(const struct tw__table *t, uint32_t i);
 /* events lost: refused updates, and each twin pair's common recursion misses */
 uint64_t tw__table_lost(const struct tw__table *t);
-/* the counts as sorted rows; *keys (if not NULL): destinations in the map */
-int tw__table_counts(struct tw__table *t, struct tw__live_rows *r, size_t *keys);
+/* the counts as sorted rows; ev (if not NULL): each destination's events so
+ * far, as rows of state 0 (LIVE_EVENTS); *keys (if not NULL): destinations
+ * in the map */
+int tw__table_counts(struct tw__table *t, struct tw__live_rows *r, struct tw__live_rows *ev,
+                     size_t *keys);
 
 #endif

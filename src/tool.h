@@ -149,7 +149,11 @@ void tool_common_finish(struct tool_common *c);
      .help = "with --source live: compare with a walk every SECONDS",               \
      .doc = "With *--source live*: every _SECONDS_ (0: never on a schedule), compare " \
             "the live table with a sock_diag walk of the namespace and report the "  \
-            "difference per destination and state (drift); drift makes the table "  \
+            "difference per destination and state (drift): a row the table reads "  \
+            "the same before and after the walk, three walks in a row, and that "   \
+            "differs from the walk by more sockets than the events the table saw "  \
+            "on its destination during it (connections born and gone within a "    \
+            "walk are counted as unsettled, not drift); drift makes the table "     \
             "seed again. " WHEN,                                                     \
      .dflt = "60", .example = "10", .min = 0, .max = 86400}
 #define TOOL_OPT_FIXTURE(T)                                                          \

@@ -95,7 +95,8 @@ struct tw_live_stats {
     uint64_t drift_rows;      /* rows that differed at the last reconciliation */
     int64_t drift_abs;        /* sum of |table - walk| at the last reconciliation */
     uint64_t drift_total;     /* rows that differed, all reconciliations */
-    uint64_t unsettled;       /* rows that changed during the last reconciliation's walk */
+    uint64_t unsettled;       /* rows that changed during the last reconciliation's walk,
+                               * or whose difference its events explain */
     uint64_t tw_born, tw_died, seeded; /* the current table's event counts */
     uint64_t tw_fin;          /* FIN_WAIT2 minisocks seen becoming TIME_WAIT by their FIN */
     bool tw_fin_seen;         /* false: this kernel cannot show that change (see above) */
@@ -122,7 +123,10 @@ TW_EXTERN int tw_live_read(struct tw_live *l, struct tw_live_row **rows, size_t 
  * Compare the table with a sock_diag walk of the same namespace (the
  * caller must be in it).  *rows: the rows that differ (n = table, truth =
  * the walk), empty when the table is right.  A row whose count changed
- * during the walk is not drift (counted in stats.unsettled), nor are rows
+ * during the walk is not drift (counted in stats.unsettled), nor is one
+ * whose difference the events on its destination during the walk explain
+ * (the table counts them: each moves one socket, so a connection born and
+ * gone within the walk shows in the walk only), nor are rows
  * that differ while the table knows it is wrong (events lost on record, or
  * its totals off from the kernel's own counts when the walks are over):
  * those seed a new table for the lost events.  Drift seeds the table
