@@ -4,6 +4,12 @@
 #   need_live_table        SKIP (exit 77) unless a table can be had here, with the reason
 #   live_ss_rows [NETNS]   ss now, in NETNS (ip netns) or the current one
 #   live_ndjson_rows JSON  the rows of one `twkit watch --json --source live` sample
+#   need_live_netns        root, jq and ss, a private namespace (the script runs
+#                          again in one) and a table, or SKIP
+#   live_stop_pids         stop the processes in the array PIDS (a script's cleanup)
+#   live_scratch           T, a scratch directory, and PIDS=(): at exit the
+#                          processes stop and T goes (for a script with no
+#                          more to undo)
 # Rows are "src dst dport state count" lines, sorted, folded as the table
 # folds them (server-side connections per client address: tests/ss_rows.awk).
 
@@ -24,4 +30,22 @@ live_ss_rows() {
 
 live_ndjson_rows() {
     jq -r '.destinations[] | . as $d | .states | to_entries[] | "\($d.src) \($d.dst) \($d.dport) \(.key) \(.value)"' <<<"$1" | sort
+}
+
+live_stop_pids() {
+    local p
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+}
+
+need_live_netns() {
+    need_root
+    need jq ss
+    in_private_netns
+    need_live_table
+}
+
+live_scratch() {
+    T=$(mktemp -d)
+    PIDS=()
+    trap 'live_stop_pids; rm -rf "$T"' EXIT
 }

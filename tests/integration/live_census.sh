@@ -17,18 +17,8 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
 . tests/live.sh
-need_root
-need jq ss
-in_private_netns
-need_live_table
-
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    rm -rf "$T"
-}
-trap cleanup EXIT
+need_live_netns
+live_scratch
 ip addr add 198.18.0.1/32 dev lo
 ip addr add 198.18.0.2/32 dev lo
 "$TWKIT" lab backend --listen 198.18.0.2:80 --mode keepalive -t 1 >/dev/null 2>&1 &

@@ -38,7 +38,7 @@ T=$(mktemp -d)
 PIDS=()
 cleanup() {
     stop_sockgen
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    live_stop_pids
     [ -n "${NSN:-}" ] && ip netns del "$NSN" 2>/dev/null
     rm -rf "$T"
 }

@@ -36,7 +36,7 @@ PIDS=()
 ODD=
 cleanup() {
     tmux -L "$SOCK" kill-server 2>/dev/null
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    live_stop_pids
     [ -n "$ODD" ] && umount "$ODD" 2>/dev/null
     rm -rf "$tmp"
 }
