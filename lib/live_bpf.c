@@ -17,7 +17,9 @@
  * the events the kernel sometimes runs without the table's programs (the
  * census must then find the table wrong); TWKIT_LIVE_CENSUS_BIAS=N adds N
  * to every table's full-socket total, so that every census disagrees (the
- * check must then turn itself off).
+ * check must then turn itself off); TWKIT_LIVE_NO_CENSUS=1 starts with the
+ * check off, so that such lost events are left for a reconciliation to find
+ * as drift.
  */
 #include <errno.h>
 #include <linux/types.h>
@@ -136,6 +138,8 @@ int tw_live_open(const struct tw_live_opts *o, struct tw_live **out)
     l->st.seeds = 1;
     const char *bias = getenv("TWKIT_LIVE_CENSUS_BIAS");
     l->census_bias = bias ? atoi(bias) : 0;
+    const char *off = getenv("TWKIT_LIVE_NO_CENSUS");
+    l->st.census_off = off && atoi(off) > 0;
     const char *skip = getenv("TWKIT_LIVE_SKIP_CLOSE");
     if (skip && atoi(skip) > 0)
         l->t.skel->bss->cfg_skip_close = atoi(skip);
