@@ -6,6 +6,9 @@
 #   live_ndjson_rows JSON  the rows of one `twkit watch --json --source live` sample
 #   need_live_netns        root, jq and ss, a private namespace (the script runs
 #                          again in one) and a table, or SKIP
+#   live_reconcile_now PID FILE  a reconciliation on demand: SIGUSR1 to the
+#                          watch PID, then the first sample it appends to
+#                          FILE that carries one (""; status 1 after 10 s)
 #   live_stop_pids         stop the processes in the array PIDS (a script's cleanup)
 #   live_scratch           T, a scratch directory, and PIDS=(): at exit the
 #                          processes stop and T goes (for a script with no
@@ -48,4 +51,16 @@ live_scratch() {
     T=$(mktemp -d)
     PIDS=()
     trap 'live_stop_pids; rm -rf "$T"' EXIT
+}
+
+live_reconcile_now() {
+    local n r i
+    n=$(wc -l < "$2")
+    kill -USR1 "$1"
+    for i in $(seq 1 100); do
+        r=$(tail -n +"$((n + 1))" "$2" | jq -c 'select(.reconcile != null)' | head -n1)
+        [ -n "$r" ] && { echo "$r"; return 0; }
+        sleep 0.1
+    done
+    return 1
 }

@@ -46,15 +46,7 @@ check "the reason names the full sockets the kernel no longer has: $why" \
 eq "no event is on record as lost (the kernel never ran them)" "$(jq .live.lost_events <<<"$last")" 0
 
 # a reconciliation on demand: no drift, and the next sample equals ss
-n=$(wc -l < "$T/live")
-kill -USR1 "$WATCH"
-r=
-for i in $(seq 1 100); do
-    r=$(tail -n +"$((n + 1))" "$T/live" | jq -c 'select(.reconcile != null)' | head -n1)
-    [ -n "$r" ] && break
-    sleep 0.1
-done
-if [ -z "$r" ]; then
+if ! r=$(live_reconcile_now "$WATCH" "$T/live"); then
     fail "no reconciliation within 10 s"
 else
     eq "reconciliation after the census: drift rows" "$(jq .reconcile.drift_rows <<<"$r")" 0

@@ -49,19 +49,8 @@ watch_bg() {
     for i in $(seq 1 50); do [ -s "$T/live" ] && break; sleep 0.1; done
     eq "a table is seeded" "$(head -n1 "$T/live" | jq -r .source)" live
 }
-# reconcile_now: a reconciliation on demand (SIGUSR1); its object, or ""
-reconcile_now() {
-    local n r i
-    n=$(wc -l < "$T/live")
-    kill -USR1 "$WATCH"
-    for i in $(seq 1 100); do
-        r=$(tail -n +"$((n + 1))" "$T/live" | jq -c 'select(.reconcile != null) | .reconcile' |
-            head -n1)
-        [ -n "$r" ] && break
-        sleep 0.1
-    done
-    echo "$r"
-}
+# reconcile_now: a reconciliation on demand; its object, or ""
+reconcile_now() { live_reconcile_now "$WATCH" "$T/live" | jq -c .reconcile; }
 stop_watch() {
     kill "$WATCH" 2>/dev/null
     wait "$WATCH" 2>/dev/null

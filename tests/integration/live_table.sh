@@ -59,23 +59,13 @@ sleep 0.3
 ss_rows() { live_ss_rows; }
 live_rows() { live_ndjson_rows "$1"; }
 
-# the first sample after line N of the output that has a reconciliation
-wait_recon() {
-    local from=$1 i
-    for i in $(seq 1 100); do
-        r=$(tail -n +"$((from + 1))" "$T/live" | jq -c 'select(.reconcile != null)' | head -n1)
-        [ -n "$r" ] && { echo "$r"; return 0; }
-        sleep 0.1
-    done
-    return 1
-}
-
 # reconcile NAME: on demand, drift 0; then a quiet sample equals ss
 reconcile() {
     local name=$1 n s
-    n=$(wc -l < "$T/live")
-    kill -USR1 "$WATCH"
-    if ! s=$(wait_recon "$n"); then fail "$name: no reconciliation within 10 s"; return; fi
+    if ! s=$(live_reconcile_now "$WATCH" "$T/live"); then
+        fail "$name: no reconciliation within 10 s"
+        return
+    fi
     eq "$name: drift rows at reconciliation" "$(jq .reconcile.drift_rows <<<"$s")" 0
     [ "$(jq .reconcile.drift_rows <<<"$s")" = 0 ] || jq -c .reconcile.drift <<<"$s" | head -c 600
     # the table against ss: the next sample, and ss around it
